@@ -1,0 +1,1 @@
+"""One package per CRM, each presenting the interface in :mod:`adapters.base`."""

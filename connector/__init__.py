@@ -1,0 +1,1 @@
+"""Orchestration: CLI, settings, state store, sync runs and automation."""

@@ -1,0 +1,1 @@
+"""Declarative YAML field mappings (CRM field <-> canonical field) and their loader."""

@@ -1,0 +1,1 @@
+"""The pure scoring core: models, engines, thresholds. No I/O, no clock, no CRM imports."""
