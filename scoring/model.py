@@ -285,7 +285,7 @@ class Threshold(_Strict):
     has fired, another entry fires again only once ``cooldown_days`` have passed."""
 
     name: str
-    on: Literal["score", "fit", "intent"] = "score"
+    metric: Literal["score", "fit", "intent"] = "score"
     enter: float = Field(ge=0, le=100)
     exit: float | None = Field(default=None, ge=0, le=100)
     cooldown_days: float = Field(default=0, ge=0)

@@ -1,0 +1,115 @@
+"""Reading and writing tables: CSV (delimiter detected), JSONL and Parquet, by file extension.
+
+CSV is read with every column as text so nothing is guessed wrongly; :mod:`connector.inputs`
+then converts the columns it knows (numbers, timestamps) and reports rows that do not convert.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from scoring.errors import ConfigError, Problem
+
+__all__ = ["FORMATS", "detect_format", "read_table", "write_table", "sniff_delimiter"]
+
+FORMATS = ("csv", "jsonl", "parquet")
+_EXTENSIONS = {
+    ".csv": "csv", ".tsv": "csv", ".txt": "csv",
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+    ".parquet": "parquet", ".pq": "parquet",
+}
+
+
+def detect_format(path: Path, fmt: str | None = None) -> str:
+    if fmt:
+        if fmt not in FORMATS:
+            raise ConfigError([Problem(str(path), None, "format", f"unknown format '{fmt}'",
+                                       f"use one of {', '.join(FORMATS)}")])
+        return fmt
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    found = _EXTENSIONS.get(suffixes[-1]) if suffixes else None
+    if found is None:
+        raise ConfigError([Problem(str(path), None, "", "cannot tell the file format from its name",
+                                   "name it .csv, .jsonl or .parquet, or pass --format")])
+    return found
+
+
+def sniff_delimiter(path: Path) -> str:
+    """The CSV delimiter among , ; tab and |, from the first 64 KiB."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        sample = fh.read(65536)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def read_table(path: Path, fmt: str | None = None) -> pa.Table:
+    """Read a whole table. Raises :class:`ConfigError` naming the file when it cannot be read."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError([Problem(str(path), None, "", "file not found")])
+    kind = detect_format(path, fmt)
+    try:
+        if kind == "parquet":
+            return pq.read_table(path)
+        if kind == "jsonl":
+            return pajson.read_json(path)
+        header = _csv_header(path)
+        return pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(delimiter=sniff_delimiter(path), newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                strings_can_be_null=True,
+                null_values=[""],
+            ),
+            read_options=pacsv.ReadOptions(block_size=1 << 24),
+        )
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(str(path), _line_of(str(exc)), "", f"cannot read {kind}: {exc}")]) from None
+
+
+def _csv_header(path: Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        first = fh.readline()
+    delimiter = sniff_delimiter(path)
+    return next(csv.reader([first], delimiter=delimiter), [])
+
+
+def _line_of(message: str) -> int | None:
+    """Arrow's CSV errors say "Row #N"; JSON errors rarely say where."""
+    marker = "Row #"
+    if marker in message:
+        digits = message.split(marker, 1)[1].split(":", 1)[0].strip()
+        if digits.isdigit():
+            return int(digits)
+    return None
+
+
+def write_table(table: pa.Table, path: Path, fmt: str | None = None) -> None:
+    """Write atomically: into a temporary file beside the target, then rename."""
+    path = Path(path)
+    kind = detect_format(path, fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    if kind == "parquet":
+        pq.write_table(table, tmp)
+    elif kind == "csv":
+        pacsv.write_csv(table, tmp)
+    else:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for batch in table.to_batches(max_chunksize=65536):
+                for row in batch.to_pylist():
+                    fh.write(json.dumps(row, default=str, ensure_ascii=False))
+                    fh.write("\n")
+    tmp.replace(path)
