@@ -1,0 +1,342 @@
+"""The sandbox org's data: one :class:`Table` per sObject type, behind one lock.
+
+Rows are plain lists (one slot per field, in schema order) rather than dicts, so a
+million-record tenant fits in memory: custom fields added later get new slots and older rows
+simply read ``None`` past their end. Every change stamps ``SystemModstamp`` and
+``LastModifiedDate`` from the injected clock (never going backwards) and appends
+``(modstamp, id)`` to a per-table change log kept in modstamp order, so incremental queries
+(``WHERE SystemModstamp > :cursor``) and ``/updated`` bisect instead of scanning every row.
+
+Values are stored normalised: datetimes as epoch milliseconds, dates as ``YYYY-MM-DD``, ids in
+their 18-character form. :mod:`.render` turns them back into API text.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+
+from .errors import SaveError
+from .ids import IdFactory, is_id, to_18, type_of_id
+from .schema import NUMERIC_TYPES, FieldDef, ObjectDef, build_schema
+
+__all__ = ["Org", "Table", "parse_datetime", "to_millis"]
+
+Row = list[Any]
+
+
+def to_millis(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return int(value.timestamp() * 1000)
+
+
+def parse_datetime(text: str) -> int:
+    """Epoch ms from the datetime forms clients send (``...Z``, ``+00:00``, ``+0000``)."""
+    cleaned = text.strip().replace("Z", "+00:00")
+    if len(cleaned) > 5 and cleaned[-5] in "+-" and cleaned[-3] != ":":
+        cleaned = cleaned[:-2] + ":" + cleaned[-2:]
+    return to_millis(datetime.fromisoformat(cleaned))
+
+
+@dataclass(slots=True)
+class Table:
+    """The rows of one sObject type, with a modstamp-ordered change log."""
+
+    obj: ObjectDef
+    slots: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, Row] = field(default_factory=dict)
+    changes: list[tuple[int, str]] = field(default_factory=list)  # (modstamp ms, id), ascending
+    deletions: list[tuple[int, str]] = field(default_factory=list)  # (deleted at ms, id)
+
+    def __post_init__(self) -> None:
+        self.sync_slots()
+
+    def sync_slots(self) -> None:
+        for name in self.obj.fields:
+            self.slots.setdefault(name, len(self.slots))
+
+    def value(self, row: Row, name: str) -> Any:
+        slot = self.slots[name]
+        return row[slot] if slot < len(row) else None
+
+    def set(self, row: Row, name: str, value: Any) -> None:
+        slot = self.slots[name]
+        if slot >= len(row):
+            row.extend([None] * (slot + 1 - len(row)))
+        row[slot] = value
+
+    def changed_since(self, after_ms: int, inclusive: bool = False) -> Iterator[str]:
+        """Ids whose latest change is after ``after_ms``, in modstamp order, each once."""
+        key = (after_ms, "") if inclusive else (after_ms, "\uffff")
+        start = bisect.bisect_left(self.changes, key)
+        stamp_slot = self.slots["SystemModstamp"]
+        seen: set[str] = set()
+        for stamp, rid in self.changes[start:]:
+            row = self.rows.get(rid)
+            if row is None or row[stamp_slot] != stamp or rid in seen:
+                continue  # superseded by a later change
+            seen.add(rid)
+            yield rid
+
+
+class Org:
+    """All tables, the id factory, the clock and the lock every request takes."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, org_number: int = 1) -> None:
+        self.schema: dict[str, ObjectDef] = build_schema()
+        self.tables = {name: Table(obj) for name, obj in self.schema.items()}
+        self.ids = IdFactory(org_number)
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.org_id = self.ids.new("Organization")
+        self.api_user_id = ""
+        self._last_ms = 0
+        self._journal: list[tuple[str, str, Row | None]] | None = None
+
+    # -- time
+    def now_ms(self) -> int:
+        """The clock in ms, never earlier than a stamp already handed out."""
+        with self.lock:
+            self._last_ms = max(self._last_ms, int(self.clock() * 1000))
+            return self._last_ms
+
+    # -- schema
+    def object(self, name: str) -> ObjectDef | None:
+        got = self.schema.get(name)
+        if got is None:
+            lowered = name.lower()
+            got = next((o for n, o in self.schema.items() if n.lower() == lowered), None)
+        return got
+
+    def add_field(self, sobject: str, definition: FieldDef) -> None:
+        with self.lock:
+            self.schema[sobject].add_field(definition)
+            self.tables[sobject].sync_slots()
+
+    # -- reads
+    def get(self, sobject: str, record_id: str) -> Row | None:
+        return self.tables[sobject].rows.get(to_18(record_id))
+
+    def find(self, record_id: str) -> tuple[str, Row] | None:
+        sobject = type_of_id(record_id) if is_id(record_id) else None
+        if sobject is None or sobject not in self.tables:
+            return None
+        row = self.get(sobject, record_id)
+        return (sobject, row) if row is not None else None
+
+    # -- writes
+    def insert(self, sobject: str, values: Mapping[str, Any], *, stamp: int | None = None,
+               record_id: str | None = None, validate: bool = True) -> str:
+        """Create a record; returns its id. ``stamp`` back-dates it (seeding only)."""
+        table = self.tables[sobject]
+        with self.lock:
+            clean = self._coerce(table, values, creating=True) if validate else dict(values)
+            if validate:
+                self._check_required(sobject, clean)
+            now = self.now_ms() if stamp is None else stamp
+            rid = record_id or self.ids.new(sobject)
+            row: Row = [None] * len(table.slots)
+            for name, value in clean.items():
+                table.set(row, name, value)
+            for name, value in (("Id", rid), ("IsDeleted", False), ("CreatedDate", now),
+                                ("CreatedById", self.api_user_id or None),
+                                ("LastModifiedById", self.api_user_id or None)):
+                if table.value(row, name) is None or name in ("Id", "IsDeleted"):
+                    table.set(row, name, value)
+            self._defaults(sobject, table, row)
+            self._stamp(table, rid, row, now)
+            self._remember(sobject, rid, None)
+            table.rows[rid] = row
+            return rid
+
+    def update(self, sobject: str, record_id: str, values: Mapping[str, Any]) -> None:
+        """Change fields of one live record, or raise :class:`SaveError` as Salesforce would."""
+        table = self.tables[sobject]
+        with self.lock:
+            rid = to_18(record_id)
+            row = table.rows.get(rid)
+            if row is None or table.value(row, "IsDeleted"):
+                if row is not None:
+                    raise SaveError("ENTITY_IS_DELETED", "entity is deleted")
+                raise SaveError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+            clean = self._coerce(table, values, creating=False)
+            if sobject == "Lead" and table.value(row, "IsConverted"):
+                raise SaveError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
+            self._remember(sobject, rid, row)
+            for name, value in clean.items():
+                table.set(row, name, value)
+            self._defaults(sobject, table, row)
+            table.set(row, "LastModifiedById", self.api_user_id or None)
+            self._stamp(table, rid, row, self.now_ms())
+
+    def delete(self, sobject: str, record_id: str) -> None:
+        table = self.tables[sobject]
+        with self.lock:
+            rid = to_18(record_id)
+            row = table.rows.get(rid)
+            if row is None:
+                raise SaveError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+            if table.value(row, "IsDeleted"):
+                raise SaveError("ENTITY_IS_DELETED", "entity is deleted")
+            self._remember(sobject, rid, row)
+            table.set(row, "IsDeleted", True)
+            now = self.now_ms()
+            self._stamp(table, rid, row, now)
+            table.deletions.append((now, rid))
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[Callable[[], None]]:
+        """Hold the lock and journal every change; the yielded function rolls them back.
+
+        Used for ``allOrNone``: rows touched so far are restored from the journal (new ones
+        removed). Change-log entries they left behind go stale and are skipped on read.
+        """
+        with self.lock:
+            outer, self._journal = self._journal, []
+            journal = self._journal
+
+            def rollback() -> None:
+                for sobject, rid, before in reversed(journal):
+                    rows = self.tables[sobject].rows
+                    if before is None:
+                        rows.pop(rid, None)
+                    else:
+                        rows[rid] = before
+                journal.clear()
+
+            try:
+                yield rollback
+            finally:
+                self._journal = outer
+
+    def _remember(self, sobject: str, rid: str, row: Row | None) -> None:
+        if self._journal is not None:
+            self._journal.append((sobject, rid, None if row is None else list(row)))
+
+    # -- internals
+    def _stamp(self, table: Table, rid: str, row: Row, now: int) -> None:
+        table.set(row, "SystemModstamp", now)
+        table.set(row, "LastModifiedDate", now)
+        log = table.changes
+        if log and log[-1] > (now, rid):
+            bisect.insort(log, (now, rid))  # back-dated seed rows arrive out of order
+        else:
+            log.append((now, rid))
+
+    def _defaults(self, sobject: str, table: Table, row: Row) -> None:
+        if "Name" in table.slots and "LastName" in table.slots:
+            parts = [table.value(row, "FirstName"), table.value(row, "LastName")]
+            table.set(row, "Name", " ".join(p for p in parts if p) or None)
+        for name, definition in table.obj.fields.items():
+            if definition.type == "boolean" and table.value(row, name) is None:
+                table.set(row, name, False)
+        if sobject == "CampaignMember" and table.value(row, "HasResponded") is False:
+            status = (table.value(row, "Status") or "").lower()
+            if status in ("responded", "attended", "registered"):
+                table.set(row, "HasResponded", True)
+
+    def _check_required(self, sobject: str, values: Mapping[str, Any]) -> None:
+        required = {"Lead": ("LastName", "Company"), "Contact": ("LastName",),
+                    "Account": ("Name",), "Campaign": ("Name",),
+                    "CampaignMember": ("CampaignId",)}.get(sobject, ())
+        missing = [name for name in required if values.get(name) in (None, "")]
+        if missing:
+            raise SaveError("REQUIRED_FIELD_MISSING",
+                            f"Required fields are missing: [{', '.join(missing)}]", missing)
+
+    def _coerce(self, table: Table, values: Mapping[str, Any], creating: bool) -> dict[str, Any]:
+        """Validate names, writability and types; returns values in storage form."""
+        obj = table.obj
+        out: dict[str, Any] = {}
+        for raw_name, value in values.items():
+            if raw_name == "attributes" or (raw_name == "Id" and not creating):
+                continue
+            definition = obj.find(raw_name)
+            if definition is None:
+                raise SaveError("INVALID_FIELD",
+                                f"No such column '{raw_name}' on sobject of type {obj.name}")
+            writable = definition.createable if creating else definition.updateable
+            if not writable:
+                raise SaveError(
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    f"Unable to create/update fields: {definition.name}. Please check the "
+                    "security settings of this field and verify that it is read/write for your "
+                    "profile or permission set.", [definition.name])
+            out[definition.name] = self._convert(obj.name, definition, value)
+        return out
+
+    def _convert(self, sobject: str, definition: FieldDef, value: Any) -> Any:
+        if value is None or value == "":
+            if definition.type == "boolean" or not definition.nillable:
+                raise SaveError("REQUIRED_FIELD_MISSING",
+                                f"Required fields are missing: [{definition.name}]",
+                                [definition.name])
+            return None
+        kind = definition.type
+
+        def wrong_type() -> SaveError:
+            return SaveError("INVALID_TYPE_ON_FIELD_IN_RECORD",
+                             f"{definition.label or definition.name}: value not of required "
+                             f"type: {value}", [definition.name])
+
+        if kind == "boolean":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            raise wrong_type()
+        if kind in NUMERIC_TYPES:
+            if isinstance(value, bool):
+                raise wrong_type()
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise wrong_type() from None
+            return int(number) if kind == "int" and number.is_integer() else number
+        if kind == "datetime":
+            if isinstance(value, datetime):
+                return to_millis(value)
+            try:
+                return parse_datetime(str(value))
+            except ValueError:
+                raise wrong_type() from None
+        if kind == "date":
+            try:
+                return date.fromisoformat(str(value)[:10]).isoformat()
+            except ValueError:
+                raise wrong_type() from None
+        if kind == "reference":
+            return self._reference(sobject, definition, str(value))
+        text = str(value)
+        if len(text) > definition.length:
+            raise SaveError("STRING_TOO_LONG", f"{definition.label or definition.name}: data "
+                            f"value too large: {text[:40]} (max length={definition.length})",
+                            [definition.name])
+        return text
+
+    def _reference(self, sobject: str, definition: FieldDef, value: str) -> str:
+        label = "Owner ID" if definition.name == "OwnerId" else definition.name
+        if not is_id(value):
+            raise SaveError("MALFORMED_ID", f"{label}: id value of incorrect type: {value}",
+                            [definition.name])
+        target = type_of_id(value)
+        if target not in definition.reference_to:
+            raise SaveError("FIELD_INTEGRITY_EXCEPTION",
+                            f"{label}: id value of incorrect type: {value}", [definition.name])
+        row = self.get(target, value) if target in self.tables else None
+        if row is None or self.tables[target].value(row, "IsDeleted"):
+            raise SaveError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
+                            [definition.name])
+        if target == "User" and not self.tables["User"].value(row, "IsActive"):
+            raise SaveError("INACTIVE_OWNER_OR_USER",
+                            f"operation performed with inactive user [{to_18(value)}] as owner "
+                            f"of {sobject.lower()}", [definition.name])
+        return to_18(value)
+
