@@ -110,6 +110,7 @@ class _Events:
             self.size = 0
             self.lead = np.zeros(0, dtype=np.int64)
             self.age = np.zeros(0)
+            self.day = np.zeros(0)
             self.valid = np.zeros(0, dtype=bool)
             self.type_codes = np.zeros(0, dtype=np.int32)
             self.type_names: list[str | None] = []
@@ -130,6 +131,7 @@ class _Events:
         has_time = micros.is_valid().to_numpy(zero_copy_only=False)
         t = micros.fill_null(now_us).to_numpy()
         self.age = (now_us - t) / DAY_US
+        self.day = t / DAY_US  # absolute days since the epoch, for window buckets
         self.valid = (self.lead >= 0) & has_time & (self.age >= 0)
         types = _dictionary(events.column("type"))
         self.type_names = types.dictionary.to_pylist()
@@ -181,13 +183,14 @@ def _decay(decay: Decay, age: np.ndarray, idle: np.ndarray) -> np.ndarray:
     return np.ones_like(age)
 
 
-def _window_keep(lead: np.ndarray, age: np.ndarray, window: Window) -> np.ndarray:
-    """Which of these events count: the newest ``max_events`` per lead and window bucket.
+def _window_keep(lead: np.ndarray, age: np.ndarray, day: np.ndarray, window: Window) -> np.ndarray:
+    """Which of these events count: the newest ``max_events`` per lead and window.
 
-    Buckets are counted back from now (bucket k holds ages in [k·days, (k+1)·days)). Among
-    events of equal age the one that comes first in the input wins.
+    Windows are fixed periods of ``days`` days counted from the Unix epoch, so which events
+    count never depends on ``now`` (and a later ``now`` can only lower a score through decay).
+    Among events of equal age the one that comes first in the input wins.
     """
-    bucket = np.floor(age / window.days)
+    bucket = np.floor(day / window.days)
     order = np.lexsort((np.arange(len(age)), age, bucket, lead))
     lead_s, bucket_s = lead[order], bucket[order]
     new_group = np.ones(len(order), dtype=bool)
@@ -275,7 +278,7 @@ def score_detail(model: Model, leads: pa.Table, events: pa.Table | None, now: da
                 idx = np.flatnonzero(mask)
                 lead, age = ev.lead[idx], ev.age[idx]
                 if irule.window is not None and len(idx):
-                    keep = _window_keep(lead, age, irule.window)
+                    keep = _window_keep(lead, age, ev.day[idx], irule.window)
                     lead, age = lead[keep], age[keep]
                 weights = float(irule.points) * _decay(decay, age, idle[lead])
                 total = np.bincount(lead, weights=weights, minlength=n)
@@ -311,10 +314,13 @@ def _reasons(detail: ScoreDetail, k: int) -> pa.Array:
         texts = pa.array([format_points(v) for v in distinct.tolist()])
         piece = pc.binary_join_element_wise(pc.take(labels, pa.array(best)),
                                             pc.take(texts, pa.array(inverse.ravel())), " ")
-        parts.append(pc.if_else(pa.array(present), piece, pa.nulls(n, pa.string())))
+        parts.append(pc.if_else(pa.array(present), piece, ""))
         magnitude[rows, best] = -1.0
-    joined = pc.binary_join_element_wise(*parts, "; ", null_handling="skip")
-    return joined
+    if len(parts) == 1:
+        return parts[0]
+    # Contributions come largest first, so absent (zero) ones only ever trail.
+    joined = pc.binary_join_element_wise(*parts, "; ")
+    return pc.replace_substring_regex(joined, pattern="(; )+$", replacement="")
 
 
 def score_tables(model: Model, leads: pa.Table, events: pa.Table | None, now: datetime,

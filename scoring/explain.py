@@ -90,14 +90,12 @@ def _value(model: ScoringModel, name: str, lead: Mapping[str, Any],
     return None if account is None else account.get(attr)
 
 
-def _age_days(occurred_at: Any, now_us: int) -> float | None:
-    if occurred_at is None:
-        return None
+def _micros(occurred_at: Any) -> int | None:
     if isinstance(occurred_at, str):
         occurred_at = datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))
     if not isinstance(occurred_at, datetime):
         return None
-    return (now_us - to_utc_micros(occurred_at)) / DAY_US
+    return to_utc_micros(occurred_at)
 
 
 def _decay(decay: Decay, age: float, idle: float) -> float:
@@ -132,10 +130,13 @@ def explain(model: ScoringModel, lead: Mapping[str, Any], events: Sequence[Mappi
         now = now.replace(tzinfo=timezone.utc)
     now_us = to_utc_micros(now)
     usable: list[tuple[int, Mapping[str, Any], float]] = []
+    days: dict[int, float] = {}  # absolute days since the epoch, for window buckets
     for i, event in enumerate(events):
-        age = _age_days(event.get("occurred_at"), now_us)
-        if age is not None and age >= 0 and not is_missing(event.get("type")):
-            usable.append((i, event, age))
+        t_us = _micros(event.get("occurred_at"))
+        if t_us is None or t_us > now_us or is_missing(event.get("type")):
+            continue
+        usable.append((i, event, (now_us - t_us) / DAY_US))
+        days[i] = t_us / DAY_US
     ages = [age for _, _, age in usable]
     idle = min(ages) if ages else math.nan
 
@@ -173,7 +174,7 @@ def explain(model: ScoringModel, lead: Mapping[str, Any], events: Sequence[Mappi
                 w = irule.window
                 per_bucket: dict[float, list[tuple[int, float]]] = {}
                 for i, age in hits:
-                    per_bucket.setdefault(math.floor(age / w.days), []).append((i, age))
+                    per_bucket.setdefault(math.floor(days[i] / w.days), []).append((i, age))
                 kept = {i for bucket in per_bucket.values()
                         for i, _ in sorted(bucket, key=lambda h: (h[1], h[0]))[: w.max_events]}
                 counted = [(i, age) for i, age in hits if i in kept]
