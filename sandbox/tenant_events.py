@@ -1,0 +1,305 @@
+"""Engagement events of a synthetic tenant, generated in chunks of leads (the *intent* side).
+
+How it works, and why:
+
+- The total number of events is fixed up front and shared among leads by a multinomial draw
+  weighted by each lead's latent interest (plus noise, plus a dormant minority), so a benchmark
+  asking for exactly 20,000,000 events gets exactly that many.
+- Each event first draws an intent *tier* (high: pricing/demo pages, demo-request forms,
+  meetings, replies; medium: product pages, clicks, webinars, product usage; low: e-mail sends
+  and opens, blog views, bounces, unsubscribes) with per-lead probabilities that rise with
+  interest, then a *kind* within the tier, which fixes the event type and its attributes.
+- Interested leads' activity is concentrated in the recent past (their event ages are
+  ``u ** gamma`` of their window with ``gamma`` growing with interest), so recency matters.
+- Leads are processed in fixed chunks with their own random streams (seeded by the seed and the
+  chunk number): the result is identical whatever the caller does with the chunks, and a
+  benchmark can write each chunk as one Parquet row group without holding all events.
+
+Every chunk also returns the hidden behaviour totals the outcome model uses (:class:`Truth`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import pyarrow as pa
+
+from scoring.records import EventType
+
+from .tenant_people import DAY_US, People, ids
+from .tenant_vocab import (
+    APP_PAGES,
+    APP_SITE,
+    CAMPAIGN_TOPICS,
+    CAMPAIGN_TYPES,
+    CAREERS_PAGES,
+    FORM_PAGES,
+    FORMS,
+    PAGES_HIGH,
+    PAGES_LOW,
+    PAGES_MEDIUM,
+    SITE,
+)
+
+__all__ = ["EVENT_TYPES", "URLS", "FORM_IDS", "CHUNK_LEADS", "Truth", "make_campaigns",
+           "allocate_events", "event_chunks"]
+
+#: Leads per chunk. Fixed: changing it changes the generated data for a given seed.
+CHUNK_LEADS = 32_768
+
+EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)
+_PAGE_GROUPS = {"high": PAGES_HIGH, "medium": PAGES_MEDIUM, "low": PAGES_LOW,
+                "careers": CAREERS_PAGES}
+URLS: tuple[str, ...] = tuple(SITE + p for g in _PAGE_GROUPS.values() for p in g) + tuple(
+    APP_SITE + p for p in APP_PAGES)
+FORM_IDS: tuple[str, ...] = tuple(f for f, _ in FORMS)
+_URL_INDEX = {u: i for i, u in enumerate(URLS)}
+_OFFSET = {}
+_at = 0
+for _name, _group in _PAGE_GROUPS.items():
+    _OFFSET[_name] = (_at, len(_group))
+    _at += len(_group)
+_OFFSET["app"] = (_at, len(APP_PAGES))
+_FORM_URL = np.array([_URL_INDEX[SITE + FORM_PAGES[f]] for f, _ in FORMS], dtype=np.int32)
+
+
+class _Kind(NamedTuple):
+    type: EventType
+    attrs: str  # which attributes to fill, see _fill
+    weight: float  # share within its tier
+    truth: float  # points towards the hidden propensity (before decay)
+
+
+_E = EventType
+_TIERS: tuple[tuple[_Kind, ...], ...] = (
+    (  # low
+        _Kind(_E.EMAIL_SENT, "email", 0.45, 0.0),
+        _Kind(_E.EMAIL_OPEN, "email", 0.25, 0.05),
+        _Kind(_E.PAGE_VIEW, "low_page", 0.25, 0.05),
+        _Kind(_E.EMAIL_BOUNCE, "email", 0.015, -1.5),
+        _Kind(_E.EMAIL_UNSUBSCRIBE, "email", 0.01, -3.0),
+        _Kind(_E.FORM_SUBMIT, "low_form", 0.025, 0.1),
+    ),
+    (  # medium
+        _Kind(_E.PAGE_VIEW, "medium_page", 0.35, 0.3),
+        _Kind(_E.EMAIL_CLICK, "email_click", 0.20, 0.3),
+        _Kind(_E.PRODUCT_USAGE, "app", 0.15, 0.4),
+        _Kind(_E.WEBINAR_ATTENDED, "webinar", 0.07, 0.8),
+        _Kind(_E.CAMPAIGN_RESPONSE, "campaign", 0.10, 0.4),
+        _Kind(_E.FORM_SUBMIT, "medium_form", 0.08, 0.8),
+        _Kind(_E.CALL_LOGGED, "call", 0.05, 0.4),
+    ),
+    (  # high
+        _Kind(_E.PAGE_VIEW, "high_page", 0.45, 1.0),
+        _Kind(_E.FORM_SUBMIT, "high_form", 0.15, 3.0),
+        _Kind(_E.MEETING_BOOKED, "none", 0.12, 2.0),
+        _Kind(_E.MEETING_HELD, "meeting", 0.10, 2.5),
+        _Kind(_E.EMAIL_REPLY, "email", 0.10, 1.2),
+        _Kind(_E.CALL_LOGGED, "call", 0.08, 1.0),
+    ),
+)
+_KINDS = [k for tier in _TIERS for k in tier]
+_TIER_START = np.cumsum([0] + [len(t) for t in _TIERS])[:-1]
+_TIER_CDF = [np.cumsum([k.weight for k in t]) / sum(k.weight for k in t) for t in _TIERS]
+_KIND_TYPE = np.array([EVENT_TYPES.index(k.type.value) for k in _KINDS], dtype=np.int32)
+_KIND_TRUTH = np.array([k.truth for k in _KINDS])
+_CAREERS_TRUTH = -0.5
+
+
+@dataclass
+class Truth:
+    """Hidden per-lead behaviour totals for one chunk of leads (indices are chunk-local)."""
+
+    behaviour: np.ndarray  # sum of positive points, decayed with a ~3-week half-life
+    negative: np.ndarray  # sum of negative points (unsubscribes, bounces, careers), decayed
+    last_us: np.ndarray  # latest event time, or -1
+    last_high_us: np.ndarray  # latest high-intent event time, or -1
+
+
+def make_campaigns(months: int, now_us: int) -> tuple[pa.Table, list[str], np.ndarray]:
+    """Four campaigns a month; two marketing e-mails per campaign.
+
+    Returns the campaigns table, the e-mail ids and, per e-mail, its campaign's index.
+    """
+    n = max(6, 4 * months)
+    names, types = [], []
+    month0 = np.datetime64(int(now_us), "us").astype("datetime64[M]") - months
+    for i in range(n):
+        month = str(month0 + i * months // n)
+        kind = CAMPAIGN_TYPES[i % len(CAMPAIGN_TYPES)]
+        names.append(f"{month} {CAMPAIGN_TOPICS[i % len(CAMPAIGN_TOPICS)]} {kind}")
+        types.append(kind)
+    table = pa.table({"id": ids("C", 1, n, 4), "name": pa.array(names, pa.string()),
+                      "type": pa.array(types, pa.string())})
+    campaign_ids = table.column("id").to_pylist()
+    emails = [f"{c}-E{k}" for c in campaign_ids for k in (1, 2)]
+    return table, emails, np.repeat(np.arange(n), 2)
+
+
+def allocate_events(seed: int, people: People, total: int) -> np.ndarray:
+    """How many events each lead gets (sums to ``total``)."""
+    rng = np.random.default_rng([seed, 11])
+    n = len(people.interest)
+    w = np.exp(0.6 * people.interest + 0.8 * rng.normal(0, 1, n))
+    w *= np.where(rng.random(n) < 0.15, 0.1, 1.0)  # dormant leads
+    return rng.multinomial(total, w / w.sum()) if n else np.zeros(0, dtype=np.int64)
+
+
+def _dict(idx: np.ndarray, values: pa.Array) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(idx, pa.int32(), mask=idx < 0), values)
+
+
+def event_chunks(seed: int, people: People, counts: np.ndarray, campaigns: pa.Table,
+                 emails: list[str], email_campaign: np.ndarray, now_us: int, window_us: int
+                 ) -> Iterator[tuple[int, pa.RecordBatch, Truth]]:
+    """Yield ``(first lead index, events, truth)`` per chunk of :data:`CHUNK_LEADS` leads.
+
+    Events come grouped by lead and time-ordered within a lead; categorical columns are
+    dictionary-encoded (``lead_id``'s dictionary is the whole ``leads.id`` column).
+    """
+    lead_ids = people.leads.column("id").combine_chunks()
+    dicts = {
+        "type": pa.array(EVENT_TYPES, pa.string()),
+        "url": pa.array(URLS, pa.string()),
+        "form": pa.array(FORM_IDS, pa.string()),
+        "campaign": campaigns.column("id").combine_chunks(),
+        "email_id": pa.array(emails, pa.string()),
+    }
+    ctypes = np.array(campaigns.column("type").to_pylist(), dtype=object)
+    pools = {
+        "webinar": np.flatnonzero(ctypes == "Webinar"),
+        "content": np.flatnonzero((ctypes == "Content") | (ctypes == "Webinar")),
+        "all": np.arange(len(ctypes)),
+    }
+    starts = np.r_[0, np.cumsum(counts)]
+    n = len(counts)
+    for chunk, lo in enumerate(range(0, n, CHUNK_LEADS)):
+        hi = min(n, lo + CHUNK_LEADS)
+        rng = np.random.default_rng([seed, 13, chunk])
+        batch, truth = _chunk(rng, people, counts[lo:hi], lo, now_us, window_us, pools,
+                              email_campaign)
+        first_id = int(starts[lo])
+        arrays = [
+            ids("E", first_id + 1, batch["m"], 10),
+            _dict(batch["lead"] + lo, lead_ids),
+            _dict(batch["type"], dicts["type"]),
+            pa.array(batch["t"], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            _dict(batch["url"], dicts["url"]),
+            _dict(batch["form"], dicts["form"]),
+            _dict(batch["campaign"], dicts["campaign"]),
+            _dict(batch["email"], dicts["email_id"]),
+            pa.array(batch["duration"], pa.float64(), mask=np.isnan(batch["duration"])),
+        ]
+        names = ["id", "lead_id", "type", "occurred_at", "url", "form", "campaign", "email_id",
+                 "duration_seconds"]
+        yield lo, pa.RecordBatch.from_arrays(arrays, names=names), truth
+
+
+def _chunk(rng: np.random.Generator, people: People, counts: np.ndarray, lo: int, now_us: int,
+           window_us: int, pools: dict[str, np.ndarray], email_campaign: np.ndarray
+           ) -> tuple[dict, Truth]:
+    k = len(counts)
+    sl = slice(lo, lo + k)
+    interest, student = people.interest[sl], people.student[sl]
+    fitz = (people.fit[sl] - 1.0) / 1.5
+    p_high = 1 / (1 + np.exp(-(-3.0 + 0.9 * interest + 0.3 * fitz)))
+    p_med = 1 / (1 + np.exp(-(-1.2 + 0.5 * interest)))
+    gamma = np.exp(0.7 * interest + 0.3 * rng.normal(0, 1, k))
+    start = np.maximum(people.created_us[sl], now_us - window_us)
+    span = (now_us - start).astype(np.float64)
+
+    m = int(counts.sum())
+    lead = np.repeat(np.arange(k, dtype=np.int32), counts)
+    age = rng.random(m) ** gamma[lead] * span[lead]
+    t = now_us - age.astype(np.int64) - rng.integers(0, 60_000_000, m)
+    t = np.maximum(t, start[lead])
+    u = rng.random(m)
+    tier = np.where(u < p_high[lead], 2, np.where(u < p_high[lead] + p_med[lead], 1, 0))
+    kind = np.empty(m, dtype=np.int32)
+    u2 = rng.random(m)
+    for ti, cdf in enumerate(_TIER_CDF):
+        mask = tier == ti
+        kind[mask] = _TIER_START[ti] + np.minimum(np.searchsorted(cdf, u2[mask]), len(cdf) - 1)
+
+    url = np.full(m, -1, dtype=np.int32)
+    form = np.full(m, -1, dtype=np.int32)
+    campaign = np.full(m, -1, dtype=np.int32)
+    email = np.full(m, -1, dtype=np.int32)
+    duration = np.full(m, np.nan)
+    truth_pts = _KIND_TRUTH[kind].copy()
+    for ki, spec in enumerate(_KINDS):
+        idx = np.flatnonzero(kind == ki)
+        if len(idx):
+            _fill(rng, spec.attrs, idx, student[lead[idx]], url, form, campaign, email,
+                  duration, truth_pts, pools, email_campaign)
+
+    order = np.lexsort((t, lead))
+    lead, t, kind, truth_pts, tier = lead[order], t[order], kind[order], truth_pts[order], \
+        tier[order]
+    decay = np.exp(-(now_us - t) / (30 * DAY_US))
+    truth = Truth(
+        behaviour=np.bincount(lead, np.maximum(truth_pts, 0) * decay, minlength=k),
+        negative=np.bincount(lead, np.minimum(truth_pts, 0) * np.sqrt(decay), minlength=k),
+        last_us=np.full(k, -1, dtype=np.int64),
+        last_high_us=np.full(k, -1, dtype=np.int64),
+    )
+    has = counts > 0
+    truth.last_us[has] = t[np.cumsum(counts)[has] - 1]
+    high = tier == 2
+    np.maximum.at(truth.last_high_us, lead[high], t[high])
+    cols = {"m": m, "lead": lead, "t": t, "type": _KIND_TYPE[kind], "url": url[order],
+            "form": form[order], "campaign": campaign[order], "email": email[order],
+            "duration": duration[order]}
+    return cols, truth
+
+
+def _fill(rng: np.random.Generator, attrs: str, idx: np.ndarray, student: np.ndarray,
+          url: np.ndarray, form: np.ndarray, campaign: np.ndarray, email: np.ndarray,
+          duration: np.ndarray, truth: np.ndarray, pools: dict[str, np.ndarray],
+          email_campaign: np.ndarray) -> None:
+    """Fill the attributes of the events ``idx`` of one kind."""
+    n = len(idx)
+
+    def pages(group: str) -> np.ndarray:
+        off, size = _OFFSET[group]
+        return off + rng.integers(0, size, n)
+
+    if attrs.endswith("_page"):
+        group = attrs[: -len("_page")]
+        url[idx] = pages(group)
+        scale = 90.0 if group == "high" else 45.0
+        duration[idx] = np.round(rng.lognormal(np.log(scale), 0.9, n))
+        if group != "high":  # students and job seekers drift to the careers pages
+            careers = student & (rng.random(n) < 0.4)
+            url[idx[careers]] = pages("careers")[careers]
+            truth[idx[careers]] = _CAREERS_TRUTH
+    elif attrs.endswith("_form"):
+        tier = attrs[: -len("_form")]
+        choices = [i for i, (_, t) in enumerate(FORMS) if t == tier]
+        f = np.asarray(choices)[rng.integers(0, len(choices), n)]
+        form[idx] = f
+        url[idx] = _FORM_URL[f]
+        if tier == "medium" and len(pools["content"]):
+            campaign[idx] = rng.choice(pools["content"], n)
+    elif attrs in ("email", "email_click"):
+        e = rng.integers(0, len(email_campaign), n)
+        email[idx] = e
+        campaign[idx] = email_campaign[e]
+        if attrs == "email_click":
+            url[idx] = np.where(rng.random(n) < 0.2, pages("high"), pages("medium"))
+    elif attrs == "app":
+        url[idx] = pages("app")
+        duration[idx] = np.round(rng.lognormal(np.log(300), 1.0, n))
+    elif attrs == "webinar":
+        pool = pools["webinar"] if len(pools["webinar"]) else pools["all"]
+        campaign[idx] = rng.choice(pool, n)
+        duration[idx] = np.round(rng.uniform(600, 3600, n))
+    elif attrs == "campaign":
+        campaign[idx] = rng.choice(pools["all"], n)
+    elif attrs == "meeting":
+        duration[idx] = rng.choice([1800.0, 2700.0, 3600.0], n)
+    elif attrs == "call":
+        duration[idx] = np.round(rng.lognormal(np.log(300), 0.8, n))
