@@ -260,7 +260,8 @@ def make_people(rng: np.random.Generator, n_leads: int, n_accounts: int, now_us:
     sen = [seniority(t) or "individual" for t in titles]
     dep = [department(t) or "other" for t in titles]
     student_t = np.array([s == "student" for s in sen])
-    title_fit = np.array([_SENIORITY_FIT[s] + _DEPARTMENT_FIT[d] for s, d in zip(sen, dep)])
+    title_fit = np.array([_SENIORITY_FIT[s] + _DEPARTMENT_FIT[d]
+                          for s, d in zip(sen, dep, strict=True)])
     student = student_t[title_idx]
     emp = acc["employees"][account]
     p_free = np.where(student, 0.7, np.where(emp < 10, 0.35, 0.08))

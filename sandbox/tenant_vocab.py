@@ -45,6 +45,10 @@ __all__ = [
 ]
 
 
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 class Industry(NamedTuple):
     name: str
     weight: float
@@ -175,7 +179,7 @@ TITLES: tuple[Title, ...] = (
     Title("Graduate Trainee", 0.5),
 )
 
-FIRST_NAMES: tuple[str, ...] = tuple(
+FIRST_NAMES: tuple[str, ...] = _words(
     """James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara
     Richard Susan Joseph Jessica Thomas Sarah Charles Karen Christopher Lisa Daniel Nancy Matthew
     Sandra Anthony Betty Mark Ashley Steven Emily Paul Kimberly Andrew Michelle Joshua Amanda
@@ -187,10 +191,10 @@ FIRST_NAMES: tuple[str, ...] = tuple(
     Yuki Kenji Sakura Min-jun Ji-woo Mohammed Fatima Ahmed Aisha Omar Layla Lukas Leonie Jonas
     Lena Felix Hannes Mathilde Louis Camille Hugo Chloé Lucas Ines Pablo Lucia Javier Sofia
     Mateo Valentina Diego Camila Joao Ana Pedro Beatriz Lars Ingrid Sven Astrid Liam Siobhan
-    Sean Aoife Olga Ivan Tomasz Katarzyna Kwame Ama Chidi Ngozi Thabo Lerato""".split()
+    Sean Aoife Olga Ivan Tomasz Katarzyna Kwame Ama Chidi Ngozi Thabo Lerato"""
 )
 
-LAST_NAMES: tuple[str, ...] = tuple(
+LAST_NAMES: tuple[str, ...] = _words(
     """Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez
     Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris
     Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill
@@ -203,24 +207,24 @@ LAST_NAMES: tuple[str, ...] = tuple(
     Fischer Weber Becker Dubois Moreau Laurent Lefebvre Bernard Fernandez Navarro Romero Silva
     Santos Oliveira Costa Pereira Johansson Andersson Nilsson Larsen Hansen Jensen OBrien Byrne
     Walsh Kowalski Nowak Novak Ivanov Petrov Mensah Okafor Adeyemi Nkosi Dlamini Rossi Russo
-    Bianchi Romano Ferrari Esposito Jansen DeVries Bakker Visser""".split()
+    Bianchi Romano Ferrari Esposito Jansen DeVries Bakker Visser"""
 )
 
 #: Company names are "<word> <core> <suffix>", e.g. "Blue Harbor Analytics Inc".
-COMPANY_WORDS: tuple[str, ...] = tuple(
+COMPANY_WORDS: tuple[str, ...] = _words(
     """Blue Red Green Silver Golden Bright North South East West Summit Peak River Harbor Stone
     Iron Oak Pine Cedar Maple Falcon Eagle Hawk Fox Wolf Bear Lion Orbit Nova Stellar Quantum
     Vector Apex Vertex Prime Core Atlas Titan Zenith Horizon Pioneer Frontier Liberty Union
     Pacific Atlantic Alpine Coastal Metro Urban Rapid Swift Clear True Bold Smart Blueprint
     Crimson Azure Cobalt Amber Ivory Onyx Granite Copper Nimbus Cirrus Polar Solar Lunar Terra
     Aqua Vivid Lumen Echo Delta Sigma Omega Kappa Zeta Beacon Lighthouse Anchor Compass Keystone
-    Cornerstone Riverbend Highland Lakeside Meadow Willow Birch Aspen Sequoia Redwood Juniper""".split()
+    Cornerstone Riverbend Highland Lakeside Meadow Willow Birch Aspen Sequoia Redwood Juniper"""
 )
-COMPANY_CORES: tuple[str, ...] = tuple(
+COMPANY_CORES: tuple[str, ...] = _words(
     """Analytics Systems Software Labs Networks Solutions Dynamics Logistics Health Capital
     Partners Works Digital Media Robotics Energy Foods Retail Financial Insurance Consulting
     Cloud Data Security Devices Manufacturing Motors Pharma Bio Telecom Learning Realty Travel
-    Logic Ventures Industries Technologies Commerce Markets Design Studios""".split()
+    Logic Ventures Industries Technologies Commerce Markets Design Studios"""
 )
 COMPANY_SUFFIXES: tuple[str, ...] = ("Inc", "LLC", "Ltd", "GmbH", "Corp", "Group", "Co", "SA", "")
 TLDS: tuple[str, ...] = ("com", "com", "com", "io", "co", "net", "ai", "tech")
