@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -53,15 +54,20 @@ def sniff_delimiter(path: Path) -> str:
         return ","
 
 
-def read_table(path: Path, fmt: str | None = None) -> pa.Table:
-    """Read a whole table. Raises :class:`ConfigError` naming the file when it cannot be read."""
+def read_table(path: Path, fmt: str | None = None, dictionary: Sequence[str] = ()) -> pa.Table:
+    """Read a whole table. Raises :class:`ConfigError` naming the file when it cannot be read.
+
+    Columns named in ``dictionary`` are read dictionary-encoded (Parquet and CSV), which keeps
+    repetitive columns such as event types small and lets the engine work on codes.
+    """
     path = Path(path)
     if not path.exists():
         raise ConfigError([Problem(str(path), None, "", "file not found")])
     kind = detect_format(path, fmt)
     try:
         if kind == "parquet":
-            return pq.read_table(path)
+            names = pq.read_schema(path).names
+            return pq.read_table(path, read_dictionary=[c for c in dictionary if c in names])
         if kind == "jsonl":
             return pajson.read_json(path)
         header = _csv_header(path)
@@ -69,7 +75,8 @@ def read_table(path: Path, fmt: str | None = None) -> pa.Table:
             path,
             parse_options=pacsv.ParseOptions(delimiter=sniff_delimiter(path), newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
+                column_types={name: pa.dictionary(pa.int32(), pa.string()) if name in dictionary
+                              else pa.string() for name in header},
                 strings_can_be_null=True,
                 null_values=[""],
             ),

@@ -8,12 +8,13 @@ import re
 
 __all__ = ["email_domain", "is_free_email", "seniority", "department", "FREE_EMAIL_DOMAINS"]
 
-FREE_EMAIL_DOMAINS = frozenset(
-    """gmail.com googlemail.com yahoo.com yahoo.co.uk yahoo.fr yahoo.de ymail.com hotmail.com
-    hotmail.co.uk hotmail.fr outlook.com live.com msn.com aol.com icloud.com me.com mac.com
-    protonmail.com proton.me gmx.com gmx.de gmx.net web.de mail.com mail.ru yandex.ru yandex.com
-    zoho.com qq.com 163.com 126.com rediffmail.com fastmail.com tutanota.com hey.com""".split()
-)
+FREE_EMAIL_DOMAINS = frozenset((
+    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de", "ymail.com",
+    "hotmail.com", "hotmail.co.uk", "hotmail.fr", "outlook.com", "live.com", "msn.com", "aol.com",
+    "icloud.com", "me.com", "mac.com", "protonmail.com", "proton.me", "gmx.com", "gmx.de",
+    "gmx.net", "web.de", "mail.com", "mail.ru", "yandex.ru", "yandex.com", "zoho.com", "qq.com",
+    "163.com", "126.com", "rediffmail.com", "fastmail.com", "tutanota.com", "hey.com",
+))
 
 
 def email_domain(email: object) -> str | None:

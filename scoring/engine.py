@@ -281,7 +281,7 @@ def score_detail(model: Model, leads: pa.Table, events: pa.Table | None, now: da
                     keep = _window_keep(lead, age, ev.day[idx], irule.window)
                     lead, age = lead[keep], age[keep]
                 weights = float(irule.points) * _decay(decay, age, idle[lead])
-                total = np.bincount(lead, weights=weights, minlength=n)
+                total = np.bincount(lead, weights=weights, minlength=n).astype(np.float64)
             total = clip_cap_array(total, irule.cap)
             columns.append(total)
             rule_ids.append(rid)

@@ -14,7 +14,7 @@ import difflib
 import hashlib
 import json
 import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -254,7 +254,7 @@ GRADES = ("A", "B", "C", "D")
 class Outputs(_Strict):
     weights: Weights = Field(default_factory=Weights)
     #: minimum fit score for each grade; below D is F
-    grades: dict[Literal["A", "B", "C", "D"], float] = Field(
+    grades: dict[str, float] = Field(
         default_factory=lambda: {"A": 80.0, "B": 60.0, "C": 40.0, "D": 20.0}
     )
     #: minimum intent score for bands 1, 2, 3; below the last is band 4
@@ -264,6 +264,9 @@ class Outputs(_Strict):
     @field_validator("grades")
     @classmethod
     def _grades(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = [g for g in v if g not in GRADES]
+        if unknown:
+            raise ValueError(f"grades are A, B, C and D (F is everything below D), not {unknown}")
         missing = [g for g in GRADES if g not in v]
         if missing:
             raise ValueError(f"grades needs a minimum for each of A, B, C, D (missing {missing})")
@@ -388,30 +391,30 @@ def _semantic_problems(model: ScoringModel, src: YamlSource) -> list[Problem]:
                     "fields are lead.<name> or account.<name>; declare others under custom_fields")
                 add((*loc, "field"), f"unknown field '{r.field}'", hint)
             _check_numeric(r.condition, r.field, (*loc,), add)
-    for gi, g in enumerate(model.intent.groups):
-        for ri, r in enumerate(g.rules):
+    for gi, ig in enumerate(model.intent.groups):
+        for ri, ir in enumerate(ig.rules):
             loc = ("intent", "groups", gi, "rules", ri)
-            for t in r.events:
+            for t in ir.events:
                 if t not in event_types:
                     close = difflib.get_close_matches(t, event_types, n=1, cutoff=0.5)
                     hint = f"did you mean '{close[0]}'?" if close else (
                         "declare it under custom_event_types")
                     add((*loc, "event"), f"unknown event type '{t}'", hint)
-            for attr in r.where:
+            for attr in ir.where:
                 if attr not in EVENT_ATTRIBUTES and not attr.startswith("attributes."):
                     close = difflib.get_close_matches(attr, EVENT_ATTRIBUTES, n=1, cutoff=0.5)
                     hint = f"did you mean '{close[0]}'?" if close else (
                         f"filter on {', '.join(EVENT_ATTRIBUTES)} or attributes.<name>")
                     add((*loc, "where", attr), f"unknown event attribute '{attr}'", hint)
 
-    for (rid, gi, _r) in model.fit_rules():
-        _unique(rid, ("fit", "groups", gi), seen, add)
-    for (rid, gi, _r, _d) in model.intent_rules():
-        _unique(rid, ("intent", "groups", gi), seen, add)
-    names = [t.name for t in model.thresholds]
-    for i, t in enumerate(model.thresholds):
-        if names.count(t.name) > 1:
-            add(("thresholds", i, "name"), f"threshold name '{t.name}' is used twice")
+    for fit_id, fit_group, _fit_rule in model.fit_rules():
+        _unique(fit_id, ("fit", "groups", fit_group), seen, add)
+    for intent_id, intent_group, _intent_rule, _decay in model.intent_rules():
+        _unique(intent_id, ("intent", "groups", intent_group), seen, add)
+    names = [th.name for th in model.thresholds]
+    for i, th in enumerate(model.thresholds):
+        if names.count(th.name) > 1:
+            add(("thresholds", i, "name"), f"threshold name '{th.name}' is used twice")
     return problems
 
 

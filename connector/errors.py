@@ -1,0 +1,36 @@
+"""Every error leadscore raises on purpose, grouped by what the caller should do.
+
+LeadscoreError
+ ├── ConfigError              fix the file: names file, line, key path, bad value   (exit 2)
+ │    └── ModelError          ... the file is a scoring model
+ └── InputError               bad rows in an input file, with their line numbers    (exit 3)
+
+Adapter errors (auth, permissions, retriable 429/5xx, per-record failures) join this tree in
+``adapters/errors.py``.
+"""
+
+from __future__ import annotations
+
+from scoring.errors import ConfigError, LeadscoreError, ModelError, Problem
+
+from .inputs import BadRow
+
+__all__ = ["LeadscoreError", "ConfigError", "ModelError", "Problem", "InputError", "exit_code"]
+
+
+class InputError(LeadscoreError):
+    """An input file has rows we cannot use, and the user asked to fail on them."""
+
+    def __init__(self, rows: list[BadRow]):
+        self.rows = rows
+        shown = "\n".join(str(r) for r in rows[:20])
+        more = f"\n... and {len(rows) - 20} more" if len(rows) > 20 else ""
+        super().__init__(f"{len(rows)} bad row(s):\n{shown}{more}")
+
+
+def exit_code(error: LeadscoreError) -> int:
+    if isinstance(error, ConfigError):
+        return 2
+    if isinstance(error, InputError):
+        return 3
+    return 1

@@ -1,0 +1,77 @@
+"""Settings: environment (``LEADSCORE_…``, nested with ``__``), a ``.env`` file, and a YAML file.
+
+Precedence, highest first: explicit arguments, environment variables, ``.env``, the YAML config
+file (``--config`` or ``LEADSCORE_CONFIG``), defaults. Secrets are :class:`SecretStr`: they print
+as ``**********`` and we never log or write them.
+
+Examples::
+
+    LEADSCORE_HUBSPOT__ACCESS_TOKEN=pat-...      # nested: section__field
+    LEADSCORE_STORE_URL=postgresql+psycopg://leadscore@db/leadscore
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+__all__ = ["Settings", "HubSpotSettings", "SalesforceSettings", "load_settings"]
+
+
+class HubSpotSettings(BaseModel):
+    access_token: SecretStr | None = Field(None, description="Private-app or OAuth access token")
+    base_url: str = Field("https://api.hubapi.com", description="API host; point it at a sandbox or proxy")
+    batch_size: int = Field(100, ge=1, le=100, description="Records per batch update call")
+    rate_per_10s: int = Field(150, ge=1, description="Client-side budget of requests per 10 seconds")
+
+
+class SalesforceSettings(BaseModel):
+    username: str | None = Field(None, description="API user name")
+    password: SecretStr | None = Field(None, description="API user password")
+    security_token: SecretStr | None = Field(None, description="API user security token")
+    domain: str = Field("login", description="'login', 'test' or a My Domain name")
+    instance_url: str | None = Field(None, description="Instance URL, with session_id, to skip login")
+    session_id: SecretStr | None = Field(None, description="An existing session id")
+    api_version: str = Field("59.0", description="REST API version")
+
+
+class Settings(BaseSettings):
+    """Everything leadscore can be told, each with its environment variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LEADSCORE_", env_nested_delimiter="__", env_file=".env",
+        extra="forbid", yaml_file=None,
+    )
+
+    model: Path | None = Field(None, description="Scoring model YAML (default: the built-in B2B model)")
+    store_url: str = Field("sqlite:///leadscore.db", description="SQLAlchemy URL of the state store")
+    hubspot: HubSpotSettings = HubSpotSettings()
+    salesforce: SalesforceSettings = SalesforceSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        path = os.environ.get("LEADSCORE_CONFIG")
+        if path:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return (*sources, file_secret_settings)
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings; ``config`` names a YAML file (else ``LEADSCORE_CONFIG``, if set)."""
+    if config is not None:
+        os.environ["LEADSCORE_CONFIG"] = str(config)
+    return Settings(**overrides)
