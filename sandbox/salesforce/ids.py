@@ -27,6 +27,7 @@ KEY_PREFIXES: dict[str, str] = {
     "FieldPermissions": "01k",
     "CustomField": "00N",
     "Organization": "00D",
+    "Job": "750",
 }
 _TYPE_BY_PREFIX = {prefix: name for name, prefix in KEY_PREFIXES.items()}
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

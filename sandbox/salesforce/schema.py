@@ -68,20 +68,26 @@ class ObjectDef:
     key_prefix: str
     fields: dict[str, FieldDef] = field(default_factory=dict)
     label: str = ""
+    #: Field-level security for fields that need it (custom fields created through the
+    #: Tooling API): "none" hides the field from the API user, "read" makes it read-only.
+    access: dict[str, str] = field(default_factory=dict)
 
     def add_field(self, definition: FieldDef) -> None:
         self.fields[definition.name] = definition
 
     def find(self, name: str) -> FieldDef | None:
-        """Look a field up case-insensitively, as the API does."""
+        """Look a field the API user can see up, case-insensitively, as the API does."""
         got = self.fields.get(name)
-        if got is not None:
-            return got
-        lowered = name.lower()
-        for candidate in self.fields.values():
-            if candidate.name.lower() == lowered:
-                return candidate
-        return None
+        if got is None:
+            lowered = name.lower()
+            got = next((f for f in self.fields.values() if f.name.lower() == lowered), None)
+        if got is not None and self.access.get(got.name) == "none":
+            return None
+        return got
+
+    def writable(self, definition: FieldDef) -> bool:
+        """False when field-level security grants read but not edit."""
+        return self.access.get(definition.name, "edit") == "edit"
 
     def relationship(self, name: str) -> FieldDef | None:
         """The reference field whose relationship name is ``name`` (``Account`` → AccountId)."""
@@ -95,7 +101,9 @@ class ObjectDef:
         url = f"{base}/sobjects/{self.name}"
         return {
             **self.describe_global(base),
-            "fields": [f.describe() for f in self.fields.values()],
+            "fields": [{**f.describe(), "updateable": f.updateable and self.writable(f),
+                        "createable": f.createable and self.writable(f)}
+                       for f in self.fields.values() if self.access.get(f.name) != "none"],
             "childRelationships": [],
             "recordTypeInfos": [],
             "urls": {"sobject": url, "describe": f"{url}/describe", "rowTemplate": f"{url}/{{ID}}"},

@@ -99,6 +99,7 @@ class Org:
         self.api_user_id = ""
         self._last_ms = 0
         self._journal: list[tuple[str, str, Row | None]] | None = None
+        self.secured: set[tuple[str, str]] = set()
 
     # -- time
     def now_ms(self) -> int:
@@ -145,15 +146,20 @@ class Org:
             row: Row = [None] * len(table.slots)
             for name, value in clean.items():
                 table.set(row, name, value)
-            for name, value in (("Id", rid), ("IsDeleted", False), ("CreatedDate", now),
-                                ("CreatedById", self.api_user_id or None),
-                                ("LastModifiedById", self.api_user_id or None)):
+            defaults = [("Id", rid), ("IsDeleted", False), ("CreatedDate", now),
+                        ("CreatedById", self.api_user_id or None),
+                        ("LastModifiedById", self.api_user_id or None)]
+            if "OwnerId" in table.slots:  # the creating user owns a record unless told
+                defaults.append(("OwnerId", self.api_user_id or None))
+            for name, value in defaults:
                 if table.value(row, name) is None or name in ("Id", "IsDeleted"):
                     table.set(row, name, value)
             self._defaults(sobject, table, row)
             self._stamp(table, rid, row, now)
             self._remember(sobject, rid, None)
             table.rows[rid] = row
+            if sobject == "FieldPermissions":
+                self.refresh_field_security()
             return rid
 
     def update(self, sobject: str, record_id: str, values: Mapping[str, Any]) -> None:
@@ -175,6 +181,8 @@ class Org:
             self._defaults(sobject, table, row)
             table.set(row, "LastModifiedById", self.api_user_id or None)
             self._stamp(table, rid, row, self.now_ms())
+            if sobject == "FieldPermissions":
+                self.refresh_field_security()
 
     def delete(self, sobject: str, record_id: str) -> None:
         table = self.tables[sobject]
@@ -190,6 +198,35 @@ class Org:
             now = self.now_ms()
             self._stamp(table, rid, row, now)
             table.deletions.append((now, rid))
+            if sobject == "FieldPermissions":
+                self.refresh_field_security()
+
+    def secure_field(self, sobject: str, name: str) -> None:
+        """Hide a (new custom) field from the API user until FieldPermissions grant access."""
+        with self.lock:
+            self.secured.add((sobject, name))
+            self.refresh_field_security()
+
+    def refresh_field_security(self) -> None:
+        """Recompute access to secured fields from the live FieldPermissions rows.
+
+        Every permission set counts as assigned to the API user (the sandbox has one user
+        that matters), so any row granting read (or edit) opens the field.
+        """
+        with self.lock:
+            grants: dict[str, str] = {}
+            perms = self.tables["FieldPermissions"]
+            for row in perms.rows.values():
+                if perms.value(row, "IsDeleted"):
+                    continue
+                target = str(perms.value(row, "Field") or "")
+                level = "edit" if perms.value(row, "PermissionsEdit") else \
+                    "read" if perms.value(row, "PermissionsRead") else "none"
+                if {"none": 0, "read": 1, "edit": 2}[level] > \
+                        {"none": 0, "read": 1, "edit": 2}[grants.get(target, "none")]:
+                    grants[target] = level
+            for sobject, name in self.secured:
+                self.schema[sobject].access[name] = grants.get(f"{sobject}.{name}", "none")
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[Callable[[], None]]:
@@ -263,7 +300,7 @@ class Org:
                 raise SaveError("INVALID_FIELD",
                                 f"No such column '{raw_name}' on sobject of type {obj.name}")
             writable = definition.createable if creating else definition.updateable
-            if not writable:
+            if not writable or not obj.writable(definition):
                 raise SaveError(
                     "INVALID_FIELD_FOR_INSERT_UPDATE",
                     f"Unable to create/update fields: {definition.name}. Please check the "

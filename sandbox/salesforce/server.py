@@ -1,0 +1,163 @@
+"""Assembling a Salesforce sandbox: org + app + the shared loopback TLS server.
+
+The server is the shared :class:`sandbox.http.SandboxServer` serving HTTPS (simple-salesforce
+only speaks ``https://``) with a fresh CA; :meth:`SalesforceSandbox.connection_info` adds
+everything a client needs, and :meth:`SalesforceSandbox.client_session` builds the
+``requests.Session`` that makes simple-salesforce reach it (see the package docstring).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from sandbox.http import FaultConfig, SandboxServer, json_response
+
+from .app import Limits, SalesforceApp
+from .auth import Credentials, Sessions
+from .bulk import register_bulk
+from .seed import seed_api_user, seed_tenant
+from .store import Org
+from .tooling import register_tooling
+
+__all__ = ["LOGIN_DOMAIN", "LoopbackAdapter", "SalesforceSandbox", "create_server"]
+
+#: The ``domain=`` to give simple-salesforce: it logs in at https://{domain}.salesforce.com.
+LOGIN_DOMAIN = "leadscore-sandbox"
+
+
+class LoopbackAdapter(HTTPAdapter):
+    """A requests transport adapter that sends every request it gets to the sandbox at
+    ``target`` (same path and query) and verifies the sandbox's certificate with ``ca_cert``.
+
+    Mounted for ``https://{domain}.salesforce.com/`` it makes logins reach the sandbox; mounted
+    for the instance URL it pins the CA, which ``REQUESTS_CA_BUNDLE`` in the environment would
+    otherwise override (requests lets the environment win over ``Session.verify``).
+    """
+
+    def __init__(self, target: str, ca_cert: str) -> None:
+        super().__init__()
+        self.target = target.rstrip("/")
+        self.ca_cert = ca_cert
+
+    def send(self, request: requests.PreparedRequest, *args: Any,  # type: ignore[override]
+             **kwargs: Any) -> requests.Response:
+        url = str(request.url)
+        scheme_end = url.index("://") + 3
+        path_start = url.find("/", scheme_end)
+        request.url = self.target + (url[path_start:] if path_start >= 0 else "/")
+        kwargs["verify"] = self.ca_cert
+        return super().send(request, *args, **kwargs)
+
+
+def _limit_429(request: Any) -> Any:
+    # Salesforce has no 429 of its own for API calls; an injected one looks like a gateway's.
+    return json_response([{"message": "Too many requests", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
+                         429, {"Retry-After": "1"})
+
+
+def _unavailable(request: Any) -> Any:
+    return json_response([{"message": "Service Unavailable", "errorCode": "SERVER_UNAVAILABLE"}],
+                         503)
+
+
+class SalesforceSandbox(SandboxServer):
+    """The shared loopback server carrying a :class:`SalesforceApp`, plus its org and login."""
+
+    def __init__(self, app: SalesforceApp, *, faults: FaultConfig | None, port: int,
+                 host: str = "127.0.0.1") -> None:
+        super().__init__(app, faults=faults, host=host, port=port, tls=True,
+                         endpoint_of=app.router.endpoint_of, on_429=_limit_429,
+                         on_5xx=_unavailable)
+        self.sf = app
+        self.org = app.org
+        self._session_id: str | None = None
+
+    def start(self) -> SalesforceSandbox:
+        super().start()
+        return self
+
+    @property
+    def instance_url(self) -> str:
+        return self.url
+
+    def connection_info(self) -> dict[str, Any]:
+        """Instance URL, login (username, password, security token, domain, consumer key and
+        secret), a ready session id, and the CA certificate file to trust."""
+        creds = self.sf.creds
+        if self._session_id is None:
+            self._session_id = self.sf.sessions.issue()
+        return {
+            "crm": "salesforce",
+            "base_url": self.url,
+            "instance_url": self.url,
+            "username": creds.username,
+            "password": creds.password,
+            "security_token": creds.security_token,
+            "consumer_key": creds.consumer_key,
+            "consumer_secret": creds.consumer_secret,
+            "domain": LOGIN_DOMAIN,
+            "session_id": self._session_id,
+            "version": "59.0",
+            "ca_cert": self.ca_pem,
+        }
+
+    def client_session(self) -> requests.Session:
+        """A requests Session that trusts the sandbox CA and routes the login host to it."""
+        if not self.ca_pem:
+            raise RuntimeError("start the Salesforce sandbox before asking for a client session")
+        return client_session(self.url, self.ca_pem)
+
+    def expire_sessions(self) -> None:
+        """End every session now (the next API call gets INVALID_SESSION_ID)."""
+        self._session_id = None
+        self.sf.sessions.expire_all()
+
+
+def client_session(instance_url: str, ca_cert: str,
+                   domain: str = LOGIN_DOMAIN) -> requests.Session:
+    """The ``session=`` for ``simple_salesforce.Salesforce`` against a sandbox.
+
+    ``verify`` is the sandbox CA; a :class:`LoopbackAdapter` is mounted for
+    ``https://{domain}.salesforce.com/`` so SOAP and OAuth logins reach the sandbox, and one
+    for the instance URL so the CA is used even when the environment names another bundle.
+    """
+    session = requests.Session()
+    session.verify = ca_cert
+    session.mount(f"https://{domain}.salesforce.com/", LoopbackAdapter(instance_url, ca_cert))
+    session.mount(instance_url.rstrip("/") + "/", LoopbackAdapter(instance_url, ca_cert))
+    return session
+
+
+def create_server(tenant: Any = None, faults: FaultConfig | None = None, port: int = 0,
+                  *, username: str = "integration@leadscore.sandbox",
+                  password: str = "sandbox-password", security_token: str = "SANDBOXTOKEN",
+                  consumer_key: str = "leadscore-sandbox-key",
+                  consumer_secret: str = "leadscore-sandbox-secret",
+                  session_ttl: float = 7200.0, daily_api_limit: int = 100_000,
+                  limits: Limits | None = None, clock: Callable[[], float] = time.time,
+                  host: str = "127.0.0.1") -> SalesforceSandbox:
+    """A Salesforce sandbox seeded from ``tenant`` (or empty but for the API user); call
+    ``start()`` (or use it as a context manager) to serve it.
+
+    ``session_ttl`` (seconds) ends sessions; ``daily_api_limit`` caps API calls before
+    ``REQUEST_LIMIT_EXCEEDED``; ``clock`` (epoch seconds) drives timestamps and expiry.
+    """
+    org = Org(clock=clock)
+    user_id = seed_api_user(org, username)
+    if tenant is not None:
+        seed_tenant(org, tenant)
+    creds = Credentials(username=username, password=password, security_token=security_token,
+                        consumer_key=consumer_key, consumer_secret=consumer_secret,
+                        user_id=user_id, full_name="Integration User", email=username,
+                        org_id=org.org_id)
+    chosen = limits or Limits()
+    chosen.daily_api_requests = daily_api_limit if limits is None else chosen.daily_api_requests
+    app = SalesforceApp(org, creds, Sessions(session_ttl, clock, org.org_id), chosen)
+    register_bulk(app)
+    register_tooling(app)
+    return SalesforceSandbox(app, faults=faults, port=port, host=host)
