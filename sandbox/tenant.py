@@ -150,7 +150,7 @@ def _outcomes(seed: int, people: object, truth: dict[str, np.ndarray], now_us: i
     x = 0.8 * (people.fit - 1.0) + 1.4 * behaviour + 0.6 * truth["negative"] \
         + rng.normal(0, 0.8, n)
     lo, hi = -30.0, 30.0  # calibrate the intercept so the mean propensity is CONVERSION_RATE
-    for _ in range(60):
+    for _ in range(40):
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if _sigmoid(x + mid).mean() < CONVERSION_RATE else (lo, mid)
     propensity = _sigmoid(x + lo)

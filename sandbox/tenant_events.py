@@ -213,11 +213,12 @@ def _chunk(rng: np.random.Generator, people: People, counts: np.ndarray, lo: int
 
     m = int(counts.sum())
     lead = np.repeat(np.arange(k, dtype=np.int32), counts)
-    age = rng.random(m) ** gamma[lead] * span[lead]
+    age = rng.random(m) ** np.repeat(gamma, counts) * np.repeat(span, counts)
     t = now_us - age.astype(np.int64) - rng.integers(0, 60_000_000, m)
-    t = np.maximum(t, start[lead])
+    t = np.maximum(t, np.repeat(start, counts))
     u = rng.random(m)
-    tier = np.where(u < p_high[lead], 2, np.where(u < p_high[lead] + p_med[lead], 1, 0))
+    ph = np.repeat(p_high, counts)
+    tier = np.where(u < ph, 2, np.where(u < ph + np.repeat(p_med, counts), 1, 0))
     kind = np.empty(m, dtype=np.int32)
     u2 = rng.random(m)
     for ti, cdf in enumerate(_TIER_CDF):
@@ -236,7 +237,9 @@ def _chunk(rng: np.random.Generator, people: People, counts: np.ndarray, lo: int
             _fill(rng, spec.attrs, idx, student[lead[idx]], url, form, campaign, email,
                   duration, truth_pts, pools, email_campaign)
 
-    order = np.lexsort((t, lead))
+    # Group by lead, time-ordered within the lead: one int64 key, radix-sorted.
+    order = np.argsort((lead.astype(np.int64) << 36) | ((t - (now_us - window_us)) >> 20)
+                       .clip(0, (1 << 36) - 1), kind="stable")
     lead, t, kind, truth_pts, tier = lead[order], t[order], kind[order], truth_pts[order], \
         tier[order]
     decay = np.exp(-(now_us - t) / (30 * DAY_US))

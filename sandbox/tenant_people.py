@@ -71,9 +71,22 @@ def timestamps(us: np.ndarray) -> pa.Array:
 
 
 def ids(prefix: str, start: int, count: int, width: int) -> pa.Array:
-    """``prefix`` + zero-padded ``start .. start+count-1``, e.g. ``L00000042``."""
-    numbers = pa.array(np.arange(start, start + count, dtype=np.int64)).cast(pa.string())
-    return pc.binary_join_element_wise(prefix, pc.utf8_lpad(numbers, width, padding="0"), "")
+    """``prefix`` + zero-padded ``start .. start+count-1``, e.g. ``L00000042``.
+
+    Built as one fixed-width byte buffer (digit by digit in NumPy): twenty million ids in well
+    under a second.
+    """
+    width = max(width, len(str(max(start + count - 1, 0))))
+    head = np.frombuffer(prefix.encode("ascii"), dtype=np.uint8)
+    size = len(head) + width
+    buf = np.empty((count, size), dtype=np.uint8)
+    buf[:, : len(head)] = head
+    numbers = np.arange(start, start + count, dtype=np.int64)
+    for j in range(width):
+        buf[:, size - 1 - j] = 48 + numbers % 10
+        numbers //= 10
+    offsets = np.arange(0, (count + 1) * size, size, dtype=np.int32)
+    return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(buf))
 
 
 def _weights(w: Sequence[float]) -> np.ndarray:
