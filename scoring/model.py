@@ -443,7 +443,7 @@ def parse_model(text: str, source: str = "<string>") -> ScoringModel:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+            loc = _user_path(src.data, tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)))
             msg = err["msg"].removeprefix("Value error, ")
             bad = err.get("input")
             if err["type"] == "extra_forbidden":
@@ -460,6 +460,25 @@ def parse_model(text: str, source: str = "<string>") -> ScoringModel:
     if problems:
         raise ModelError(problems)
     return model
+
+
+def _user_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """Replace our internal ``condition`` key by the operator the user wrote (``regex``, ...)."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if part == "condition" and isinstance(node, dict):
+            op = next((k for k in node if k in OPERATORS), None)
+            if op is not None:
+                out.append(op)
+                node = node[op]
+                continue
+        out.append(part)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return tuple(out)
 
 
 _UNION_TAGS = {"str", "list[str]", "function-after[_check_value(), Condition]"}

@@ -1,0 +1,126 @@
+"""The offline CLI end to end: files in, scores out, errors as messages with exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from connector.cli import main
+
+from .helpers import EXAMPLES
+
+NOW = "2026-11-01T00:00:00Z"
+BASE = ["--leads", str(EXAMPLES / "leads.csv"), "--events", str(EXAMPLES / "events.csv"),
+        "--accounts", str(EXAMPLES / "accounts.csv"), "--now", NOW]
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_score_writes_every_lead_and_reports_the_bad_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "scores.csv"
+    code, stdout, stderr = run(["score", *BASE, "--out", str(out), "--json"], capsys)
+    assert code == 0
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["leads"] == 8 and summary["skipped_rows"] == 1
+    assert "events.csv:28: 'occurred_at' is not an ISO-8601 timestamp" in stderr
+    rows = {r["lead_id"]: r for r in pacsv.read_csv(out).to_pylist()}
+    assert set(rows) == {f"L-00{i}" for i in range(1, 9)}
+    # the demo-requesting VP beats the student who browsed the careers page
+    assert rows["L-001"]["score"] > 70 > rows["L-003"]["score"]
+    assert rows["L-001"]["priority"] == "A2" and rows["L-003"]["grade"] == "F"
+    assert "Demo request +" in rows["L-001"]["reasons"]
+    assert rows["L-001"]["model_version"] == summary["model_version"]
+
+
+def test_fail_on_bad_rows_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "scores.parquet"
+    code, _, stderr = run(["score", *BASE, "--out", str(out), "--on-error", "fail"], capsys)
+    assert code == 3
+    assert "events.csv:28" in stderr and "Traceback" not in stderr
+    assert not out.exists()
+
+
+def test_output_formats_agree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("s.csv", "s.jsonl", "s.parquet"):
+        assert run(["score", *BASE, "--out", str(tmp_path / name)], capsys)[0] == 0
+    parquet = pq.read_table(tmp_path / "s.parquet").to_pylist()
+    jsonl = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert [r["score"] for r in parquet] == [r["score"] for r in jsonl]
+
+
+def test_column_mapping_scores_a_file_with_other_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    leads = tmp_path / "people.csv"
+    leads.write_text("Prospect ID;Job Title;Work Email\nP1;CEO;ceo@acme.io\nP2;Student;s@gmail.com\n")
+    events = tmp_path / "activity.jsonl"
+    events.write_text('{"who": "P1", "what": "form_submit", "when": "2026-10-30T10:00:00Z", "form": "demo-request"}\n')
+    out = tmp_path / "out.csv"
+    code, _, stderr = run(["score", "--leads", str(leads), "--events", str(events), "--now", NOW, "--out", str(out),
+                           "--column", "leads.id=Prospect ID", "--column", "leads.title=Job Title",
+                           "--column", "leads.email=Work Email", "--column", "events.lead_id=who",
+                           "--column", "events.type=what", "--column", "events.occurred_at=when"], capsys)
+    assert code == 0, stderr
+    rows = {r["lead_id"]: r for r in pacsv.read_csv(out).to_pylist()}
+    assert rows["P1"]["score"] > rows["P2"]["score"]
+    assert "Demo request" in rows["P1"]["reasons"]
+
+
+def test_missing_column_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    leads = tmp_path / "people.csv"
+    leads.write_text("Prospect ID,title\nP1,CEO\n")
+    code, _, stderr = run(["score", "--leads", str(leads), "--now", NOW, "--out", str(tmp_path / "o.csv")], capsys)
+    assert code == 2
+    assert "leads needs column(s) id" in stderr and "Prospect ID" in stderr and "--column leads.id=NAME" in stderr
+
+
+def test_check_reports_problems_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = tmp_path / "bad.yaml"
+    model.write_text("name: m\nfit:\n  groups:\n    - name: g\n      rules:\n        - {field: lead.contry, equals: US, points: 5}\n")
+    code, _, stderr = run(["check", str(model)], capsys)
+    assert code == 2
+    assert f"{model}:6: fit.groups[0].rules[0].field: unknown field 'lead.contry'" in stderr
+    assert "did you mean 'lead.country'" in stderr
+    code, stdout, _ = run(["check", str(model), "--json"], capsys)
+    assert code == 2 and json.loads(stdout)["problems"][0]["line"] == 6
+
+
+def test_explain_matches_score(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "s.csv"
+    run(["score", *BASE, "--out", str(out)], capsys)
+    scored = {r["lead_id"]: r for r in pacsv.read_csv(out).to_pylist()}
+    code, stdout, _ = run(["explain", "L-005", *BASE, "--json"], capsys)
+    assert code == 0
+    explained = json.loads(stdout)
+    assert explained["score"] == pytest.approx(scored["L-005"]["score"], abs=0.006)
+    assert explained["priority"] == scored["L-005"]["priority"]
+    assert sum(c["points"] for c in explained["contributions"] if c["kind"] == "fit") == pytest.approx(85.0)
+    code, stdout, _ = run(["explain", "L-005", *BASE], capsys)
+    assert "Trial sign-up" in stdout and "priority A2" in stdout
+
+
+def test_unknown_lead_and_bad_now(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, stderr = run(["explain", "nobody", *BASE], capsys)
+    assert code == 2 and "no lead with id 'nobody'" in stderr
+    code, _, stderr = run(["score", "--leads", str(EXAMPLES / "leads.csv"), "--now", "yesterday", "--out", "x.csv"], capsys)
+    assert code == 2 and "'yesterday' is not an ISO-8601 time" in stderr
+
+
+def test_init_writes_a_valid_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "model.yaml"
+    assert run(["init", str(path)], capsys)[0] == 0
+    assert run(["check", str(path)], capsys)[0] == 0
+    assert run(["init", str(path)], capsys)[0] == 2  # will not overwrite
+
+
+def test_console_script_runs() -> None:
+    result = subprocess.run([sys.executable, "-m", "connector.cli", "check"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "default-b2b" in result.stdout
