@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from .tenant_csv import load_tenant_csv, write_tenant_csv
 from .tenant_events import allocate_events, event_chunks, make_campaigns
-from .tenant_people import DAY_US, make_people, timestamps
+from .tenant_people import DAY_US, People, make_people, timestamps
 from .tenant_schema import EVENT_SCHEMA, LEAD_SCHEMA, Tenant
 
 __all__ = [
@@ -137,11 +137,9 @@ def generate_tenant(seed: int = 0, leads: int = 1000, accounts: int | None = Non
                   builder.now, builder.propensity)
 
 
-def _outcomes(seed: int, people: object, truth: dict[str, np.ndarray], now_us: int,
+def _outcomes(seed: int, people: People, truth: dict[str, np.ndarray], now_us: int,
               counts: np.ndarray) -> tuple[pa.Table, np.ndarray]:
-    from .tenant_people import People
-
-    assert isinstance(people, People)
+    """Draw conversions and wins from the hidden propensity (see the module docstring)."""
     rng = np.random.default_rng([seed, 17])
     n = len(people.fit)
     if n == 0:

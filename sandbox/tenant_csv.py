@@ -190,10 +190,7 @@ def _convert(path: Path, f: pa.Field, text: pa.ChunkedArray) -> pa.ChunkedArray:
     text = pc.utf8_trim_whitespace(text)
     text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
     if pa.types.is_floating(f.type):
-        try:
-            return text.cast(f.type)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            _fail_first(path, f.name, text, lambda v: float(v), "is not a number")
+        return _cast(path, f.name, text, f.type, "is not a number")
     if pa.types.is_boolean(f.type):
         lower = pc.utf8_lower(text)
         known = pc.or_(pc.is_in(lower, pa.array(_TRUE + _FALSE)), pc.is_null(lower))
@@ -208,28 +205,31 @@ def _convert(path: Path, f: pa.Field, text: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _timestamps(path: Path, name: str, text: pa.ChunkedArray) -> pa.ChunkedArray:
+    original = text
     date_only = pc.match_substring_regex(text, r"^\d{4}-\d{2}-\d{2}$")
     text = pc.if_else(date_only, pc.binary_join_element_wise(text, "T00:00:00", ""), text)
     has_zone = pc.match_substring_regex(text, r"(Z|[+-]\d{2}:?\d{2})$")
     text = pc.if_else(has_zone, text, pc.binary_join_element_wise(text, "Z", ""))
+    return _cast(path, name, text, TIMESTAMP,
+                 "is not an ISO-8601 timestamp (e.g. 2026-10-31T14:05:00Z)", original)
+
+
+def _cast(path: Path, name: str, text: pa.ChunkedArray, to: pa.DataType, why: str,
+          original: pa.ChunkedArray | None = None) -> pa.ChunkedArray:
+    """Cast in one go; if that fails, find the first bad value (as written) and its line."""
     try:
-        return text.cast(TIMESTAMP)
+        return text.cast(to)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        _fail_first(path, name, text, lambda v: datetime.fromisoformat(v.replace("Z", "+00:00")),
-                    "is not an ISO-8601 timestamp (e.g. 2026-10-31T14:05:00Z)")
-        raise  # _fail_first found nothing Python rejects: Arrow's stricter parser did
-
-
-def _fail_first(path: Path, name: str, text: pa.ChunkedArray, parse: object, why: str) -> None:
-    """Find the first value ``parse`` rejects and raise an error with its line."""
-    assert callable(parse)
-    for i, value in enumerate(text.to_pylist()):
+        pass
+    raws = (original if original is not None else text).to_pylist()
+    for i, (raw, value) in enumerate(zip(raws, text.to_pylist(), strict=True)):
         if value is None:
             continue
         try:
-            parse(value)
-        except (ValueError, TypeError):
-            raise TenantFileError(path, f"{value!r} {why}", _line_of(path, i), name) from None
+            pa.scalar(value, pa.string()).cast(to)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise TenantFileError(path, f"{raw!r} {why}", _line_of(path, i), name) from None
+    raise AssertionError(f"{path}: column {name!r} failed to convert but no single value did")
 
 
 def _line_of(path: Path, row: int) -> int:
