@@ -309,10 +309,12 @@ class Router:
         self._map = Map(strict_slashes=False, merge_slashes=False)
         self._handlers: dict[str, Callable[..., Response]] = {}
 
-    def add(self, method: str, template: str, handler: Callable[..., Response]) -> None:
+    def add(self, method: str, template: str, handler: Callable[..., Response]) -> str:
+        """Register a route; returns its endpoint name (``"GET /x/{id}"``)."""
         name = f"{method} {_braces(template)}"
         self._map.add(Rule(template, endpoint=name, methods=[method]))
         self._handlers[name] = handler
+        return name
 
     def match(self, environ: dict[str, Any]) -> tuple[str, Callable[..., Response], dict[str, Any]]:
         """(endpoint name, handler, path args); raises NotFound / MethodNotAllowed."""
