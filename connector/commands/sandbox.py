@@ -1,0 +1,124 @@
+"""``leadscore sandbox``: serve a local Salesforce or HubSpot seeded with a synthetic tenant.
+
+The first line on stdout is one JSON object with what a client needs to connect (base URL,
+token or username/password/security token, CA certificate), so a script can start the command,
+read one line and connect; everything else goes to stderr. It serves until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from connector.app import app
+from sandbox.http import FaultConfig
+
+__all__ = ["sandbox"]
+
+
+class Crm(str, Enum):
+    hubspot = "hubspot"
+    salesforce = "salesforce"
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _build_tenant(seed: int, leads: int, events_per_lead: float, accounts: int | None,
+                  months: int, from_csv: Path | None) -> Any:
+    from sandbox.tenant import generate_tenant, load_tenant_csv
+
+    if from_csv is not None:
+        return load_tenant_csv(from_csv)
+    return generate_tenant(seed=seed, leads=leads, accounts=accounts,
+                           events_per_lead=events_per_lead, months=months)
+
+
+def _create_server(crm: Crm, tenant: Any, faults: FaultConfig, port: int, host: str,
+                   hubspot_options: dict[str, Any]) -> Any:
+    if crm is Crm.hubspot:
+        from sandbox.hubspot import create_server as create_hubspot
+
+        return create_hubspot(tenant, faults=faults, port=port, host=host, **hubspot_options)
+    try:
+        from sandbox.salesforce import create_server as create_salesforce
+    except ImportError:
+        try:
+            from sandbox.salesforce.server import create_server as create_salesforce
+        except ImportError as exc:
+            raise typer.BadParameter(
+                f"the Salesforce sandbox is not available in this build ({exc})",
+                param_hint="--crm") from None
+    return create_salesforce(tenant, faults=faults, port=port)
+
+
+@app.command()
+def sandbox(
+    crm: Annotated[Crm, typer.Option("--crm", help="Which CRM to serve", case_sensitive=False)],
+    seed: Annotated[int, typer.Option("--seed", help="Tenant seed (same seed, same data)")] = 0,
+    leads: Annotated[int, typer.Option("--leads", help="Number of leads/contacts")] = 1000,
+    events_per_lead: Annotated[float, typer.Option(
+        "--events-per-lead", help="Average engagement events per lead")] = 20.0,
+    accounts: Annotated[int | None, typer.Option(
+        "--accounts", help="Number of accounts/companies (default: a third of the leads)")] = None,
+    months: Annotated[int, typer.Option("--months", help="Months of history")] = 6,
+    from_csv: Annotated[Path | None, typer.Option(
+        "--from-csv", help="Load the tenant from this folder of CSV files instead",
+        exists=True, file_okay=False)] = None,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: a free one)")] = 0,
+    host: Annotated[str, typer.Option("--host", help="Address to bind")] = "127.0.0.1",
+    latency_ms: Annotated[float, typer.Option("--latency-ms", help="Added latency")] = 0.0,
+    fault_429: Annotated[float, typer.Option(
+        "--fault-429", help="Fraction of requests answered 429")] = 0.0,
+    fault_5xx: Annotated[float, typer.Option(
+        "--fault-5xx", help="Fraction answered with a 5xx")] = 0.0,
+    fault_timeout: Annotated[float, typer.Option(
+        "--fault-timeout", help="Fraction held until the client times out")] = 0.0,
+    fault_drop: Annotated[float, typer.Option(
+        "--fault-drop", help="Fraction whose connection is dropped")] = 0.0,
+    fault_seed: Annotated[int, typer.Option("--fault-seed", help="Seed of the fault dice")] = 0,
+    rate_limit: Annotated[int | None, typer.Option(
+        "--rate-limit", help="HubSpot: requests per 10-second window (default 190)")] = None,
+    daily_limit: Annotated[int | None, typer.Option(
+        "--daily-limit", help="HubSpot: requests per day (default 1,000,000)")] = None,
+) -> None:
+    """Start a local CRM sandbox; prints connection details as JSON on the first line."""
+    try:
+        faults = FaultConfig(latency_ms=latency_ms, rate_429=fault_429, rate_5xx=fault_5xx,
+                             rate_timeout=fault_timeout, rate_drop=fault_drop, seed=fault_seed)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fault-*") from None
+    hubspot_options: dict[str, Any] = {}
+    if rate_limit is not None:
+        hubspot_options["burst_limit"] = rate_limit
+    if daily_limit is not None:
+        hubspot_options["daily_limit"] = daily_limit
+    started = time.perf_counter()
+    tenant = _build_tenant(seed, leads, events_per_lead, accounts, months, from_csv)
+    server = _create_server(crm, tenant, faults, port, host, hubspot_options)
+    server.start()
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        print(json.dumps(server.connection_info()), flush=True)
+        _say(f"{crm.value} sandbox serving {tenant.leads.num_rows} leads at {server.url} "
+             f"(ready in {time.perf_counter() - started:.1f}s); Ctrl-C to stop")
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        _say(f"{crm.value} sandbox stopped after {server.log.total()} requests")
