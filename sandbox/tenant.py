@@ -90,14 +90,16 @@ class TenantBuilder:
         self._truth: dict[str, np.ndarray] = {}
         self.propensity: np.ndarray | None = None
 
-    def event_batches(self) -> Iterator[pa.RecordBatch]:
-        """The events, one record batch per chunk of leads (see :mod:`sandbox.tenant_events`)."""
+    def event_batches(self, with_ids: bool = True) -> Iterator[pa.RecordBatch]:
+        """The events, one record batch per chunk of leads (see :mod:`sandbox.tenant_events`).
+
+        ``with_ids=False`` skips building the event ids (the ``id`` column is then null)."""
         n = len(self._counts)
         truth = {"behaviour": np.zeros(n), "negative": np.zeros(n),
                  "last_us": np.full(n, -1, np.int64), "last_high_us": np.full(n, -1, np.int64)}
         for lo, batch, t in event_chunks(self.seed, self._people, self._counts, self.campaigns,
                                          self._emails, self._email_campaign, self._now_us,
-                                         self._window_us):
+                                         self._window_us, with_ids):
             hi = lo + len(t.behaviour)
             for name in truth:
                 truth[name][lo:hi] = getattr(t, name)

@@ -153,12 +153,13 @@ def _dict(idx: np.ndarray, values: pa.Array) -> pa.DictionaryArray:
 
 
 def event_chunks(seed: int, people: People, counts: np.ndarray, campaigns: pa.Table,
-                 emails: list[str], email_campaign: np.ndarray, now_us: int, window_us: int
-                 ) -> Iterator[tuple[int, pa.RecordBatch, Truth]]:
+                 emails: list[str], email_campaign: np.ndarray, now_us: int, window_us: int,
+                 with_ids: bool = True) -> Iterator[tuple[int, pa.RecordBatch, Truth]]:
     """Yield ``(first lead index, events, truth)`` per chunk of :data:`CHUNK_LEADS` leads.
 
     Events come grouped by lead and time-ordered within a lead; categorical columns are
-    dictionary-encoded (``lead_id``'s dictionary is the whole ``leads.id`` column).
+    dictionary-encoded (``lead_id``'s dictionary is the chunk's slice of ``leads.id``).
+    ``with_ids=False`` leaves the ``id`` column blank, for writers that do not need it.
     """
     lead_ids = people.leads.column("id").combine_chunks()
     dicts = {
@@ -183,8 +184,9 @@ def event_chunks(seed: int, people: People, counts: np.ndarray, campaigns: pa.Ta
                               email_campaign)
         first_id = int(starts[lo])
         arrays = [
-            ids("E", first_id + 1, batch["m"], 10),
-            _dict(batch["lead"] + lo, lead_ids),
+            ids("E", first_id + 1, batch["m"], 10) if with_ids else pa.nulls(batch["m"],
+                                                                                pa.string()),
+            _dict(batch["lead"], lead_ids.slice(lo, hi - lo)),
             _dict(batch["type"], dicts["type"]),
             pa.array(batch["t"], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
             _dict(batch["url"], dicts["url"]),

@@ -1,0 +1,1 @@
+"""Benchmarks and their data generator (run as scripts: ``python -m bench.<name>``)."""
