@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from .tenant_csv import load_tenant_csv, write_tenant_csv
 from .tenant_events import allocate_events, event_chunks, make_campaigns
-from .tenant_people import DAY_US, People, make_people, timestamps
+from .tenant_people import DAY_US, People, make_people, take, timestamps
 from .tenant_schema import EVENT_SCHEMA, LEAD_SCHEMA, Tenant
 
 __all__ = [
@@ -50,6 +50,10 @@ __all__ = [
 DEFAULT_NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
 #: Share of leads that convert (the hidden propensity is calibrated to this mean).
 CONVERSION_RATE = 0.10
+#: Lifecycle stages (HubSpot's internal values) and lead statuses (Salesforce's defaults).
+_STAGES = ("customer", "opportunity", "marketingqualifiedlead", "lead", "subscriber")
+_STATUSES = ("Closed - Converted", "Working - Contacted", "Open - Not Contacted",
+             "Closed - Not Converted")
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -165,19 +169,14 @@ def _outcomes(seed: int, people: People, truth: dict[str, np.ndarray], now_us: i
     updated = np.maximum(people.created_us, last)
     updated = np.where(converted, np.maximum(updated, conv_us), updated)
 
-    stage = np.where(won, "customer", np.where(
-        converted, "opportunity", np.where(
-            truth["behaviour"] > 3.0, "marketingqualifiedlead",
-            np.where(counts > 0, "lead", "subscriber"))))
-    open_status = np.where(truth["behaviour"] > 1.0, "Working - Contacted",
-                           np.where(rng.random(n) < 0.6, "Open - Not Contacted",
-                                    "Closed - Not Converted"))
-    status = np.where(converted, "Closed - Converted", open_status)
+    stage = np.select([won, converted, truth["behaviour"] > 3.0, counts > 0], [0, 1, 2, 3], 4)
+    status = np.where(converted, 0, np.where(truth["behaviour"] > 1.0, 1,
+                                             np.where(rng.random(n) < 0.6, 2, 3)))
     leads = people.leads
     conv_at = timestamps(conv_us)
     columns = {
-        "lifecycle_stage": pa.array(stage, pa.string()),
-        "lead_status": pa.array(status, pa.string()),
+        "lifecycle_stage": take(_STAGES, stage),
+        "lead_status": take(_STATUSES, status),
         "updated_at": timestamps(updated),
         "converted": pa.array(converted),
         "converted_at": pc.if_else(pa.array(converted), conv_at,

@@ -9,6 +9,7 @@ whether the lead is a student or job seeker. Internal to :mod:`sandbox.tenant`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -98,11 +99,13 @@ def _join(*parts: pa.Array | str) -> pa.Array:
     return pc.binary_join_element_wise(*parts, "")
 
 
-def _ascii_lower(names: pa.Array) -> pa.Array:
-    """Lower-case, and strip what does not belong in an e-mail local part."""
-    out = pc.utf8_lower(names)
-    out = pc.replace_substring(out, "é", "e")
-    return pc.replace_substring_regex(out, r"[^a-z0-9]", "")
+def _ascii(words: Sequence[str]) -> list[str]:
+    """Lower-case, without what does not belong in an e-mail address or domain ("Chloé" →
+    "chloe", "Min-jun" → "minjun"). Applied to the small vocabularies, then taken."""
+    return [re.sub(r"[^a-z0-9]", "", w.lower().replace("é", "e")) for w in words]
+
+
+_FIRST, _LAST = _ascii(FIRST_NAMES), _ascii(LAST_NAMES)
 
 
 def _owners(rng: np.random.Generator, n_leads: int) -> pa.Table:
@@ -113,7 +116,7 @@ def _owners(rng: np.random.Generator, n_leads: int) -> pa.Table:
     first = rng.integers(0, len(FIRST_NAMES), n)
     last = rng.integers(0, len(LAST_NAMES), n)
     first_a, last_a = take(FIRST_NAMES, first), take(LAST_NAMES, last)
-    local = _join(_ascii_lower(first_a), ".", _ascii_lower(last_a), ".",
+    local = _join(take(_FIRST, first), ".", take(_LAST, last), ".",
                   pa.array(np.arange(n)).cast(pa.string()))
     return pa.table({
         "id": ids("U", 1, n, 4),
@@ -149,10 +152,13 @@ def _company_names(rng: np.random.Generator, n: int) -> tuple[pa.Array, pa.Array
     number = pc.if_else(pa.array(rounds > 0),
                         _join(" ", pa.array(rounds + 1).cast(pa.string())), "")
     base = _join(words_a, " ", words_b, " ", core_a, number)
+    words, cores = _ascii(COMPANY_WORDS), _ascii(COMPANY_CORES)
+    plain = _join(take(words, a), take(words, b), take(cores, core),
+                  pc.replace_substring(number, " ", ""))
     suffix = take(COMPANY_SUFFIXES, rng.integers(0, len(COMPANY_SUFFIXES), n))
     name = pc.utf8_rtrim_whitespace(_join(base, " ", suffix))
     tld = take(TLDS, rng.integers(0, len(TLDS), n))
-    domain = _join(_ascii_lower(base), ".", tld)
+    domain = _join(plain, ".", tld)
     return name, domain
 
 
@@ -233,16 +239,15 @@ def _assign_owners(rng: np.random.Generator, owners: pa.Table, team: np.ndarray,
     return out
 
 
-def _emails(rng: np.random.Generator, first: pa.Array, last: pa.Array, domain: pa.Array,
+def _emails(rng: np.random.Generator, first: np.ndarray, last: np.ndarray, domain: pa.Array,
             free: np.ndarray) -> pa.Array:
     """first.last@company.com and friends; free-mail for some. Unique across the tenant."""
     n = len(first)
-    f, la = _ascii_lower(first), _ascii_lower(last)
-    initial = pc.utf8_slice_codeunits(f, 0, 1)
+    # styles: first.last, flast, first, first_last
     style = rng.choice(4, n, p=[0.5, 0.25, 0.1, 0.15])
-    local = pc.case_when(
-        pa.StructArray.from_arrays([pa.array(style == k) for k in range(3)], ["a", "b", "c"]),
-        _join(f, ".", la), _join(initial, la), f, _join(f, "_", la))
+    head = take(_FIRST + [f[:1] for f in _FIRST], first + (style == 1) * len(_FIRST))
+    tail = take(_LAST + [""], np.where(style == 2, len(_LAST), last))
+    local = _join(head, take((".", "", "", "_"), style), tail)
     digits = pa.array(rng.integers(1, 99, n)).cast(pa.string())
     local = pc.if_else(pa.array(free & (rng.random(n) < 0.6)), _join(local, digits), local)
     mail = take(FREE_MAIL, rng.integers(0, len(FREE_MAIL), n))
@@ -279,11 +284,12 @@ def make_people(rng: np.random.Generator, n_leads: int, n_accounts: int, now_us:
     emp = acc["employees"][account]
     p_free = np.where(student, 0.7, np.where(emp < 10, 0.35, 0.08))
     free = rng.random(n) < p_free
-    first = take(FIRST_NAMES, rng.integers(0, len(FIRST_NAMES), n))
-    last = take(LAST_NAMES, rng.integers(0, len(LAST_NAMES), n))
+    first_idx = rng.integers(0, len(FIRST_NAMES), n)
+    last_idx = rng.integers(0, len(LAST_NAMES), n)
+    first, last = take(FIRST_NAMES, first_idx), take(LAST_NAMES, last_idx)
     acc_idx = pa.array(account)
     domain = accounts.column("domain").combine_chunks().take(acc_idx)
-    email = _emails(rng, first, last, domain, free)
+    email = _emails(rng, first_idx, last_idx, domain, free)
     ln_emp = np.log(emp)
     size_fit = np.maximum(-1.0, 0.8 - 0.12 * (ln_emp - 6.2) ** 2)
     ind_fit = np.array([i.fit for i in INDUSTRIES])[acc["industry"][account]]
@@ -291,8 +297,8 @@ def make_people(rng: np.random.Generator, n_leads: int, n_accounts: int, now_us:
     fit = (ind_fit + ctry_fit + acc["tech_fit"][account] + size_fit + title_fit[title_idx]
            - 0.8 * free)
     interest = 0.35 * (fit - 1.0) / 1.5 + rng.normal(0, 1, n)
-    kind = np.where(rng.random(n) < 0.5, "contact", "lead")
-    is_contact = pa.array(kind == "contact")
+    contact = rng.random(n) < 0.5
+    is_contact = pa.array(contact)
     window = window_us * 1.5 * rng.random(n) ** 0.7
     created = now_us - window.astype(np.int64) - rng.integers(DAY_US, 3 * DAY_US, n)
     cc = {"US": "1", "CA": "1", "GB": "44", "DE": "49", "FR": "33", "NL": "31", "ES": "34",
@@ -330,6 +336,6 @@ def make_people(rng: np.random.Generator, n_leads: int, n_accounts: int, now_us:
         "account_id": pc.if_else(is_contact, col("id").combine_chunks().take(acc_idx),
                                  pa.scalar(None, pa.string())),
         "created_at": timestamps(created),
-        "kind": pa.array(kind, pa.string()),
+        "kind": take(("lead", "contact"), contact.astype(np.int8)),
     })
     return People(owners, accounts, leads, fit, interest, student, created)
