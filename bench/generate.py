@@ -24,6 +24,7 @@ import resource
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -70,7 +71,7 @@ def generate_files(out_dir: Path | str, leads: int, events: int, seed: int = 1,
 
     # Generate the next chunk while a second thread writes the previous one (both release the
     # GIL for most of their work): on two cores this nearly halves the wall time.
-    with _writer(events_path, event_schema, fmt) as write, ThreadPoolExecutor(1) as pool:
+    with _Writer(events_path, event_schema, fmt) as write, ThreadPoolExecutor(1) as pool:
         pending: deque[Future[None]] = deque()
         for batch in builder.event_batches(with_ids=False):
             while len(pending) >= 2:
@@ -80,7 +81,7 @@ def generate_files(out_dir: Path | str, leads: int, events: int, seed: int = 1,
         for future in pending:
             future.result()
     table = builder.leads().select(list(lead_cols))
-    with _writer(leads_path, lead_schema, fmt) as write:
+    with _Writer(leads_path, lead_schema, fmt) as write:
         for start in range(0, max(table.num_rows, 1), _LEADS_PER_WRITE):
             write(table.slice(start, _LEADS_PER_WRITE))
     return leads_path, events_path
@@ -93,7 +94,7 @@ def _decode(table: pa.Table) -> pa.Table:
          for c in table.columns], names=table.column_names)
 
 
-class _writer:
+class _Writer:
     """Context manager giving a ``write(table)`` function for the chosen format."""
 
     def __init__(self, path: Path, schema: pa.Schema, fmt: str) -> None:
@@ -102,7 +103,7 @@ class _writer:
         self._csv: pacsv.CSVWriter | None = None
         self._fh: BinaryIO | None = None
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self) -> Callable[[pa.Table], None]:
         if self.fmt == "parquet":
             # Dictionary-encoded text goes to Parquet's own dictionary pages as is; without
             # the stored Arrow schema, readers see plain strings.

@@ -51,18 +51,17 @@ __all__ = ["EVENT_TYPES", "URLS", "FORM_IDS", "CHUNK_LEADS", "Truth", "make_camp
 CHUNK_LEADS = 32_768
 
 EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)
-_PAGE_GROUPS = {"high": PAGES_HIGH, "medium": PAGES_MEDIUM, "low": PAGES_LOW,
-                "careers": CAREERS_PAGES}
-URLS: tuple[str, ...] = tuple(SITE + p for g in _PAGE_GROUPS.values() for p in g) + tuple(
-    APP_SITE + p for p in APP_PAGES)
+#: Page groups in the order their URLs appear in :data:`URLS`: (name, site, paths).
+_PAGE_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("high", SITE, PAGES_HIGH), ("medium", SITE, PAGES_MEDIUM), ("low", SITE, PAGES_LOW),
+    ("careers", SITE, CAREERS_PAGES), ("app", APP_SITE, APP_PAGES),
+)
+#: Every URL an event can carry; event ``url`` columns are dictionary-encoded against it.
+URLS: tuple[str, ...] = tuple(site + p for _, site, paths in _PAGE_GROUPS for p in paths)
 FORM_IDS: tuple[str, ...] = tuple(f for f, _ in FORMS)
 _URL_INDEX = {u: i for i, u in enumerate(URLS)}
-_OFFSET = {}
-_at = 0
-for _name, _group in _PAGE_GROUPS.items():
-    _OFFSET[_name] = (_at, len(_group))
-    _at += len(_group)
-_OFFSET["app"] = (_at, len(APP_PAGES))
+#: Page group → (index of its first URL in URLS, number of URLs).
+_OFFSET = {name: (_URL_INDEX[site + paths[0]], len(paths)) for name, site, paths in _PAGE_GROUPS}
 _FORM_URL = np.array([_URL_INDEX[SITE + FORM_PAGES[f]] for f, _ in FORMS], dtype=np.int32)
 
 
