@@ -232,7 +232,7 @@ def batch_upsert(portal: Portal, request: Request, objectType: str) -> Response:
                 rec = portal.create(store, {id_property: key, **props})
             else:
                 portal.update(store, rec, props)
-            out = portal.render(store.type, rec, list(props))
+            out = portal.render(store.type, rec, [id_property, *props])
             out["new"] = is_new
             results.append(out)
     return _batch(results, [], started)
