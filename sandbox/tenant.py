@@ -151,8 +151,8 @@ def _outcomes(seed: int, people: People, truth: dict[str, np.ndarray], now_us: i
     if n == 0:
         return LEAD_SCHEMA.empty_table(), np.zeros(0)
     behaviour = np.log1p(truth["behaviour"])
-    x = 0.8 * (people.fit - 1.0) + 1.4 * behaviour + 0.6 * truth["negative"] \
-        + rng.normal(0, 0.8, n)
+    x = 0.8 * (people.fit - 1.0) + 1.1 * behaviour + 0.6 * truth["negative"] \
+        + rng.normal(0, 1.2, n)
     lo, hi = -30.0, 30.0  # calibrate the intercept so the mean propensity is CONVERSION_RATE
     for _ in range(40):
         mid = (lo + hi) / 2
