@@ -8,7 +8,6 @@ accepts either form wherever an id is read.
 
 from __future__ import annotations
 
-import itertools
 import threading
 
 __all__ = ["KEY_PREFIXES", "IdFactory", "is_id", "to_18", "type_of_id"]
@@ -34,13 +33,17 @@ _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
 
+_UPPER_BITS = str.maketrans({c: ("1" if c.isupper() else "0") for c in _ALNUM})
+
+
 def _suffix(id15: str) -> str:
-    """The 3-character case-checksum Salesforce appends to a 15-character id."""
-    out = []
-    for chunk in (id15[0:5], id15[5:10], id15[10:15]):
-        bits = sum(1 << i for i, ch in enumerate(chunk) if ch.isupper())
-        out.append(_SUFFIX[bits])
-    return "".join(out)
+    """The 3-character case-checksum Salesforce appends to a 15-character id: per 5-character
+    chunk, a bit per upper-case letter (first character = lowest bit), as a base-32 digit."""
+    bits = id15.translate(_UPPER_BITS)
+    if len(bits) != 15 or not bits.isdigit():  # not alphanumeric ASCII: no valid suffix
+        return "???"
+    return (_SUFFIX[int(bits[4::-1], 2)] + _SUFFIX[int(bits[9:4:-1], 2)]
+            + _SUFFIX[int(bits[14:9:-1], 2)])
 
 
 def to_18(value: str) -> str:
@@ -62,20 +65,52 @@ def type_of_id(value: str) -> str | None:
     return _TYPE_BY_PREFIX.get(value[:3]) if is_id(value) else None
 
 
+def _base62(n: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        n, r = divmod(n, 62)
+        digits.append(_ALNUM[r])
+    return "".join(reversed(digits))
+
+
+# Lookup tables for minting ids fast: all 2- and 3-character base-62 strings and the
+# upper-case bits of each (a 5-character chunk's bits = bits3 | bits2 << 3).
+_P2 = [a + b for a in _ALNUM for b in _ALNUM]
+_P3 = [a + b for a in _ALNUM for b in _P2]
+_B2 = [int(x.translate(_UPPER_BITS)[::-1], 2) for x in _P2]
+_B3 = [int(x.translate(_UPPER_BITS)[::-1], 2) for x in _P3]
+
+
 class IdFactory:
     """Mints unique ids per key prefix; thread-safe, deterministic for a given org number."""
 
     def __init__(self, org: int = 1) -> None:
         self._pod = _ALNUM[org % 62] + "0"  # two characters of "instance" after the prefix
-        self._counter = itertools.count(1)
+        self._next = 1
         self._lock = threading.Lock()
 
-    def new(self, sobject: str) -> str:
+    def _reserve(self, count: int) -> int:
         with self._lock:
-            n = next(self._counter)
-        digits = []
-        for _ in range(10):
-            n, r = divmod(n, 62)
-            digits.append(_ALNUM[r])
-        id15 = KEY_PREFIXES[sobject] + self._pod + "".join(reversed(digits))
-        return id15 + _suffix(id15)
+            first = self._next
+            self._next += count
+            return first
+
+    def new(self, sobject: str) -> str:
+        return self.new_many(sobject, 1)[0]
+
+    def new_many(self, sobject: str, count: int) -> list[str]:
+        """``count`` fresh ids at once (seeding millions of rows)."""
+        head = KEY_PREFIXES[sobject] + self._pod
+        n = self._reserve(count)
+        end = n + count
+        out: list[str] = []
+        while n < end:
+            high, low = divmod(n, 62 ** 5)
+            first10 = head + _base62(high, 5)
+            fixed = _suffix(first10 + "00000")[:2]
+            stop = min(end, (high + 1) * 62 ** 5)
+            for k in range(low, low + stop - n):
+                i3, i2 = divmod(k, 3844)
+                out.append(f"{first10}{_P3[i3]}{_P2[i2]}{fixed}{_SUFFIX[_B3[i3] | _B2[i2] << 3]}")
+            n = stop
+        return out
