@@ -89,7 +89,7 @@ class TenantBuilder:
                                    self._now_us, self._window_us)
         self.owners = self._people.owners
         self.accounts = self._people.accounts
-        self.campaigns, self._emails, self._email_campaign = make_campaigns(months, self._now_us)
+        self.campaigns, self._campaign_starts = make_campaigns(months, self._now_us)
         self._counts = allocate_events(seed, self._people, events)
         self._truth: dict[str, np.ndarray] = {}
         self.propensity: np.ndarray | None = None
@@ -102,7 +102,7 @@ class TenantBuilder:
         truth = {"behaviour": np.zeros(n), "negative": np.zeros(n),
                  "last_us": np.full(n, -1, np.int64), "last_high_us": np.full(n, -1, np.int64)}
         for lo, batch, t in event_chunks(self.seed, self._people, self._counts, self.campaigns,
-                                         self._emails, self._email_campaign, self._now_us,
+                                         self._campaign_starts, self._now_us,
                                          self._window_us, with_ids):
             hi = lo + len(t.behaviour)
             for name in truth:

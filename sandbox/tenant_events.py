@@ -118,24 +118,42 @@ class Truth:
     last_high_us: np.ndarray  # latest high-intent event time, or -1
 
 
-def make_campaigns(months: int, now_us: int) -> tuple[pa.Table, list[str], np.ndarray]:
-    """Four campaigns a month; two marketing e-mails per campaign.
+def make_campaigns(months: int, now_us: int) -> tuple[pa.Table, np.ndarray]:
+    """Four campaigns a month, from the month before the activity window on.
 
-    Returns the campaigns table, the e-mail ids and, per e-mail, its campaign's index.
+    Returns the campaigns table and each campaign's start (microseconds, first of its month);
+    campaign ``i`` sends the marketing e-mails ``C000i-E1`` and ``C000i-E2``.
     """
     n = max(6, 4 * months)
-    names, types = [], []
+    names, types, starts = [], [], []
     month0 = np.datetime64(int(now_us), "us").astype("datetime64[M]") - months
     for i in range(n):
-        month = str(month0 + i * months // n)
+        month = month0 + i * months // n
         kind = CAMPAIGN_TYPES[i % len(CAMPAIGN_TYPES)]
         names.append(f"{month} {CAMPAIGN_TOPICS[i % len(CAMPAIGN_TOPICS)]} {kind}")
         types.append(kind)
+        starts.append(month.astype("datetime64[us]").astype(np.int64))
     table = pa.table({"id": ids("C", 1, n, 4), "name": pa.array(names, pa.string()),
                       "type": pa.array(types, pa.string())})
-    campaign_ids = table.column("id").to_pylist()
-    emails = [f"{c}-E{k}" for c in campaign_ids for k in (1, 2)]
-    return table, emails, np.repeat(np.arange(n), 2)
+    return table, np.array(starts, dtype=np.int64)
+
+
+def _email_ids(campaigns: pa.Table) -> pa.Array:
+    return pa.array([f"{c}-E{k}" for c in campaigns.column("id").to_pylist() for k in (1, 2)],
+                    pa.string())
+
+
+class _Pool(NamedTuple):
+    """Campaigns an event may belong to, in start order."""
+
+    members: np.ndarray  # campaign indices
+    starts: np.ndarray  # their start times (us)
+
+    def pick(self, rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
+        """A campaign already running at each time ``t``, most often one of the latest."""
+        running = np.searchsorted(self.starts, t, side="right")
+        back = rng.geometric(0.4, len(t)) - 1
+        return self.members[np.clip(running - 1 - back, 0, len(self.members) - 1)]
 
 
 def allocate_events(seed: int, people: People, total: int) -> np.ndarray:
@@ -152,7 +170,7 @@ def _dict(idx: np.ndarray, values: pa.Array) -> pa.DictionaryArray:
 
 
 def event_chunks(seed: int, people: People, counts: np.ndarray, campaigns: pa.Table,
-                 emails: list[str], email_campaign: np.ndarray, now_us: int, window_us: int,
+                 campaign_starts: np.ndarray, now_us: int, window_us: int,
                  with_ids: bool = True) -> Iterator[tuple[int, pa.RecordBatch, Truth]]:
     """Yield ``(first lead index, events, truth)`` per chunk of :data:`CHUNK_LEADS` leads.
 
@@ -166,21 +184,21 @@ def event_chunks(seed: int, people: People, counts: np.ndarray, campaigns: pa.Ta
         "url": pa.array(URLS, pa.string()),
         "form": pa.array(FORM_IDS, pa.string()),
         "campaign": campaigns.column("id").combine_chunks(),
-        "email_id": pa.array(emails, pa.string()),
+        "email_id": _email_ids(campaigns),
     }
     ctypes = np.array(campaigns.column("type").to_pylist(), dtype=object)
-    pools = {
-        "webinar": np.flatnonzero(ctypes == "Webinar"),
-        "content": np.flatnonzero((ctypes == "Content") | (ctypes == "Webinar")),
-        "all": np.arange(len(ctypes)),
-    }
+    pools = {}
+    for name, mask in (("webinar", ctypes == "Webinar"),
+                       ("content", (ctypes == "Content") | (ctypes == "Webinar")),
+                       ("all", np.ones(len(ctypes), dtype=bool))):
+        index = np.flatnonzero(mask) if mask.any() else np.arange(len(ctypes))
+        pools[name] = _Pool(index, campaign_starts[index])
     starts = np.r_[0, np.cumsum(counts)]
     n = len(counts)
     for chunk, lo in enumerate(range(0, n, CHUNK_LEADS)):
         hi = min(n, lo + CHUNK_LEADS)
         rng = np.random.default_rng([seed, 13, chunk])
-        batch, truth = _chunk(rng, people, counts[lo:hi], lo, now_us, window_us, pools,
-                              email_campaign)
+        batch, truth = _chunk(rng, people, counts[lo:hi], lo, now_us, window_us, pools)
         first_id = int(starts[lo])
         arrays = [
             ids("E", first_id + 1, batch["m"], 10) if with_ids else pa.nulls(batch["m"],
@@ -200,8 +218,7 @@ def event_chunks(seed: int, people: People, counts: np.ndarray, campaigns: pa.Ta
 
 
 def _chunk(rng: np.random.Generator, people: People, counts: np.ndarray, lo: int, now_us: int,
-           window_us: int, pools: dict[str, np.ndarray], email_campaign: np.ndarray
-           ) -> tuple[dict, Truth]:
+           window_us: int, pools: dict[str, _Pool]) -> tuple[dict, Truth]:
     k = len(counts)
     sl = slice(lo, lo + k)
     interest, student = people.interest[sl], people.student[sl]
@@ -226,17 +243,13 @@ def _chunk(rng: np.random.Generator, people: People, counts: np.ndarray, lo: int
         mask = tier == ti
         kind[mask] = _TIER_START[ti] + np.minimum(np.searchsorted(cdf, u2[mask]), len(cdf) - 1)
 
-    url = np.full(m, -1, dtype=np.int32)
-    form = np.full(m, -1, dtype=np.int32)
-    campaign = np.full(m, -1, dtype=np.int32)
-    email = np.full(m, -1, dtype=np.int32)
-    duration = np.full(m, np.nan)
-    truth_pts = _KIND_TRUTH[kind].copy()
+    attrs = _Attributes(rng, m, _KIND_TRUTH[kind], pools)
     for ki, spec in enumerate(_KINDS):
         idx = np.flatnonzero(kind == ki)
         if len(idx):
-            _fill(rng, spec.attrs, idx, student[lead[idx]], url, form, campaign, email,
-                  duration, truth_pts, pools, email_campaign)
+            attrs.fill(spec.attrs, idx, t[idx], student[lead[idx]])
+    url, form, campaign, email = attrs.url, attrs.form, attrs.campaign, attrs.email
+    duration, truth_pts = attrs.duration, attrs.truth
 
     # Group by lead, time-ordered within the lead: one int64 key, radix-sorted.
     order = np.argsort((lead.astype(np.int64) << 36) | ((t - (now_us - window_us)) >> 20)
@@ -260,50 +273,59 @@ def _chunk(rng: np.random.Generator, people: People, counts: np.ndarray, lo: int
     return cols, truth
 
 
-def _fill(rng: np.random.Generator, attrs: str, idx: np.ndarray, student: np.ndarray,
-          url: np.ndarray, form: np.ndarray, campaign: np.ndarray, email: np.ndarray,
-          duration: np.ndarray, truth: np.ndarray, pools: dict[str, np.ndarray],
-          email_campaign: np.ndarray) -> None:
-    """Fill the attributes of the events ``idx`` of one kind."""
-    n = len(idx)
+class _Attributes:
+    """The attribute columns of one chunk's events, filled kind by kind."""
 
-    def pages(group: str) -> np.ndarray:
+    def __init__(self, rng: np.random.Generator, m: int, truth: np.ndarray,
+                 pools: dict[str, _Pool]) -> None:
+        self.rng, self.pools = rng, pools
+        self.url = np.full(m, -1, dtype=np.int32)
+        self.form = np.full(m, -1, dtype=np.int32)
+        self.campaign = np.full(m, -1, dtype=np.int32)
+        self.email = np.full(m, -1, dtype=np.int32)
+        self.duration = np.full(m, np.nan)
+        self.truth = truth.copy()
+
+    def _pages(self, group: str, n: int) -> np.ndarray:
         off, size = _OFFSET[group]
-        return off + rng.integers(0, size, n)
+        return off + self.rng.integers(0, size, n)
 
-    if attrs.endswith("_page"):
-        group = attrs[: -len("_page")]
-        url[idx] = pages(group)
-        scale = 90.0 if group == "high" else 45.0
-        duration[idx] = np.round(rng.lognormal(np.log(scale), 0.9, n))
-        if group != "high":  # students and job seekers drift to the careers pages
-            careers = student & (rng.random(n) < 0.4)
-            url[idx[careers]] = pages("careers")[careers]
-            truth[idx[careers]] = _CAREERS_TRUTH
-    elif attrs.endswith("_form"):
-        tier = attrs[: -len("_form")]
-        choices = [i for i, (_, t) in enumerate(FORMS) if t == tier]
-        f = np.asarray(choices)[rng.integers(0, len(choices), n)]
-        form[idx] = f
-        url[idx] = _FORM_URL[f]
-        if tier == "medium" and len(pools["content"]):
-            campaign[idx] = rng.choice(pools["content"], n)
-    elif attrs in ("email", "email_click"):
-        e = rng.integers(0, len(email_campaign), n)
-        email[idx] = e
-        campaign[idx] = email_campaign[e]
-        if attrs == "email_click":
-            url[idx] = np.where(rng.random(n) < 0.2, pages("high"), pages("medium"))
-    elif attrs == "app":
-        url[idx] = pages("app")
-        duration[idx] = np.round(rng.lognormal(np.log(300), 1.0, n))
-    elif attrs == "webinar":
-        pool = pools["webinar"] if len(pools["webinar"]) else pools["all"]
-        campaign[idx] = rng.choice(pool, n)
-        duration[idx] = np.round(rng.uniform(600, 3600, n))
-    elif attrs == "campaign":
-        campaign[idx] = rng.choice(pools["all"], n)
-    elif attrs == "meeting":
-        duration[idx] = rng.choice([1800.0, 2700.0, 3600.0], n)
-    elif attrs == "call":
-        duration[idx] = np.round(rng.lognormal(np.log(300), 0.8, n))
+    def fill(self, attrs: str, idx: np.ndarray, t: np.ndarray, student: np.ndarray) -> None:
+        """Fill the attributes of the events ``idx`` (at times ``t``) of one kind."""
+        rng, n = self.rng, len(idx)
+        if attrs.endswith("_page"):
+            group = attrs[: -len("_page")]
+            self.url[idx] = self._pages(group, n)
+            scale = 90.0 if group == "high" else 45.0
+            self.duration[idx] = np.round(rng.lognormal(np.log(scale), 0.9, n))
+            if group != "high":  # students and job seekers drift to the careers pages
+                careers = student & (rng.random(n) < 0.4)
+                self.url[idx[careers]] = self._pages("careers", n)[careers]
+                self.truth[idx[careers]] = _CAREERS_TRUTH
+        elif attrs.endswith("_form"):
+            tier = attrs[: -len("_form")]
+            choices = [i for i, (_, level) in enumerate(FORMS) if level == tier]
+            f = np.asarray(choices)[rng.integers(0, len(choices), n)]
+            self.form[idx] = f
+            self.url[idx] = _FORM_URL[f]
+            if tier == "medium":
+                self.campaign[idx] = self.pools["content"].pick(rng, t)
+        elif attrs in ("email", "email_click"):
+            c = self.pools["all"].pick(rng, t)
+            self.campaign[idx] = c
+            self.email[idx] = 2 * c + rng.integers(0, 2, n)
+            if attrs == "email_click":
+                self.url[idx] = np.where(rng.random(n) < 0.2, self._pages("high", n),
+                                         self._pages("medium", n))
+        elif attrs == "app":
+            self.url[idx] = self._pages("app", n)
+            self.duration[idx] = np.round(rng.lognormal(np.log(300), 1.0, n))
+        elif attrs == "webinar":
+            self.campaign[idx] = self.pools["webinar"].pick(rng, t)
+            self.duration[idx] = np.round(rng.uniform(600, 3600, n))
+        elif attrs == "campaign":
+            self.campaign[idx] = self.pools["all"].pick(rng, t)
+        elif attrs == "meeting":
+            self.duration[idx] = rng.choice([1800.0, 2700.0, 3600.0], n)
+        elif attrs == "call":
+            self.duration[idx] = np.round(rng.lognormal(np.log(300), 0.8, n))

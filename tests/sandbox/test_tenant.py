@@ -139,6 +139,21 @@ def test_events_use_the_vocabulary(tenant):
     assert set(pc.drop_null(ev.column("campaign").cast(pa.string())).to_pylist()) <= campaigns
 
 
+def test_events_belong_to_campaigns_already_running(tenant):
+    starts = {c["id"]: c["name"][:7] for c in tenant.campaigns.to_pylist()}  # "YYYY-MM ..."
+    ev = tenant.events.cast(EVENT_SCHEMA).filter(pc.is_valid(tenant.events.column("campaign")))
+    months = pc.strftime(ev.column("occurred_at"), format="%Y-%m").to_pylist()
+    campaigns = ev.column("campaign").to_pylist()
+    assert len(campaigns) > 1000
+    assert all(starts[c] <= month for c, month in zip(campaigns, months, strict=True))
+    # a marketing e-mail belongs to its campaign
+    mails = ev.filter(pc.is_valid(ev.column("email_id")))
+    assert mails.num_rows > 1000
+    assert all(e.startswith(c + "-E") for e, c in zip(mails.column("email_id").to_pylist(),
+                                                      mails.column("campaign").to_pylist(),
+                                                      strict=True))
+
+
 def test_events_fall_in_the_window_after_the_lead_was_created(tenant):
     ev = tenant.events
     occurred = _np(ev.column("occurred_at").cast(pa.int64()))
