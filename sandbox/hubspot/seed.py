@@ -76,6 +76,39 @@ def _positions(column: pa.ChunkedArray | pa.Array, values: list[str]) -> np.ndar
     return np.asarray(pos.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+def _values(column: pa.ChunkedArray | pa.Array) -> list[Any]:
+    """The cells as Python values; repeated strings share one object (a million contacts
+    carry only a few hundred distinct countries, industries or titles)."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not (pa.types.is_string(arr.type) or pa.types.is_dictionary(arr.type)):
+        return arr.to_pylist()
+    encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+    if not pa.types.is_dictionary(arr.type) and len(encoded.dictionary) > len(arr) // 2:
+        return arr.to_pylist()  # mostly distinct (emails, phones): nothing to share
+    uniques = encoded.dictionary.to_pylist() + [None]
+    idx = encoded.indices.fill_null(len(uniques) - 1).to_numpy(zero_copy_only=False)
+    return [uniques[i] for i in idx.tolist()]
+
+
+def _iso(column: pa.ChunkedArray | pa.Array) -> list[str | None]:
+    """Timestamps as HubSpot datetime strings, formatted by Arrow in one pass."""
+    ms_ts = pc.cast(column, pa.timestamp("ms", tz="UTC"))
+    return pc.strftime(ms_ts, format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
+
+
+def _rows(columns: dict[str, list[Any]], created: np.ndarray, updated: np.ndarray,
+          first_id: int = 1) -> list[tuple[int, dict[str, str], int, int]]:
+    """Record tuples for :meth:`ObjectStore.bulk_load`, skipping empty values."""
+    names = list(columns)
+    cols = [columns[n] for n in names]
+    created_l, updated_l = created.tolist(), np.maximum(updated, created).tolist()
+    out = []
+    for i, cells in enumerate(zip(*cols, strict=True)):
+        props = {n: v for n, v in zip(names, cells, strict=True) if v is not None and v != ""}
+        out.append((first_id + i, props, created_l[i], updated_l[i]))
+    return out
+
+
 def _plain(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
     taken = column.take(pa.array(rows, pa.int64())).combine_chunks()
     if pa.types.is_dictionary(taken.type):
@@ -110,31 +143,26 @@ def _companies(portal: Portal, accounts: pa.Table, owner_ids: dict[str, str]) ->
     if "segment" not in props:
         props["segment"] = property_definition("segment", "Segment", "string", "text",
                                                "companyinformation", hubspot_defined=False)
-    techs: set[str] = set()
-    rows = []
-    mapping = {}
-    created = _ms(accounts.column("created_at"))
-    updated = _ms(accounts.column("updated_at"))
-    for i, a in enumerate(accounts.drop_columns(["created_at", "updated_at"]).to_pylist()):
-        if a.get("tech_stack"):
-            techs.update(a["tech_stack"].split(";"))
-        p = {
-            "name": a.get("name"), "domain": a.get("domain"), "industry": a.get("industry"),
-            "numberofemployees": _num(a.get("employees")),
-            "annualrevenue": _num(a.get("annual_revenue")), "country": a.get("country"),
-            "state": a.get("state"), "city": a.get("city"),
-            "web_technologies": a.get("tech_stack"), "segment": a.get("segment"),
-            "hubspot_owner_id": owner_ids.get(a.get("owner_id") or ""),
-            "website": f"https://www.{a['domain']}" if a.get("domain") else None,
-        }
-        rows.append((i + 1, {k: v for k, v in p.items() if v not in (None, "")},
-                     int(created[i]), int(max(updated[i], created[i]))))
-        mapping[a["id"]] = i + 1
-    portal.stores["companies"].bulk_load(rows)
+    col = accounts.column
+    domains = _values(col("domain"))
+    techs = _values(col("tech_stack"))
+    columns = {
+        "name": _values(col("name")), "domain": domains, "industry": _values(col("industry")),
+        "numberofemployees": [_num(v) for v in col("employees").to_pylist()],
+        "annualrevenue": [_num(v) for v in col("annual_revenue").to_pylist()],
+        "country": _values(col("country")), "state": _values(col("state")),
+        "city": _values(col("city")), "web_technologies": techs,
+        "segment": _values(col("segment")),
+        "hubspot_owner_id": [owner_ids.get(o or "") for o in _values(col("owner_id"))],
+        "website": [f"https://www.{d}" if d else None for d in domains],
+    }
+    portal.stores["companies"].bulk_load(_rows(columns, _ms(col("created_at")),
+                                               _ms(col("updated_at"))))
+    options = sorted({t for stack in set(techs) if stack for t in stack.split(";")})
     props["web_technologies"]["options"] = [
         {"label": t, "value": t, "displayOrder": i, "hidden": False}
-        for i, t in enumerate(sorted(techs))]
-    return mapping
+        for i, t in enumerate(options)]
+    return {a: i + 1 for i, a in enumerate(col("id").to_pylist())}
 
 
 def _num(value: Any) -> str | None:
@@ -143,45 +171,41 @@ def _num(value: Any) -> str | None:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _band(employees: Any) -> str | None:
-    if employees is None:
-        return None
-    return next((label for top, label in _BANDS if employees <= top), "1000+")
+def _bands(employees: pa.ChunkedArray) -> list[str | None]:
+    values = np.asarray(employees.to_numpy(), dtype=float)
+    tops = np.array([top for top, _ in _BANDS], dtype=float)
+    labels = [label for _, label in _BANDS] + ["1000+"]
+    idx = np.searchsorted(tops, values, side="left").tolist()
+    return [None if v != v else labels[i] for v, i in zip(values.tolist(), idx, strict=True)]
 
 
 def _contacts(portal: Portal, leads: pa.Table, owner_ids: dict[str, str],
               company_ids: dict[str, int]) -> None:
-    created = _ms(leads.column("created_at"))
-    updated = _ms(leads.column("updated_at"))
-    keep = [c for c in leads.column_names if c not in ("created_at", "updated_at",
-                                                          "converted_at")]
-    rows = []
-    links = []
-    for i, lead in enumerate(leads.select(keep).to_pylist()):
-        company = company_ids.get(lead.get("account_id") or "")
-        p = {
-            "email": lead.get("email"), "firstname": lead.get("first_name"),
-            "lastname": lead.get("last_name"), "jobtitle": lead.get("title"),
-            "company": lead.get("company"), "phone": lead.get("phone"),
-            "country": lead.get("country"), "state": lead.get("state"),
-            "city": lead.get("city"), "industry": lead.get("industry"),
-            "numemployees": _band(lead.get("employees")),
-            "annualrevenue": _num(lead.get("annual_revenue")),
-            "lifecyclestage": lead.get("lifecycle_stage"),
-            "hs_lead_status": _LEAD_STATUS.get(lead.get("lead_status") or "",
-                                               lead.get("lead_status")),
-            "hs_analytics_source": _SOURCE.get(lead.get("lead_source") or ""),
-            "hs_latest_source": lead.get("lead_source"),
-            "hubspot_owner_id": owner_ids.get(lead.get("owner_id") or ""),
-            "associatedcompanyid": str(company) if company else None,
-        }
-        rows.append((i + 1, {k: v for k, v in p.items() if v not in (None, "")},
-                     int(created[i]), int(max(updated[i], created[i]))))
+    col = leads.column
+    companies = [company_ids.get(a) if a else None for a in _values(col("account_id"))]
+    columns = {
+        "email": _values(col("email")), "firstname": _values(col("first_name")),
+        "lastname": _values(col("last_name")), "jobtitle": _values(col("title")),
+        "company": _values(col("company")), "phone": _values(col("phone")),
+        "country": _values(col("country")), "state": _values(col("state")),
+        "city": _values(col("city")), "industry": _values(col("industry")),
+        "numemployees": _bands(col("employees")),
+        "annualrevenue": [_num(v) for v in col("annual_revenue").to_pylist()],
+        "lifecyclestage": _values(col("lifecycle_stage")),
+        "hs_lead_status": [_LEAD_STATUS.get(v or "", v) for v in _values(col("lead_status"))],
+        "hs_analytics_source": [_SOURCE.get(v or "") for v in _values(col("lead_source"))],
+        "hs_latest_source": _values(col("lead_source")),
+        "hubspot_owner_id": [owner_ids.get(o or "") for o in _values(col("owner_id"))],
+        "associatedcompanyid": [str(c) if c else None for c in companies],
+    }
+    portal.stores["contacts"].bulk_load(_rows(columns, _ms(col("created_at")),
+                                              _ms(col("updated_at"))))
+    forward = portal.assoc.setdefault(("contacts", "companies"), {})
+    backward = portal.assoc.setdefault(("companies", "contacts"), {})
+    for contact, company in enumerate(companies, start=1):
         if company:
-            links.append((i + 1, company))
-    portal.stores["contacts"].bulk_load(rows)
-    for contact, company in links:
-        portal.associate("contacts", contact, "companies", company)
+            forward[contact] = [company]
+            backward.setdefault(company, []).append(contact)
 
 
 def _events(portal: Portal, tenant: Any, owner_ids: dict[str, str]) -> None:
@@ -244,42 +268,50 @@ def _engagements(portal: Portal, tenant: Any, events: pa.Table, contact: np.ndar
     lo = len(_WEB) + len(_EMAIL)
     rows = np.flatnonzero(valid & (code >= lo) & (code < lo + len(_ENGAGEMENT)))
     rows = rows[np.argsort(ms[rows], kind="stable")]  # ids increase with time
-    owners = tenant.leads.column("owner_id").to_pylist()
+    lead_owner = [owner_ids.get(o or "") for o in _values(tenant.leads.column("owner_id"))]
+    kinds = (code[rows] - lo).tolist()
+    whens = ms[rows].tolist()
+    whos = contact[rows].tolist()
     duration = _plain(events.column("duration_seconds"), rows).to_pylist()
-    url = _plain(events.column("url"), rows).to_pylist()
+    url = _values(_plain(events.column("url"), rows))
+    start_iso = _iso(pa.array(ms[rows], pa.timestamp("ms", tz="UTC")))
+    ends = ms[rows] + (np.nan_to_num(np.asarray(
+        pa.array(duration, pa.float64()).to_numpy(zero_copy_only=False)), nan=1800.0)
+        * 1000).astype(np.int64)
+    end_iso = _iso(pa.array(ends, pa.timestamp("ms", tz="UTC")))
     batches: dict[str, list[tuple[int, dict[str, str], int, int]]] = {
         "emails": [], "meetings": [], "calls": []}
-    links: list[tuple[str, int, int]] = []
-    for k, row in enumerate(rows.tolist()):
-        kind = _ENGAGEMENT[code[row] - lo]
-        when, who = int(ms[row]), int(contact[row])
-        props = {"hs_timestamp": iso_ms(when)}
-        owner = owner_ids.get(owners[who - 1] or "")
+    next_ids = {t: portal.stores[t].next_id for t in batches}
+    for k, kind in enumerate(kinds):
+        kind_name = _ENGAGEMENT[kind]
+        when, who = whens[k], whos[k]
+        props: dict[str, str] = {"hs_timestamp": start_iso[k] or ""}
+        owner = lead_owner[who - 1]
         if owner:
             props["hubspot_owner_id"] = owner
-        if kind == "email_reply":
+        if kind_name == "email_reply":
             target = "emails"
             props.update(hs_email_direction="INCOMING_EMAIL", hs_email_status="SENT",
                          hs_email_subject="Re: your message")
-        elif kind == "call_logged":
+        elif kind_name == "call_logged":
             target = "calls"
             props.update(hs_call_title="Call", hs_call_direction="OUTBOUND",
                          hs_call_status="COMPLETED",
                          hs_call_duration=str(int((duration[k] or 0) * 1000)))
         else:
             target = "meetings"
-            end = when + int((duration[k] or 1800) * 1000)
-            props.update(hs_meeting_title=url[k] or "Meeting", hs_meeting_start_time=iso_ms(when),
-                         hs_meeting_end_time=iso_ms(end), hs_meeting_outcome="SCHEDULED"
-                         if kind == "meeting_booked" else "COMPLETED")
-        store = portal.stores[target]
-        id_ = store.next_id + len(batches[target])
+            props.update(hs_meeting_title=url[k] or "Meeting",
+                         hs_meeting_start_time=start_iso[k] or "",
+                         hs_meeting_end_time=end_iso[k] or "",
+                         hs_meeting_outcome="SCHEDULED" if kind_name == "meeting_booked"
+                         else "COMPLETED")
+        id_ = next_ids[target] + len(batches[target])
         batches[target].append((id_, props, when, when))
-        links.append((target, id_, who))
+        forward = portal.assoc.setdefault((target, "contacts"), {})
+        forward[id_] = [who]
+        portal.assoc.setdefault(("contacts", target), {}).setdefault(who, []).append(id_)
     for target, batch in batches.items():
         portal.stores[target].bulk_load(batch)
-    for target, id_, who in links:
-        portal.associate(target, id_, "contacts", who)
 
 
 def _sequences(portal: Portal) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sortedcontainers import SortedList
 
@@ -29,7 +29,6 @@ class Record:
     created_ms: int
     updated_ms: int
     archived: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
     def value(self, type_: ObjectType, name: str) -> str | None:
         if name == "hs_object_id":
