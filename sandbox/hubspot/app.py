@@ -127,10 +127,11 @@ class HubSpotApp:
             return [{"read": t.read_scope, "search": t.read_scope, "write": t.write_scope,
                      "schema_read": t.schema_read_scope,
                      "schema_write": t.schema_write_scope}[kind]]
-        if kind == "associations":
-            types = [object_type(str(args.get(k, ""))) for k in ("fromObjectType",
+        if kind in ("associations", "associations_write"):
+            types = [object_type(str(args.get(k, ""))) for k in ("fromObjectType", "objectType",
                                                                   "toObjectType")]
-            return sorted({t.read_scope for t in types if t is not None})
+            return sorted({(t.write_scope if kind == "associations_write" else t.read_scope)
+                           for t in types if t is not None})
         return {
             "owners": ["crm.objects.owners.read"],
             "events": ["crm.objects.contacts.read"],

@@ -14,6 +14,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from sandbox.http import json_response
+from sandbox.hubspot.associations import ROUTES as ASSOCIATION_ROUTES
 from sandbox.hubspot.errors import HubSpotError, error_body, not_found, validation
 from sandbox.hubspot.portal import Portal
 from sandbox.hubspot.schema import iso_ms, object_type, property_definition
@@ -93,7 +94,30 @@ def get_object(portal: Portal, request: Request, objectType: str, objectId: str)
         rec = portal.lookup(store, objectId, request.args.get("idProperty"))
         if rec is None:
             raise not_found()
-        return json_response(portal.render(store.type, rec, _props_param(request)))
+        out = portal.render(store.type, rec, _props_param(request))
+        wanted = [n for v in request.args.getlist("associations") for n in v.split(",") if n]
+        if wanted:
+            out["associations"] = _v3_associations(portal, store.type.name, rec.id, wanted)
+        return json_response(out)
+
+
+def _v3_associations(portal: Portal, frm: str, id_: int, wanted: list[str]
+                     ) -> dict[str, Any]:
+    """The ``associations`` block of a v3 GET: ``{"companies": {"results": [{id, type}]}}``."""
+    out: dict[str, Any] = {}
+    for name in wanted:
+        t = object_type(name)
+        if t is None:
+            continue
+        results = []
+        for to_id in portal.associated(frm, t.name, id_):
+            for spec in portal.association_types(frm, t.name, id_, to_id):
+                label = f"{object_type(frm).singular}_to_{t.singular}"  # type: ignore[union-attr]
+                results.append({"id": str(to_id), "type": label if spec["label"] else
+                                f"{label}_unlabeled" if t.name == "companies" else label})
+        if results:
+            out[t.name] = {"results": results}
+    return out
 
 
 def create_object(portal: Portal, request: Request, objectType: str) -> Response:
@@ -402,35 +426,6 @@ def get_owner(portal: Portal, request: Request, ownerId: str) -> Response:
     return json_response(owner)
 
 
-# -- associations v4 -----------------------------------------------------------------------
-
-
-def batch_read_associations(portal: Portal, request: Request, fromObjectType: str,
-                            toObjectType: str) -> Response:
-    frm, to = _type_name(fromObjectType), _type_name(toObjectType)
-    inputs = _inputs(portal, body_of(request), 1000)
-    started = portal.now_ms()
-    results, errors = [], []
-    with portal.lock:
-        for item in inputs:
-            key = str(item.get("id", ""))
-            targets = portal.associated(frm, to, int(key)) if key.isdigit() else []
-            if not targets:
-                errors.append({
-                    "status": "error", "category": "OBJECT_NOT_FOUND",
-                    "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
-                    "message": f"No {object_type(to).singular} is associated with "  # type: ignore[union-attr]
-                               f"{object_type(frm).singular} {key}.",  # type: ignore[union-attr]
-                    "context": {"fromObjectId": [key], "toObjectType": [to]},
-                    "errors": [], "links": {},
-                })
-                continue
-            results.append({"from": {"id": key}, "to": [
-                {"toObjectId": t, "associationTypes": portal.association_types(frm, to, int(key), t)}
-                for t in targets]})
-    return _batch(results, errors, started)
-
-
 ROUTES: list[tuple[str, str, Any, str]] = [
     # (method, template, handler, scope kind); see app.scopes_for
     ("GET", "/crm/v3/objects/<objectType>", list_objects, "read"),
@@ -453,7 +448,6 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("GET", "/crm/v3/properties/<objectType>/<propertyName>", get_property, "schema_read"),
     ("GET", "/crm/v3/owners", list_owners, "owners"),
     ("GET", "/crm/v3/owners/<ownerId>", get_owner, "owners"),
-    ("POST", "/crm/v4/associations/<fromObjectType>/<toObjectType>/batch/read",
-     batch_read_associations, "associations"),
 ]
+ROUTES += ASSOCIATION_ROUTES
 

@@ -585,12 +585,19 @@ def test_seeded_engagements_and_new_tasks(hubspot_server: Any, small_tenant: Ten
         "contacts", "tasks", BatchInputPublicFetchAssociationsBatchRequest(inputs=[{"id": "3"}]))
     assert [t.to_object_id for t in res.results[0].to] == [task.id]
     assert res.results[0].to[0].association_types[0].type_id == 203
+    v4 = c.crm.associations.v4.basic_api
+    assert [t.to_object_id for t in v4.get_page("contacts", "3", "tasks").results] == [task.id]
     note = objs.notes.basic_api.create(SimplePublicObjectInputForCreate(
         properties={"hs_note_body": "first", "hs_timestamp": "2026-01-01T00:00:00Z"}))
     edited = objs.notes.basic_api.update(note.id, SimplePublicObjectInput(
         properties={"hs_note_body": "second"}))
     assert edited.properties["hs_note_body"] == "second"
     assert edited.properties["hs_lastmodifieddate"] >= note.properties["hs_lastmodifieddate"]
+    made = v4.create_default("notes", note.id, "contacts", "3")
+    assert made.results[0].association_spec.association_type_id == 202
+    got = c.crm.contacts.basic_api.get_by_id("3", associations=["notes", "tasks"])
+    assert got.associations["notes"].results[0].id == note.id
+    assert got.associations["tasks"].results[0].type == "contact_to_task"
 
 
 # -- events, forms, email events, sequences ------------------------------------------------
