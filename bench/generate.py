@@ -105,10 +105,7 @@ class _Writer:
 
     def __enter__(self) -> Callable[[pa.Table], None]:
         if self.fmt == "parquet":
-            # Dictionary-encoded text goes to Parquet's own dictionary pages as is; without
-            # the stored Arrow schema, readers see plain strings.
-            self._pq = pq.ParquetWriter(self.path, _dict_schema(self.schema),
-                                        compression="snappy", store_schema=False)
+            pass  # opened on the first write, with that table's (dictionary) column types
         elif self.fmt == "csv":
             self._csv = pacsv.CSVWriter(self.path, _text_schema(self.schema))
         else:
@@ -116,9 +113,12 @@ class _Writer:
         return self.write
 
     def write(self, table: pa.Table) -> None:
-        if self._pq is not None:
-            table = table.cast(_dict_schema(self.schema)) if table.schema != _dict_schema(
-                self.schema) else table
+        if self.fmt == "parquet":
+            if self._pq is None:
+                # Dictionary-encoded text goes to Parquet's own dictionary pages as is; without
+                # the stored Arrow schema, readers see plain strings.
+                self._pq = pq.ParquetWriter(self.path, table.schema, compression="snappy",
+                                            store_schema=False)
             self._pq.write_table(table, row_group_size=max(table.num_rows, 1))
         elif self._csv is not None:
             self._csv.write_table(_as_text(_decode(table), _text_schema(self.schema)))
@@ -126,19 +126,11 @@ class _Writer:
             self._fh.write(_jsonl(_decode(table)))
 
     def __exit__(self, *exc: object) -> None:
+        if self.fmt == "parquet" and self._pq is None:  # nothing written: an empty file
+            self._pq = pq.ParquetWriter(self.path, self.schema, compression="snappy")
         for closer in (self._pq, self._csv, self._fh):
             if closer is not None:
                 closer.close()
-
-
-_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
-_CATEGORICAL = {"lead_id", "type", "url", "form", "campaign", "email_id"}
-
-
-def _dict_schema(schema: pa.Schema) -> pa.Schema:
-    """The event text columns dictionary-encoded, as the tenant generator makes them."""
-    return pa.schema([pa.field(f.name, _DICTIONARY) if f.name in _CATEGORICAL else f
-                      for f in schema])
 
 
 def _iso(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:

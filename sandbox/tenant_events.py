@@ -165,8 +165,15 @@ def allocate_events(seed: int, people: People, total: int) -> np.ndarray:
     return rng.multinomial(total, w / w.sum()) if n else np.zeros(0, dtype=np.int64)
 
 
-def _dict(idx: np.ndarray, values: pa.Array) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(pa.array(idx, pa.int32(), mask=idx < 0), values)
+def _dict(idx: np.ndarray, values: pa.Array, kind: pa.DataType | None = None
+          ) -> pa.DictionaryArray:
+    """``values[idx]`` (null where ``idx < 0``). The index type is ``kind``, or the narrowest
+    that fits ``values`` (one or two bytes a row for the vocabularies, which are the same in
+    every chunk, so every chunk gets the same type)."""
+    if kind is None:
+        kind = pa.int8() if len(values) <= 127 else pa.int16() if len(values) <= 32767 \
+            else pa.int32()
+    return pa.DictionaryArray.from_arrays(pa.array(idx, kind, mask=idx < 0), values)
 
 
 def event_chunks(seed: int, people: People, counts: np.ndarray, campaigns: pa.Table,
@@ -203,7 +210,7 @@ def event_chunks(seed: int, people: People, counts: np.ndarray, campaigns: pa.Ta
         arrays = [
             ids("E", first_id + 1, batch["m"], 10) if with_ids else pa.nulls(batch["m"],
                                                                                 pa.string()),
-            _dict(batch["lead"], lead_ids.slice(lo, hi - lo)),
+            _dict(batch["lead"], lead_ids.slice(lo, hi - lo), pa.int32()),
             _dict(batch["type"], dicts["type"]),
             pa.array(batch["t"], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
             _dict(batch["url"], dicts["url"]),

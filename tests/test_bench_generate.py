@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.generate import EVENT_COLUMNS, LEAD_COLUMNS, _jsonl, generate_files, main
+from sandbox.tenant_events import CHUNK_LEADS
 from scoring.records import LEAD_FIELDS, EventType
 
 TS = pa.timestamp("us", tz="UTC")
@@ -94,6 +95,16 @@ def test_deterministic(tmp_path, files):
         assert pq.read_table(a).equals(pq.read_table(b))
     other = generate_files(tmp_path / "other", 1500, 24_000, seed=5, fmt="parquet")
     assert not pq.read_table(other[1]).equals(pq.read_table(files["parquet"][1]))
+
+
+def test_many_chunks_and_no_events(tmp_path):
+    leads_path, events_path = generate_files(tmp_path, CHUNK_LEADS + 5, 40_000, seed=1)
+    assert pq.ParquetFile(events_path).metadata.num_row_groups == 2
+    events = pq.read_table(events_path)
+    assert events.num_rows == 40_000 and events.schema.field("lead_id").type == pa.string()
+    leads_path, events_path = generate_files(tmp_path / "none", 10, 0, seed=1, fmt="parquet")
+    assert pq.read_table(events_path).num_rows == 0
+    assert pq.read_table(leads_path).num_rows == 10
 
 
 def test_outcomes_on_request(tmp_path):

@@ -18,7 +18,7 @@ from sandbox.tenant import (
     write_tenant_csv,
 )
 from sandbox.tenant_csv import TenantFileError
-from sandbox.tenant_events import FORM_IDS
+from sandbox.tenant_events import CHUNK_LEADS, FORM_IDS
 from sandbox.tenant_schema import ACCOUNT_SCHEMA, EVENT_SCHEMA, LEAD_SCHEMA, OWNER_SCHEMA
 from sandbox.tenant_vocab import APP_SITE, SITE, TITLES
 from scoring.derive import is_free_email, seniority
@@ -78,7 +78,8 @@ def test_another_seed_gives_another_tenant():
 
 
 @pytest.mark.parametrize("leads,per_lead,accounts", [(0, 20, None), (1, 0, None), (1, 3.5, None),
-                                                     (2500, 7.3, None), (400, 2, 1000)])
+                                                     (2500, 7.3, None), (400, 2, 1000),
+                                                     (CHUNK_LEADS + 10, 0.5, None)])
 def test_sizes(leads, per_lead, accounts):
     t = generate_tenant(seed=1, leads=leads, events_per_lead=per_lead, accounts=accounts)
     assert t.leads.num_rows == leads
@@ -86,6 +87,7 @@ def test_sizes(leads, per_lead, accounts):
     assert t.accounts.num_rows == (accounts if accounts else max(1, leads // 3))
     assert t.owners.num_rows >= 12  # one per team and territory at least
     assert t.leads.schema == LEAD_SCHEMA
+    assert t.events.cast(EVENT_SCHEMA).schema == EVENT_SCHEMA  # every chunk has one schema
 
 
 def test_columns_are_the_canonical_field_names(tenant):
