@@ -28,7 +28,7 @@ NUMERIC_FIELDS = ("employees", "annual_revenue", "duration_seconds",
                   "account.employees", "account.annual_revenue")
 _CHUNK = 65536
 #: columns with few distinct values, read dictionary-encoded so the engine works on codes
-_DICTIONARY = {"events": ("lead_id", "type", "url", "form", "campaign", "email_id")}
+_DICTIONARY = {"events": ("type", "url", "form", "campaign")}
 _ZONE = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
 
 
@@ -83,14 +83,15 @@ def _require(table: pa.Table, names: list[str], source: str, what: str) -> None:
 
 
 def _blank(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Rows that are null or only white space (checked once per distinct value when encoded)."""
+    """Rows that are null or only white space (once per distinct value for encoded chunks)."""
     if isinstance(column, pa.ChunkedArray):
-        column = column.unify_dictionaries().combine_chunks() if pa.types.is_dictionary(column.type) \
-            else column.combine_chunks()
+        if column.num_chunks == 0:
+            return np.zeros(0, dtype=bool)
+        return np.concatenate([_blank(chunk) for chunk in column.chunks])
     if pa.types.is_dictionary(column.type):
-        per_value = _blank(column.dictionary)
-        codes = column.indices.fill_null(len(per_value)).to_numpy()
-        return np.append(per_value, True)[codes]
+        per_value = np.append(_blank(column.dictionary), True)
+        codes = column.indices.fill_null(len(per_value) - 1) if column.indices.null_count else column.indices
+        return per_value[codes.to_numpy()]
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return column.is_null().to_numpy(zero_copy_only=False)
     blank = pc.or_kleene(pc.is_null(column), pc.equal(pc.utf8_trim_whitespace(column), ""))
@@ -110,36 +111,44 @@ def _to_float(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
     return clean.cast(pa.float64()), bad
 
 
-def parse_timestamps(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
+def parse_timestamps(column: pa.ChunkedArray | pa.Array) -> tuple[pa.ChunkedArray, np.ndarray]:
     """ISO-8601 text (or timestamps) → timestamp[us, UTC]; text without a zone is taken as UTC.
 
     Returns the parsed values (bad or blank → null) and a mask of the rows that did not parse.
-    Fast path: one vectorised cast; only chunks that fail are looked at value by value.
+    Fast path: one vectorised cast per chunk; only slices that fail are looked at value by value.
     """
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
+    chunks = list(column.chunks) if isinstance(column, pa.ChunkedArray) else [column]
     target = pa.timestamp("us", tz="UTC")
-    if pa.types.is_timestamp(column.type):
-        if column.type.tz is None:
-            return pc.assume_timezone(column.cast(pa.timestamp("us")), "UTC"), np.zeros(len(column), bool)
-        return column.cast(target), np.zeros(len(column), dtype=bool)
-    text = pc.utf8_trim_whitespace(column.cast(pa.string()))
-    pieces, bad = [], np.zeros(len(text), dtype=bool)
-    for start in range(0, len(text), _CHUNK):
-        chunk = text.slice(start, _CHUNK)
-        try:
-            pieces.append(pc.cast(chunk, target))
+    pieces: list[pa.Array] = []
+    bad: list[np.ndarray] = []
+    for chunk in chunks:
+        if pa.types.is_dictionary(chunk.type):
+            chunk = chunk.cast(chunk.type.value_type)
+        if pa.types.is_timestamp(chunk.type):
+            if chunk.type.tz is None:
+                chunk = pc.assume_timezone(chunk.cast(pa.timestamp("us")), "UTC")
+            pieces.append(chunk.cast(target))
+            bad.append(np.zeros(len(chunk), dtype=bool))
             continue
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
-        values: list[datetime | None] = []
-        for i, value in enumerate(chunk.to_pylist()):
-            parsed = _parse_one(value)
-            if parsed is None and value not in (None, ""):
-                bad[start + i] = True
-            values.append(parsed)
-        pieces.append(pa.array(values, type=target))
-    return (pa.concat_arrays(pieces) if pieces else pa.array([], type=target)), bad
+        text = pc.utf8_trim_whitespace(chunk.cast(pa.string()))
+        for start in range(0, len(text), _CHUNK):
+            part = text.slice(start, _CHUNK)
+            try:
+                pieces.append(pc.cast(part, target))
+                bad.append(np.zeros(len(part), dtype=bool))
+                continue
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+            values: list[datetime | None] = []
+            flags = np.zeros(len(part), dtype=bool)
+            for i, value in enumerate(part.to_pylist()):
+                parsed = _parse_one(value)
+                flags[i] = parsed is None and value not in (None, "")
+                values.append(parsed)
+            pieces.append(pa.array(values, type=target))
+            bad.append(flags)
+    mask = np.concatenate(bad) if bad else np.zeros(0, dtype=bool)
+    return pa.chunked_array(pieces, type=target), mask
 
 
 def _parse_one(value: str | None) -> datetime | None:

@@ -120,9 +120,19 @@ _NUMERIC_OPS = {"gt", "gte", "lt", "lte", "between"}
 
 
 def column_matches(cond: Condition, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A boolean NumPy array: which rows of ``column`` satisfy the condition."""
+    """A boolean NumPy array: which rows of ``column`` satisfy the condition.
+
+    Works chunk by chunk (chunks may carry different dictionaries; unifying them is costly).
+    """
     if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        if column.num_chunks == 0:
+            return np.zeros(len(column), dtype=bool)
+        cache: dict[Any, bool] = {}
+        return np.concatenate([_array_matches(cond, chunk, cache) for chunk in column.chunks])
+    return _array_matches(cond, column, {})
+
+
+def _array_matches(cond: Condition, column: pa.Array, cache: dict[Any, bool]) -> np.ndarray:
     n = len(column)
     if n == 0:
         return np.zeros(0, dtype=bool)
@@ -130,19 +140,78 @@ def column_matches(cond: Condition, column: pa.Array | pa.ChunkedArray) -> np.nd
         values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
         return _numeric(cond, values)
     if not pa.types.is_dictionary(column.type):
+        vectorised = _text_vectorised(cond, column)
+        if vectorised is not None:
+            return vectorised
         column = pc.dictionary_encode(column)
     assert isinstance(column, pa.DictionaryArray)
-    distinct = column.dictionary.to_pylist()
-    per_value = np.fromiter((matches(cond, v) for v in distinct), dtype=bool, count=len(distinct))
+    per_value = np.fromiter((_cached(cond, v, cache) for v in column.dictionary.to_pylist()),
+                            dtype=bool, count=len(column.dictionary))
+    per_value = np.append(per_value, matches(cond, None))  # last slot: null
     indices = column.indices
-    if indices.null_count:
-        codes = indices.fill_null(0).to_numpy()
-        out = per_value[codes] if len(per_value) else np.zeros(n, dtype=bool)
-        valid = indices.is_valid().to_numpy(zero_copy_only=False)
-        return np.where(valid, out, matches(cond, None))
-    if not len(per_value):
-        return np.zeros(n, dtype=bool)
-    return per_value[indices.to_numpy()]
+    codes = indices.fill_null(len(per_value) - 1) if indices.null_count else indices
+    return per_value[codes.to_numpy()]
+
+
+def _cached(cond: Condition, value: Any, cache: dict[Any, bool]) -> bool:
+    try:
+        return cache[value]
+    except KeyError:
+        cache[value] = result = matches(cond, value)
+        return result
+    except TypeError:  # unhashable
+        return matches(cond, value)
+
+
+_GLOB_SPECIAL = re.compile(r"[\[\]]")
+
+
+def _text_vectorised(cond: Condition, column: pa.Array) -> np.ndarray | None:
+    """Arrow kernels for text operators on a plain string column (many distinct values, e.g.
+    e-mails). Same answers as :func:`matches`; returns None where it cannot promise that (then
+    the caller evaluates each distinct value in Python)."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return None
+    if not pc.all(pc.string_is_ascii(column)).as_py() in (True, None):
+        return None  # Python and Arrow agree on case and character classes for ASCII only
+    op, target = cond.op, cond.value
+    trimmed = pc.utf8_trim_whitespace(column)
+    present = pc.fill_null(pc.not_equal(trimmed, ""), False)
+    if op == "exists":
+        result = present if target else pc.invert(present)
+        return np.asarray(result.to_numpy(zero_copy_only=False), dtype=bool)
+    text = pc.utf8_lower(trimmed)
+    if op in ("equals", "not_equals", "in", "not_in"):
+        targets = target if isinstance(target, list) else [target]
+        if any(not isinstance(t, str) or not t.isascii() for t in targets):
+            return None  # numbers compare as numbers: left to the per-value path
+        hit = pc.is_in(text, value_set=pa.array([_text(t) for t in targets]))
+        if op in ("not_equals", "not_in"):
+            hit = pc.invert(hit)
+    elif op == "contains":
+        if not str(target).isascii():
+            return None
+        hit = pc.match_substring(text, _text(target))
+    elif op == "glob":
+        pattern = str(target)
+        if _GLOB_SPECIAL.search(pattern) or not pattern.isascii():
+            return None
+        regex = "^" + ".*".join(".".join(re.escape(p) for p in part.split("?")) for part in pattern.lower().split("*")) + "$"
+        try:
+            hit = pc.match_substring_regex(text, "(?s)" + regex)
+        except pa.ArrowInvalid:
+            return None
+    elif op == "regex":
+        if not str(target).isascii():
+            return None
+        try:
+            hit = pc.match_substring_regex(column, str(target))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None  # not RE2 syntax (look-arounds, back-references): Python path
+    else:
+        return None
+    result = pc.and_(present, pc.fill_null(hit, False))
+    return np.asarray(result.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _numeric(cond: Condition, values: np.ndarray) -> np.ndarray:

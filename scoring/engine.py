@@ -17,8 +17,10 @@ Inputs are Arrow tables with canonical column names (see ``docs/formats.md``):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -69,6 +71,7 @@ class ScoreDetail:
 
 
 def _flat(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous array (for the leads table, which is small next to the events)."""
     if isinstance(column, pa.ChunkedArray):
         if column.num_chunks == 1:
             return column.chunk(0)
@@ -78,34 +81,49 @@ def _flat(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     return column
 
 
-def _dictionary(column: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
-    column = _flat(column)
-    if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column)
-    assert isinstance(column, pa.DictionaryArray)
-    return column
+def _chunks(column: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return list(column.chunks) if isinstance(column, pa.ChunkedArray) else [column]
 
 
-def _codes(indices: pa.Array, null_code: int) -> np.ndarray:
-    if indices.null_count:
-        return indices.fill_null(null_code).to_numpy()
-    return indices.to_numpy()
-
-
-def _map_distinct(column: pa.Array | pa.ChunkedArray, fn: object, out_type: pa.DataType) -> pa.Array:
+def _map_distinct(column: pa.Array | pa.ChunkedArray, fn: Callable[[Any], Any],
+                  out_type: pa.DataType) -> pa.ChunkedArray:
     """Apply a per-value function to each distinct value and gather (cheap at any row count)."""
-    encoded = _dictionary(column)
-    values = [fn(v) for v in encoded.dictionary.to_pylist()]  # type: ignore[operator]
-    return pa.DictionaryArray.from_arrays(encoded.indices, pa.array(values, type=out_type))
+    cache: dict[Any, Any] = {}
+
+    def once(value: Any) -> Any:
+        if value not in cache:
+            cache[value] = fn(value)
+        return cache[value]
+
+    pieces = []
+    for chunk in _chunks(column):
+        encoded = chunk if pa.types.is_dictionary(chunk.type) else pc.dictionary_encode(chunk)
+        values = pa.array([once(v) for v in encoded.dictionary.to_pylist()], type=out_type)
+        pieces.append(pa.DictionaryArray.from_arrays(encoded.indices, values))
+    return pa.chunked_array(pieces, type=pa.dictionary(pa.int32(), out_type))
+
+
+def _per_distinct(chunk: pa.Array, fn: Callable[[pa.Array], np.ndarray], null_value: Any) -> np.ndarray:
+    """Evaluate ``fn`` on a chunk's distinct values (its dictionary) and gather to rows."""
+    encoded = chunk if pa.types.is_dictionary(chunk.type) else pc.dictionary_encode(chunk)
+    lookup = np.append(fn(encoded.dictionary), null_value)
+    indices = encoded.indices
+    codes = indices.fill_null(len(lookup) - 1) if indices.null_count else indices
+    return lookup[codes.to_numpy()]
 
 
 class _Events:
-    """Events reduced to NumPy arrays: which lead, which type code, how old, usable or not."""
+    """Events reduced to NumPy arrays: which lead, which type code, how old, usable or not.
+
+    Event columns are processed chunk by chunk: Parquet row groups arrive with dictionaries of
+    their own, and unifying them costs more than all of the scoring.
+    """
 
     def __init__(self, events: pa.Table | None, lead_ids: pa.Array, now_us: int):
         self.table = events
         self.n_leads = len(lead_ids)
         self._masks: dict[tuple[str, str], np.ndarray] = {}
+        self.type_names: list[str] = []
         if events is None or events.num_rows == 0:
             self.size = 0
             self.lead = np.zeros(0, dtype=np.int64)
@@ -113,35 +131,41 @@ class _Events:
             self.day = np.zeros(0)
             self.valid = np.zeros(0, dtype=bool)
             self.type_codes = np.zeros(0, dtype=np.int32)
-            self.type_names: list[str | None] = []
             return
         self.size = events.num_rows
-        ids = _dictionary(events.column("lead_id").cast(pa.dictionary(pa.int32(), pa.string()))
-                          if not pa.types.is_dictionary(events.column("lead_id").type)
-                          else events.column("lead_id"))
-        to_lead = pc.index_in(ids.dictionary.cast(pa.string()), value_set=lead_ids)
-        lookup = np.append(_codes(to_lead, -1), -1)  # last slot: null lead id
-        self.lead = lookup[_codes(ids.indices, len(lookup) - 1)]
+        self.lead = np.concatenate([self._lead_index(chunk, lead_ids) for chunk in _chunks(events.column("lead_id"))])
         stamps = events.column("occurred_at")
         if not pa.types.is_timestamp(stamps.type):
             stamps = pc.cast(stamps, pa.timestamp("us", tz="UTC"))
         elif stamps.type.unit != "us":
             stamps = pc.cast(stamps, pa.timestamp("us", tz=stamps.type.tz))
-        micros = _flat(stamps).cast(pa.int64())
-        has_time = micros.is_valid().to_numpy(zero_copy_only=False)
+        micros = stamps.cast(pa.int64())
+        has_time = micros.is_valid().to_numpy()
         t = micros.fill_null(now_us).to_numpy()
         self.age = (now_us - t) / DAY_US
         self.day = t / DAY_US  # absolute days since the epoch, for window buckets
         self.valid = (self.lead >= 0) & has_time & (self.age >= 0)
-        types = _dictionary(events.column("type"))
-        self.type_names = types.dictionary.to_pylist()
-        self.type_codes = _codes(types.indices, len(self.type_names))
-        named = np.array([not is_missing(t) for t in self.type_names] + [False], dtype=bool)
-        self.valid &= named[self.type_codes]
+        codes: dict[str, int] = {}
+
+        def code_of(values: pa.Array) -> np.ndarray:
+            return np.array([codes.setdefault(v, len(codes)) if not is_missing(v) else -1
+                             for v in values.to_pylist()], dtype=np.int32)
+
+        self.type_codes = np.concatenate([_per_distinct(c, code_of, -1) for c in _chunks(events.column("type"))])
+        self.type_names = list(codes)
+        self.valid &= self.type_codes >= 0
+
+    @staticmethod
+    def _lead_index(chunk: pa.Array, lead_ids: pa.Array) -> np.ndarray:
+        if pa.types.is_dictionary(chunk.type):
+            def positions(values: pa.Array) -> np.ndarray:
+                return pc.index_in(values.cast(pa.string()), value_set=lead_ids).fill_null(-1).to_numpy()
+            return _per_distinct(chunk, positions, -1)
+        return pc.index_in(chunk.cast(pa.string()), value_set=lead_ids).fill_null(-1).to_numpy()
 
     def type_mask(self, names: tuple[str, ...]) -> np.ndarray:
         lut = np.array([t in names for t in self.type_names] + [False], dtype=bool)
-        return lut[self.type_codes]
+        return lut[self.type_codes]  # code -1 reads the trailing False
 
     def attribute_mask(self, attr: str, cond: object) -> np.ndarray:
         key = (attr, repr(cond))

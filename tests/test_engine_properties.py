@@ -116,23 +116,31 @@ def inputs(draw: st.DrawFn) -> tuple[list[dict], list[dict]]:
     return leads, events
 
 
-def _tables(leads: list[dict], events: list[dict]) -> tuple[pa.Table, pa.Table | None]:
+def _tables(leads: list[dict], events: list[dict], layout: int = 0) -> tuple[pa.Table, pa.Table | None]:
+    """Arrow tables in one of several physical layouts the engine must treat alike: plain
+    strings (Arrow kernels), dictionary-encoded (per distinct value in Python), and events split
+    into chunks with dictionaries of their own (as Parquet row groups arrive)."""
+    text = pa.dictionary(pa.int32(), pa.string()) if layout else pa.string()
     lead_table = pa.Table.from_pylist(leads, schema=pa.schema([
-        ("id", pa.string()), ("title", pa.string()), ("email", pa.string()), ("country", pa.string()),
-        ("employees", pa.float64()), ("account.industry", pa.string())]))
+        ("id", pa.string()), ("title", text), ("email", text), ("country", text),
+        ("employees", pa.float64()), ("account.industry", text)]))
     if not events:
         return lead_table, None
-    event_table = pa.Table.from_pylist(events, schema=pa.schema([
-        ("lead_id", pa.string()), ("type", pa.string()), ("occurred_at", pa.timestamp("us", tz="UTC")),
-        ("url", pa.string()), ("form", pa.string())]))
-    return lead_table, event_table
+    schema = pa.schema([("lead_id", text), ("type", text), ("occurred_at", pa.timestamp("us", tz="UTC")),
+                        ("url", text), ("form", text)])
+    if layout == 2 and len(events) > 1:
+        half = len(events) // 2
+        parts = [pa.Table.from_pylist(events[:half], schema=schema), pa.Table.from_pylist(events[half:], schema=schema)]
+        return lead_table, pa.concat_tables(parts)
+    return lead_table, pa.Table.from_pylist(events, schema=schema)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(models(), inputs())
-def test_batch_engine_and_explain_agree(model: ScoringModel, data: tuple[list[dict], list[dict]]) -> None:
+@given(models(), inputs(), st.sampled_from([0, 1, 2]))
+def test_batch_engine_and_explain_agree(model: ScoringModel, data: tuple[list[dict], list[dict]],
+                                        layout: int) -> None:
     leads, events = data
-    lead_table, event_table = _tables(leads, events)
+    lead_table, event_table = _tables(leads, events, layout)
     detail = score_detail(model, lead_table, event_table, NOW)
     for i, lead in enumerate(leads):
         mine = [e for e in events if e["lead_id"] == lead["id"]]
