@@ -172,7 +172,7 @@ def _text_vectorised(cond: Condition, column: pa.Array) -> np.ndarray | None:
     the caller evaluates each distinct value in Python)."""
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return None
-    if not pc.all(pc.string_is_ascii(column)).as_py() in (True, None):
+    if pc.all(pc.string_is_ascii(column)).as_py() not in (True, None):
         return None  # Python and Arrow agree on case and character classes for ASCII only
     op, target = cond.op, cond.value
     trimmed = pc.utf8_trim_whitespace(column)
@@ -196,7 +196,8 @@ def _text_vectorised(cond: Condition, column: pa.Array) -> np.ndarray | None:
         pattern = str(target)
         if _GLOB_SPECIAL.search(pattern) or not pattern.isascii():
             return None
-        regex = "^" + ".*".join(".".join(re.escape(p) for p in part.split("?")) for part in pattern.lower().split("*")) + "$"
+        parts = (".".join(re.escape(p) for p in star.split("?")) for star in pattern.lower().split("*"))
+        regex = "^" + ".*".join(parts) + "$"
         try:
             hit = pc.match_substring_regex(text, "(?s)" + regex)
         except pa.ArrowInvalid:

@@ -62,7 +62,8 @@ def test_column_mapping_scores_a_file_with_other_names(tmp_path: Path, capsys: p
     leads = tmp_path / "people.csv"
     leads.write_text("Prospect ID;Job Title;Work Email\nP1;CEO;ceo@acme.io\nP2;Student;s@gmail.com\n")
     events = tmp_path / "activity.jsonl"
-    events.write_text('{"who": "P1", "what": "form_submit", "when": "2026-10-30T10:00:00Z", "form": "demo-request"}\n')
+    events.write_text('{"who": "P1", "what": "form_submit", "when": "2026-10-30T10:00:00Z", '
+                      '"form": "demo-request"}\n')
     out = tmp_path / "out.csv"
     code, _, stderr = run(["score", "--leads", str(leads), "--events", str(events), "--now", NOW, "--out", str(out),
                            "--column", "leads.id=Prospect ID", "--column", "leads.title=Job Title",
@@ -84,7 +85,8 @@ def test_missing_column_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_check_reports_problems_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = tmp_path / "bad.yaml"
-    model.write_text("name: m\nfit:\n  groups:\n    - name: g\n      rules:\n        - {field: lead.contry, equals: US, points: 5}\n")
+    model.write_text("name: m\nfit:\n  groups:\n    - name: g\n      rules:\n"
+                     "        - {field: lead.contry, equals: US, points: 5}\n")
     code, _, stderr = run(["check", str(model)], capsys)
     assert code == 2
     assert f"{model}:6: fit.groups[0].rules[0].field: unknown field 'lead.contry'" in stderr
@@ -110,7 +112,8 @@ def test_explain_matches_score(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_unknown_lead_and_bad_now(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, stderr = run(["explain", "nobody", *BASE], capsys)
     assert code == 2 and "no lead with id 'nobody'" in stderr
-    code, _, stderr = run(["score", "--leads", str(EXAMPLES / "leads.csv"), "--now", "yesterday", "--out", "x.csv"], capsys)
+    code, _, stderr = run(["score", "--leads", str(EXAMPLES / "leads.csv"), "--now", "yesterday",
+                           "--out", "x.csv"], capsys)
     assert code == 2 and "'yesterday' is not an ISO-8601 time" in stderr
 
 
@@ -122,5 +125,6 @@ def test_init_writes_a_valid_model(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_console_script_runs() -> None:
-    result = subprocess.run([sys.executable, "-m", "connector.cli", "check"], capture_output=True, text=True, check=False)
+    result = subprocess.run([sys.executable, "-m", "connector.cli", "check"],
+                            capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "default-b2b" in result.stdout

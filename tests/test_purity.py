@@ -45,7 +45,8 @@ def test_scoring_does_no_io_and_reads_no_clock() -> None:
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} calls {node.func.id}()")
             if (isinstance(node, ast.Attribute) and node.attr in CLOCK_ATTRIBUTES
                     and isinstance(node.value, ast.Name) and node.value.id in {"datetime", "date", "time"}):
-                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} reads the clock ({node.value.id}.{node.attr})")
+                where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                offenders.append(f"{where} reads the clock ({node.value.id}.{node.attr})")
     assert not offenders, "\n".join(offenders)
 
 
