@@ -1,0 +1,114 @@
+"""The one narrow interface the connector depends on; every CRM adapter implements it.
+
+Data flows one way: ``pull_*`` yield canonical records changed since a cursor; the connector
+stores and scores them; ``write`` sends only changed field values and gets one result per
+record back; the connector advances cursors only after the writes they cover are acknowledged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from scoring.records import Account, Event, Lead
+
+__all__ = ["Adapter", "FieldSpec", "InstallPlan", "Page", "WriteRequest", "WriteResult", "Owner", "TaskRequest"]
+
+ObjectKind = Literal["lead", "account"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A field leadscore writes, in CRM-neutral terms (name is the CRM's API name)."""
+
+    object: str  # CRM object: "contacts", "companies", "Lead", "Contact", "Account"
+    name: str
+    label: str
+    type: Literal["number", "text", "textarea", "datetime", "date", "bool", "enumeration"]
+    description: str = ""
+    options: tuple[str, ...] = ()
+
+
+@dataclass
+class InstallPlan:
+    """What ``install`` found and would do; ``--dry-run`` prints it, a real run applies it."""
+
+    existing: list[FieldSpec] = field(default_factory=list)
+    to_create: list[FieldSpec] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # e.g. "missing scope crm.schemas.contacts.write"
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.to_create and not self.problems
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of changed records plus the cursor to resume after it."""
+
+    records: Sequence[Lead] | Sequence[Account] | Sequence[Event]
+    cursor: str | None  # opaque; None means "nothing new"
+    done: bool
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    object: ObjectKind
+    record_id: str  # the CRM's id
+    values: Mapping[str, Any]  # CRM field name -> value, only the fields that changed
+    owner_id: str | None = None  # assign this owner too
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    record_id: str
+    ok: bool
+    error: str | None = None  # the CRM's message, verbatim
+    retriable: bool = False  # would the same write succeed later?
+
+
+@dataclass(frozen=True)
+class Owner:
+    id: str
+    email: str | None
+    name: str | None
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    lead_id: str
+    owner_id: str | None
+    subject: str
+    body: str
+    idempotency_key: str  # recorded by the connector; adapters may also store it on the task
+    due: datetime | None = None
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """What the connector needs from a CRM."""
+
+    name: str
+
+    def plan_install(self, fields: Sequence[FieldSpec]) -> InstallPlan: ...
+
+    def install(self, plan: InstallPlan) -> InstallPlan: ...
+
+    def pull_leads(self, cursor: str | None, until: datetime) -> Iterator[Page]: ...
+
+    def pull_accounts(self, cursor: str | None, until: datetime) -> Iterator[Page]: ...
+
+    def pull_events(self, cursor: str | None, until: datetime) -> Iterator[Page]: ...
+
+    def write(self, requests: Sequence[WriteRequest]) -> list[WriteResult]: ...
+
+    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteResult]: ...
+
+    def enroll(self, lead_ids: Sequence[str], target: str) -> list[WriteResult]: ...
+
+    def owners(self) -> list[Owner]: ...
+
+    def api_usage(self) -> dict[str, int | None]: ...
