@@ -229,7 +229,9 @@ def execute(store: ObjectStore, req: SearchRequest, kind_of: KindOf) -> tuple[in
     sort_prop, desc = req.sort or ("hs_object_id", False)
     start, stop = req.after, min(req.after + req.limit, MAX_RESULTS)
     query = _query_matcher(req.query, store) if req.query else None
-    if len(req.groups) <= 1 and sort_prop in (type_.modified_property, "hs_object_id"):
+    pinned = _pinned_ids(store, req.groups)
+    if pinned is None and len(req.groups) <= 1 and sort_prop in (type_.modified_property,
+                                                                   "hs_object_id"):
         group = req.groups[0] if req.groups else []
         bounds, rest = _split_range(group, sort_prop, kind_of)
         if bounds is None:
@@ -250,7 +252,8 @@ def execute(store: ObjectStore, req: SearchRequest, kind_of: KindOf) -> tuple[in
             page = [store.records[i] for i in itertools.islice(ids, start, stop)]
             return total, page
         return _scan((store.records[i] for i in ids), preds, start, stop)
-    # General case: scan every live record, then sort the matches.
+    # General case: scan the candidates (every live record, unless each group pins a unique
+    # property such as email with EQ/IN), then sort the matches.
     group_preds = [[compile_filter(f, kind_of, store) for f in g] for g in req.groups]
 
     def matches(r: Record) -> bool:
@@ -258,7 +261,8 @@ def execute(store: ObjectStore, req: SearchRequest, kind_of: KindOf) -> tuple[in
             return False
         return not group_preds or any(all(p(r) for p in g) for g in group_preds)
 
-    hits = [store.records[i] for i in store.ids_from(0) if matches(store.records[i])]
+    candidates = pinned if pinned is not None else store.ids_from(0)
+    hits = [store.records[i] for i in candidates if matches(store.records[i])]
     kind = kind_of(sort_prop)
 
     def sort_key(r: Record) -> tuple[int, Any, int]:
@@ -266,6 +270,27 @@ def execute(store: ObjectStore, req: SearchRequest, kind_of: KindOf) -> tuple[in
         return (1, 0, r.id) if v is None else (0, v, r.id)
     hits.sort(key=sort_key, reverse=desc)
     return len(hits), hits[start:stop]
+
+
+def _pinned_ids(store: ObjectStore, groups: list[list[Filter]]) -> list[int] | None:
+    """Ids a lookup by a unique property (or id) narrows every group to; None to scan."""
+    if not groups:
+        return None
+    ids: set[int] = set()
+    for group in groups:
+        pin = next((f for f in group if f.op in ("EQ", "IN") and (
+            f.prop in store.type.unique_properties or f.prop == "hs_object_id")), None)
+        if pin is None:
+            return None
+        for value in (pin.values if pin.op == "IN" else [pin.value]):
+            if pin.prop == "hs_object_id":
+                text = str(value)
+                rec = store.get(int(text)) if text.isdigit() else None
+            else:
+                rec = store.find_unique(pin.prop, str(value))
+            if rec is not None:
+                ids.add(rec.id)
+    return sorted(ids)
 
 
 def _scan(records: Iterator[Record], preds: list[Callable[[Record], bool]], start: int,
