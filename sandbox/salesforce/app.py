@@ -263,8 +263,7 @@ class SalesforceApp:
         start, end = self._window(request, self.limits.updated_days)
         with self.org.lock:
             ids = []
-            for rid in table.changed_since(start, inclusive=True):
-                row = table.rows[rid]
+            for rid, row in table.changed_since(start, inclusive=True):
                 if table.value(row, "SystemModstamp") > end:
                     break
                 if not table.value(row, "IsDeleted"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import gc
+import itertools
 import operator
 import threading
 import time
@@ -78,18 +79,25 @@ class Table:
             row.extend([None] * (slot + 1 - len(row)))
         row[slot] = value
 
-    def changed_since(self, after_ms: int, inclusive: bool = False) -> Iterator[str]:
-        """Ids whose latest change is after ``after_ms``, in modstamp order, each once."""
+    def changes_after(self, after_ms: int, inclusive: bool = False) -> int:
+        """How many change-log entries lie after ``after_ms`` (an upper bound on the rows)."""
+        key = (after_ms, "") if inclusive else (after_ms, "\uffff")
+        return len(self.changes) - bisect.bisect_left(self.changes, key)
+
+    def changed_since(self, after_ms: int,
+                      inclusive: bool = False) -> Iterator[tuple[str, Row]]:
+        """(id, row) of rows whose latest change is after ``after_ms``, in modstamp order."""
         key = (after_ms, "") if inclusive else (after_ms, "\uffff")
         start = bisect.bisect_left(self.changes, key)
         stamp_slot = self.slots["SystemModstamp"]
+        rows = self.rows
         seen: set[str] = set()
-        for stamp, rid in self.changes[start:]:
-            row = self.rows.get(rid)
+        for stamp, rid in itertools.islice(self.changes, start, None):
+            row = rows.get(rid)
             if row is None or row[stamp_slot] != stamp or rid in seen:
                 continue  # superseded by a later change
             seen.add(rid)
-            yield rid
+            yield rid, row
 
 
 class Org:
