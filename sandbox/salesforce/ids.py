@@ -24,6 +24,7 @@ KEY_PREFIXES: dict[str, str] = {
     "CampaignMember": "00v",
     "PermissionSet": "0PS",
     "FieldPermissions": "01k",
+    "PermissionSetAssignment": "0Pa",
     "CustomField": "00N",
     "Organization": "00D",
     "Job": "750",

@@ -228,6 +228,10 @@ def build_schema() -> dict[str, ObjectDef]:
             _f("Name", "string", length=80), _f("Label", "string", length=80),
             _f("IsOwnedByProfile", "boolean", nillable=False, **ro),
         ]),
+        "PermissionSetAssignment": ("0Pa", _system(owner=False) + [
+            _ref("AssigneeId", "User", "Assignee"),
+            _ref("PermissionSetId", "PermissionSet", "PermissionSet"),
+        ]),
         "FieldPermissions": ("01k", _system(owner=False) + [
             _ref("ParentId", "PermissionSet", "Parent"), _f("SobjectType", "picklist"),
             _f("Field", "picklist"), _f("PermissionsRead", "boolean", nillable=False),

@@ -44,7 +44,7 @@ class LoopbackAdapter(HTTPAdapter):
         self.target = target.rstrip("/")
         self.ca_cert = ca_cert
 
-    def send(self, request: requests.PreparedRequest, *args: Any,  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, *args: Any,
              **kwargs: Any) -> requests.Response:
         url = str(request.url)
         scheme_end = url.index("://") + 3
@@ -140,13 +140,18 @@ def create_server(tenant: Any = None, faults: FaultConfig | None = None, port: i
                   consumer_secret: str = "leadscore-sandbox-secret",
                   session_ttl: float = 7200.0, daily_api_limit: int = 100_000,
                   limits: Limits | None = None, clock: Callable[[], float] = time.time,
-                  host: str = "127.0.0.1") -> SalesforceSandbox:
+                  host: str = "127.0.0.1", tls: bool = True) -> SalesforceSandbox:
     """A Salesforce sandbox seeded from ``tenant`` (or empty but for the API user); call
     ``start()`` (or use it as a context manager) to serve it.
 
     ``session_ttl`` (seconds) ends sessions; ``daily_api_limit`` caps API calls before
     ``REQUEST_LIMIT_EXCEEDED``; ``clock`` (epoch seconds) drives timestamps and expiry.
+    ``tls`` is accepted for symmetry with the HubSpot sandbox but must stay True:
+    simple-salesforce only speaks https.
     """
+    if not tls:
+        raise ValueError("create_server(tls=False): the Salesforce sandbox always serves HTTPS "
+                         "because simple-salesforce rebuilds every URL as https://")
     org = Org(clock=clock)
     user_id = seed_api_user(org, username)
     if tenant is not None:

@@ -266,8 +266,8 @@ class Org:
     def refresh_field_security(self) -> None:
         """Recompute access to secured fields from the live FieldPermissions rows.
 
-        Every permission set counts as assigned to the API user (the sandbox has one user
-        that matters), so any row granting read (or edit) opens the field.
+        Every permission set counts as assigned to the API user (PermissionSetAssignment rows
+        are stored but not required), so any row granting read (or edit) opens the field.
         """
         with self.lock:
             grants: dict[str, str] = {}
@@ -357,7 +357,9 @@ class Org:
     def _check_required(self, sobject: str, values: Mapping[str, Any]) -> None:
         required = {"Lead": ("LastName", "Company"), "Contact": ("LastName",),
                     "Account": ("Name",), "Campaign": ("Name",),
-                    "CampaignMember": ("CampaignId",)}.get(sobject, ())
+                    "CampaignMember": ("CampaignId",), "PermissionSet": ("Name", "Label"),
+                    "PermissionSetAssignment": ("AssigneeId", "PermissionSetId"),
+                    "FieldPermissions": ("ParentId", "SobjectType", "Field")}.get(sobject, ())
         missing = [name for name in required if values.get(name) in (None, "")]
         if missing:
             raise SaveError("REQUIRED_FIELD_MISSING",
