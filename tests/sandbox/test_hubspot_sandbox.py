@@ -838,24 +838,62 @@ def test_concurrent_updates_keep_records_and_index_consistent(make_hubspot_serve
 # -- the CLI -------------------------------------------------------------------------------
 
 
-def test_cli_prints_connection_json_first_and_serves(tmp_path: Path) -> None:
+def _cli(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "connector.cli", "sandbox", "--crm", "hubspot", "--seed", "3",
-         "--leads", "40", "--events-per-lead", "3"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "connector.cli", "sandbox", *args],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _first_line_then_stop(proc: subprocess.Popen[str], check: Any) -> str:
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline()
-        info = json.loads(line)
-        assert info["crm"] == "hubspot" and info["base_url"].startswith("http://127.0.0.1:")
-        c = HubSpot(access_token=info["token"], host=info["base_url"])
-        assert len(c.crm.contacts.basic_api.get_page(limit=100).results) == 40
+        check(json.loads(proc.stdout.readline()))
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
+    return err
+
+
+def test_cli_prints_connection_json_first_and_serves(tmp_path: Path) -> None:
+    def check(info: dict[str, Any]) -> None:
+        assert info["crm"] == "hubspot" and info["base_url"].startswith("http://127.0.0.1:")
+        c = HubSpot(access_token=info["token"], host=info["base_url"])
+        assert len(c.crm.contacts.basic_api.get_page(limit=100).results) == 40
+
+    err = _first_line_then_stop(_cli(tmp_path, "--crm", "hubspot", "--seed", "3", "--leads",
+                                     "40", "--events-per-lead", "3"), check)
     assert "stopped after 1 requests" in err
+
+
+def test_cli_loads_a_tenant_from_csv(tmp_path: Path) -> None:
+    from sandbox.tenant import write_tenant_csv
+
+    write_tenant_csv(generate_tenant(seed=4, leads=25, events_per_lead=2), tmp_path / "t")
+
+    def check(info: dict[str, Any]) -> None:
+        c = HubSpot(access_token=info["token"], host=info["base_url"])
+        assert len(c.crm.contacts.basic_api.get_page(limit=100).results) == 25
+
+    _first_line_then_stop(_cli(tmp_path, "--crm", "hubspot", "--from-csv", str(tmp_path / "t"),
+                               "--fault-429", "0"), check)
+
+
+def test_cli_serves_salesforce_with_login_details(tmp_path: Path) -> None:
+    def check(info: dict[str, Any]) -> None:
+        assert info["base_url"].startswith("https://127.0.0.1:")
+        assert {"username", "password", "security_token"} <= set(info)
+        assert Path(info["ca_cert"]).is_file()
+
+    _first_line_then_stop(_cli(tmp_path, "--crm", "salesforce", "--leads", "20"), check)
+
+
+def test_cli_rejects_bad_fault_rates(tmp_path: Path) -> None:
+    proc = _cli(tmp_path, "--crm", "hubspot", "--fault-429", "1.5")
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0 and out == ""
+    assert "rate_429" in err
 
 
 @pytest.mark.slow
