@@ -20,7 +20,7 @@ from .errors import ConfigError, LeadscoreError, Problem, exit_code
 
 __all__ = ["out", "err", "handle_errors", "load_model", "parse_now", "print_json", "DEFAULT_MODEL"]
 
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_MODEL = "default_b2b.yaml"

@@ -245,14 +245,35 @@ def _lead_column(model: Model, field: str, leads: pa.Table, accounts: pa.Table |
         if name == "event_count":
             return pa.array(events.count())
         return _col(leads, name, n)
+    account = _account_column(name, leads, accounts)
+    if name not in leads.column_names:
+        return account if account is not None else pa.nulls(n, pa.string())
+    # A lead without an account (a Salesforce Lead) carries company facts itself.
+    own = _decoded(_flat(leads.column(name)))
+    if account is None:
+        return own
+    account = _decoded(account)
+    if own.type != account.type:
+        try:
+            own = own.cast(account.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return account
+    return pc.coalesce(account, own)
+
+
+def _account_column(name: str, leads: pa.Table, accounts: pa.Table | None) -> pa.Array | None:
     inline = f"account.{name}"
     if inline in leads.column_names:
         return _flat(leads.column(inline))
     if accounts is None or name not in accounts.column_names or "account_id" not in leads.column_names:
-        return pa.nulls(n, pa.string())
+        return None
     position = pc.index_in(_flat(leads.column("account_id")).cast(pa.string()),
                            value_set=_flat(accounts.column("id")).cast(pa.string()))
     return pc.take(_flat(accounts.column(name)), position)
+
+
+def _decoded(column: pa.Array) -> pa.Array:
+    return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
 
 
 def _col(table: pa.Table, name: str, n: int) -> pa.Array:

@@ -86,8 +86,11 @@ def _value(model: ScoringModel, name: str, lead: Mapping[str, Any],
             return float(len(ages))
         return lead.get(attr)
     if f"account.{attr}" in lead:
-        return lead[f"account.{attr}"]
-    return None if account is None else account.get(attr)
+        value = lead[f"account.{attr}"]
+    else:
+        value = None if account is None else account.get(attr)
+    # A lead without an account (a Salesforce Lead) carries company facts itself.
+    return lead.get(attr) if value is None else value
 
 
 def _micros(occurred_at: Any) -> int | None:

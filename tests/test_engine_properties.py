@@ -105,6 +105,7 @@ def inputs(draw: st.DrawFn) -> tuple[list[dict], list[dict]]:
         "country": draw(st.sampled_from(COUNTRIES)),
         "employees": draw(st.one_of(st.none(), st.floats(min_value=0, max_value=1000, allow_nan=False))),
         "account.industry": draw(st.sampled_from(INDUSTRIES)),
+        "industry": draw(st.sampled_from(INDUSTRIES)),
     } for i in range(n)]
     events = [{
         "lead_id": draw(st.sampled_from([f"L{i}" for i in range(n)] + ["unknown"])),
@@ -123,7 +124,7 @@ def _tables(leads: list[dict], events: list[dict], layout: int = 0) -> tuple[pa.
     text = pa.dictionary(pa.int32(), pa.string()) if layout else pa.string()
     lead_table = pa.Table.from_pylist(leads, schema=pa.schema([
         ("id", pa.string()), ("title", text), ("email", text), ("country", text),
-        ("employees", pa.float64()), ("account.industry", text)]))
+        ("employees", pa.float64()), ("account.industry", text), ("industry", text)]))
     if not events:
         return lead_table, None
     schema = pa.schema([("lead_id", text), ("type", text), ("occurred_at", pa.timestamp("us", tz="UTC")),
