@@ -37,6 +37,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from sandbox.tenant import DEFAULT_NOW, TenantBuilder
+from sandbox.tenant_csv import iso_utc
 from sandbox.tenant_schema import EVENT_SCHEMA, LEAD_SCHEMA
 from scoring.records import LEAD_FIELDS
 
@@ -123,7 +124,7 @@ class _Writer:
         elif self._csv is not None:
             self._csv.write_table(_as_text(_decode(table), _text_schema(self.schema)))
         elif self._fh is not None and table.num_rows:
-            self._fh.write(_jsonl(_decode(table)))
+            self._fh.write(_jsonl(table))
 
     def __exit__(self, *exc: object) -> None:
         if self.fmt == "parquet" and self._pq is None:  # nothing written: an empty file
@@ -133,8 +134,8 @@ class _Writer:
                 closer.close()
 
 
-def _iso(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    return pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ")
+def _iso(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    return iso_utc(column)
 
 
 def _text_schema(schema: pa.Schema) -> pa.Schema:
@@ -148,30 +149,40 @@ def _as_text(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 def _json_string(column: pa.Array) -> pa.Array:
-    escaped = pc.replace_substring(pc.replace_substring(column, "\\", "\\\\"), '"', '\\"')
-    return pc.binary_join_element_wise('"', escaped, '"', "")
+    """Text as JSON string literals; escaping is skipped when nothing needs it."""
+    if pc.any(pc.match_substring_regex(column, r'["\\\x00-\x1f]')).as_py():
+        return pa.array([None if v is None else json.dumps(v, ensure_ascii=False)
+                         for v in column.to_pylist()], pa.string())
+    return pc.binary_join_element_wise('"', column, '"', "")
 
 
-def _jsonl(table: pa.Table) -> bytes:
+def _json_values(col: pa.Array) -> pa.Array:
+    """Each cell as a JSON value (``null`` for nulls)."""
+    if pa.types.is_dictionary(col.type):  # format the few distinct values, then take
+        assert isinstance(col, pa.DictionaryArray)
+        return pc.fill_null(pc.take(_json_values(col.dictionary), col.indices), "null")
+    if pa.types.is_timestamp(col.type):
+        text = _json_string(_iso(col))
+    elif pa.types.is_string(col.type):
+        text = _json_string(col)
+    else:  # numbers and booleans print as JSON literals
+        text = col.cast(pa.string())
+    return pc.fill_null(text, "null")
+
+
+def _jsonl(table: pa.Table) -> memoryview:
     """One JSON object per row, built column-wise in Arrow (no per-row Python)."""
     parts: list[pa.Array | str] = []
     for i, f in enumerate(table.schema):
-        col = table.column(i).combine_chunks()
-        if pa.types.is_timestamp(f.type):
-            text = _json_string(_iso(col))
-        elif pa.types.is_string(f.type):
-            text = _json_string(col)
-        else:  # numbers and booleans print as JSON literals
-            text = col.cast(pa.string())
         parts.append(("{" if i == 0 else ",") + json.dumps(f.name) + ":")
-        parts.append(pc.fill_null(text, "null"))
+        parts.append(_json_values(table.column(i).combine_chunks()))
     parts.append("}\n")
     lines = pc.binary_join_element_wise(*parts, "")
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[
         lines.offset: lines.offset + len(lines) + 1]
     data = lines.buffers()[2]
     assert data is not None
-    return data.to_pybytes()[int(offsets[0]): int(offsets[-1])]
+    return memoryview(data)[int(offsets[0]): int(offsets[-1])]
 
 
 def main(argv: list[str] | None = None) -> int:

