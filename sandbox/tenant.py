@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 
 from .tenant_csv import load_tenant_csv, write_tenant_csv
 from .tenant_events import allocate_events, event_chunks, make_campaigns
+from .tenant_messy import mess_up, mess_up_accounts
 from .tenant_people import DAY_US, People, make_people, take, timestamps
 from .tenant_schema import EVENT_SCHEMA, LEAD_SCHEMA, Tenant
 
@@ -73,6 +74,8 @@ class TenantBuilder:
                  messy: bool = False) -> None:
         if leads < 0 or events < 0:
             raise ValueError(f"leads and events must be >= 0, got leads={leads}, events={events}")
+        if leads == 0 and events > 0:
+            raise ValueError(f"events need leads to belong to: got leads=0, events={events}")
         if months < 1:
             raise ValueError(f"months must be >= 1, got {months}")
         if accounts is not None and accounts < 1:
@@ -89,6 +92,8 @@ class TenantBuilder:
                                    self._now_us, self._window_us)
         self.owners = self._people.owners
         self.accounts = self._people.accounts
+        if messy:
+            self.accounts = mess_up_accounts(np.random.default_rng([seed, 23]), self.accounts)
         self.campaigns, self._campaign_starts = make_campaigns(months, self._now_us)
         self._counts = allocate_events(seed, self._people, events)
         self._truth: dict[str, np.ndarray] = {}
@@ -117,8 +122,6 @@ class TenantBuilder:
         table, self.propensity = _outcomes(self.seed, self._people, self._truth, self._now_us,
                                            self._counts)
         if self.messy:
-            from .tenant_messy import mess_up
-
             table = mess_up(np.random.default_rng([self.seed, 19]), table)
         return table
 
@@ -134,12 +137,7 @@ def generate_tenant(seed: int = 0, leads: int = 1000, accounts: int | None = Non
     batches = list(builder.event_batches())
     events = (pa.Table.from_batches(batches) if batches
               else EVENT_SCHEMA.empty_table())
-    accounts_t = builder.accounts
-    if messy:
-        from .tenant_messy import mess_up_accounts
-
-        accounts_t = mess_up_accounts(np.random.default_rng([seed, 23]), accounts_t)
-    return Tenant(builder.owners, accounts_t, builder.leads(), events, builder.campaigns,
+    return Tenant(builder.owners, builder.accounts, builder.leads(), events, builder.campaigns,
                   builder.now, builder.propensity)
 
 

@@ -262,6 +262,8 @@ def test_clean_by_default_and_messy_on_request(tenant):
 def test_builder_checks_its_arguments():
     with pytest.raises(ValueError, match="leads"):
         TenantBuilder(leads=-1)
+    with pytest.raises(ValueError, match="events need leads"):
+        TenantBuilder(leads=0, events=5)
     with pytest.raises(ValueError, match="timezone"):
         TenantBuilder(now=datetime(2026, 1, 1))
     builder = TenantBuilder(leads=10, events=50)
