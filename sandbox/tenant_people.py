@@ -265,75 +265,95 @@ def _emails(rng: np.random.Generator, first: np.ndarray, last: np.ndarray, domai
     return _join(local, "@", host)
 
 
-def make_people(rng: np.random.Generator, n_leads: int, n_accounts: int, now_us: int,
-                window_us: int) -> People:
-    owners = _owners(rng, n_leads)
-    accounts, acc = _accounts(rng, n_accounts, owners, now_us)
-    # Bigger companies have more people in the CRM.
-    w = np.sqrt(acc["employees"]) * rng.lognormal(0, 0.5, n_accounts)
-    account = rng.choice(n_accounts, n_leads, p=w / w.sum())
-    n = n_leads
-    title_idx = rng.choice(len(TITLES), n, p=_weights([t.weight for t in TITLES]))
+def _title_table() -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Titles, their hidden fit and whether they mark a student or job seeker, as
+    :mod:`scoring.derive` reads seniority and department from them."""
     titles = [t.title for t in TITLES]
     sen = [seniority(t) or "individual" for t in titles]
     dep = [department(t) or "other" for t in titles]
-    student_t = np.array([s == "student" for s in sen])
-    title_fit = np.array([_SENIORITY_FIT[s] + _DEPARTMENT_FIT[d]
-                          for s, d in zip(sen, dep, strict=True)])
-    student = student_t[title_idx]
-    emp = acc["employees"][account]
-    p_free = np.where(student, 0.7, np.where(emp < 10, 0.35, 0.08))
-    free = rng.random(n) < p_free
-    first_idx = rng.integers(0, len(FIRST_NAMES), n)
-    last_idx = rng.integers(0, len(LAST_NAMES), n)
-    first, last = take(FIRST_NAMES, first_idx), take(LAST_NAMES, last_idx)
-    acc_idx = pa.array(account)
-    domain = accounts.column("domain").combine_chunks().take(acc_idx)
-    email = _emails(rng, first_idx, last_idx, domain, free)
-    ln_emp = np.log(emp)
+    fit = np.array([_SENIORITY_FIT[s] + _DEPARTMENT_FIT[d] for s, d in zip(sen, dep, strict=True)])
+    return titles, fit, np.array([s == "student" for s in sen])
+
+
+_TITLE_TEXT, _TITLE_FIT, _TITLE_STUDENT = _title_table()
+_CALLING_CODES = {"US": "1", "CA": "1", "GB": "44", "DE": "49", "FR": "33", "NL": "31",
+                  "ES": "34", "SE": "46", "IE": "353", "AU": "61", "IN": "91", "SG": "65",
+                  "JP": "81", "BR": "55", "MX": "52"}
+
+
+def _phones(rng: np.random.Generator, country: np.ndarray) -> pa.Array:
+    """"+<country code> <area> <7 digits>"."""
+    n = len(country)
+    calling = take([_CALLING_CODES[c.code] for c in COUNTRIES], country)
+    area, line = rng.integers(200, 999, n), rng.integers(0, 10_000_000, n)
+    return _join("+", calling, " ", pa.array(area).cast(pa.string()), " ",
+                 pc.utf8_lpad(pa.array(line).cast(pa.string()), 7, padding="0"))
+
+
+def _hidden_fit(acc: dict[str, np.ndarray], account: np.ndarray, title: np.ndarray,
+                free: np.ndarray) -> np.ndarray:
+    """The truth behind a good fit: target industries and countries, a sales/marketing stack,
+    a few hundred to a few thousand employees, a senior revenue title, a corporate address."""
+    ln_emp = np.log(acc["employees"][account])
     size_fit = np.maximum(-1.0, 0.8 - 0.12 * (ln_emp - 6.2) ** 2)
     ind_fit = np.array([i.fit for i in INDUSTRIES])[acc["industry"][account]]
     ctry_fit = np.array([c.fit for c in COUNTRIES])[acc["country"][account]]
-    fit = (ind_fit + ctry_fit + acc["tech_fit"][account] + size_fit + title_fit[title_idx]
-           - 0.8 * free)
+    return (ind_fit + ctry_fit + acc["tech_fit"][account] + size_fit + _TITLE_FIT[title]
+            - 0.8 * free)
+
+
+def make_people(rng: np.random.Generator, n_leads: int, n_accounts: int, now_us: int,
+                window_us: int) -> People:
+    n = n_leads
+    owners = _owners(rng, n)
+    accounts, acc = _accounts(rng, n_accounts, owners, now_us)
+    # Bigger companies have more people in the CRM.
+    w = np.sqrt(acc["employees"]) * rng.lognormal(0, 0.5, n_accounts)
+    account = rng.choice(n_accounts, n, p=w / w.sum())
+    title = rng.choice(len(TITLES), n, p=_weights([t.weight for t in TITLES]))
+    student = _TITLE_STUDENT[title]
+    emp = acc["employees"][account]
+    free = rng.random(n) < np.where(student, 0.7, np.where(emp < 10, 0.35, 0.08))
+    first_idx = rng.integers(0, len(FIRST_NAMES), n)
+    last_idx = rng.integers(0, len(LAST_NAMES), n)
+    acc_idx = pa.array(account)
+    domain = accounts.column("domain").combine_chunks().take(acc_idx)
+    email = _emails(rng, first_idx, last_idx, domain, free)
+    fit = _hidden_fit(acc, account, title, free)
     interest = 0.35 * (fit - 1.0) / 1.5 + rng.normal(0, 1, n)
     contact = rng.random(n) < 0.5
-    is_contact = pa.array(contact)
     window = window_us * 1.5 * rng.random(n) ** 0.7
     created = now_us - window.astype(np.int64) - rng.integers(DAY_US, 3 * DAY_US, n)
-    cc = {"US": "1", "CA": "1", "GB": "44", "DE": "49", "FR": "33", "NL": "31", "ES": "34",
-          "SE": "46", "IE": "353", "AU": "61", "IN": "91", "SG": "65", "JP": "81", "BR": "55",
-          "MX": "52"}
-    calling = take([cc[c.code] for c in COUNTRIES], acc["country"][account])
-    area, line = rng.integers(200, 999, n), rng.integers(0, 10_000_000, n)
-    phone = _join("+", calling, " ", pa.array(area).cast(pa.string()), " ",
-                  pc.utf8_lpad(pa.array(line).cast(pa.string()), 7, padding="0"))
+    phone = _phones(rng, acc["country"][account])
     # An account exists before its first contact.
     acc_created = accounts.column("created_at").combine_chunks().cast(pa.int64()).to_numpy()
     acc_created = acc_created.copy()
     np.minimum.at(acc_created, account, created - DAY_US)
     accounts = accounts.set_column(accounts.schema.get_field_index("created_at"), "created_at",
                                    timestamps(acc_created))
-    col = accounts.column
+
+    def from_account(name: str) -> pa.Array:
+        return accounts.column(name).combine_chunks().take(acc_idx)
+
     leads = pa.table({
         "id": ids("L", 1, n, 8),
         "email": email,
-        "first_name": first,
-        "last_name": last,
-        "title": take(titles, title_idx),
-        "company": col("name").combine_chunks().take(acc_idx),
+        "first_name": take(FIRST_NAMES, first_idx),
+        "last_name": take(LAST_NAMES, last_idx),
+        "title": take(_TITLE_TEXT, title),
+        "company": from_account("name"),
         "phone": phone,
-        "country": col("country").combine_chunks().take(acc_idx),
-        "state": col("state").combine_chunks().take(acc_idx),
-        "city": col("city").combine_chunks().take(acc_idx),
-        "industry": col("industry").combine_chunks().take(acc_idx),
+        "country": from_account("country"),
+        "state": from_account("state"),
+        "city": from_account("city"),
+        "industry": from_account("industry"),
         "employees": pa.array(emp),
-        "annual_revenue": col("annual_revenue").combine_chunks().take(acc_idx),
+        "annual_revenue": from_account("annual_revenue"),
         "lead_source": take([s for s, _ in LEAD_SOURCES],
                             rng.choice(len(LEAD_SOURCES), n,
                                        p=_weights([w for _, w in LEAD_SOURCES]))),
-        "owner_id": col("owner_id").combine_chunks().take(acc_idx),
-        "account_id": pc.if_else(is_contact, col("id").combine_chunks().take(acc_idx),
+        "owner_id": from_account("owner_id"),
+        "account_id": pc.if_else(pa.array(contact), from_account("id"),
                                  pa.scalar(None, pa.string())),
         "created_at": timestamps(created),
         "kind": take(("lead", "contact"), contact.astype(np.int8)),
