@@ -51,8 +51,13 @@ class HubSpotSandboxServer(SandboxServer):
         return self.portal.default_token
 
     def connection_info(self) -> dict[str, Any]:
+        portal = self.portal
         return {"crm": "hubspot", "base_url": self.url, "token": self.token,
-                "ca_cert": self.ca_pem, "portal_id": self.portal.portal_id}
+                "ca_cert": self.ca_pem, "portal_id": portal.portal_id,
+                "oauth": {"client_id": portal.oauth_client_id,
+                          "client_secret": portal.oauth_client_secret,
+                          "refresh_token": next(iter(portal.refresh_tokens)),
+                          "expires_in": int(portal.oauth_ttl_s)}}
 
 
 def create_server(tenant: Any = None, faults: FaultConfig | None = None, port: int = 0,
@@ -62,16 +67,20 @@ def create_server(tenant: Any = None, faults: FaultConfig | None = None, port: i
 
     ``options``: any :class:`HubSpotOptions` field (``burst_limit``, ``burst_window_s``,
     ``daily_limit``, ``search_per_second``, ``batch_limit``, ``limiter_clock``), plus
-    ``portal_id``, ``clock`` (the portal's wall clock, for ``lastmodifieddate``), ``host``
-    and ``tls`` (serve HTTPS with a fresh CA; see ``ca_pem``).
+    ``portal_id``, ``clock`` (the portal's wall clock, for ``lastmodifieddate`` and token
+    expiry), ``oauth_ttl_s`` (lifetime of OAuth access tokens from ``POST /oauth/v1/token``,
+    default 1800), ``host`` and ``tls`` (serve HTTPS with a fresh CA; see ``ca_pem``).
     """
     server_kw = {k: options.pop(k) for k in ("host", "tls") if k in options}
     portal_kw = {k: options.pop(k) for k in ("portal_id", "clock") if k in options}
+    oauth_ttl_s = options.pop("oauth_ttl_s", None)
     unknown = set(options) - set(HubSpotOptions.__dataclass_fields__)
     if unknown:
         raise TypeError(f"create_server: unknown HubSpot sandbox options {sorted(unknown)}; "
                         f"expected {sorted(HubSpotOptions.__dataclass_fields__)}")
     portal = Portal(**portal_kw)
+    if oauth_ttl_s is not None:
+        portal.oauth_ttl_s = float(oauth_ttl_s)
     if tenant is not None:
         seed_portal(portal, tenant)
     else:

@@ -27,7 +27,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from sandbox.http import json_response
+from sandbox.http import correlation_id, json_response
 from sandbox.hubspot.crm import body_of
 from sandbox.hubspot.errors import HubSpotError, error_body, not_found, validation
 from sandbox.hubspot.portal import Portal
@@ -281,6 +281,29 @@ def oauth_token_info(portal: Portal, request: Request, token: str) -> Response:
                           "token_type": "access"})
 
 
+def oauth_token(portal: Portal, request: Request) -> Response:
+    """The refresh-token grant (https://developers.hubspot.com/docs/api/oauth/tokens)."""
+    form = request.form
+    if form.get("grant_type") != "refresh_token":
+        raise HubSpotError(400, {"status": "BAD_GRANT_TYPE",
+                                 "message": "grant_type must be refresh_token in the sandbox",
+                                 "correlationId": correlation_id()})
+    if (form.get("client_id") != portal.oauth_client_id
+            or form.get("client_secret") != portal.oauth_client_secret):
+        raise HubSpotError(400, {"status": "BAD_CLIENT_ID",
+                                 "message": "missing or unknown client id or secret",
+                                 "correlationId": correlation_id()})
+    refresh = form.get("refresh_token", "")
+    if refresh not in portal.refresh_tokens:
+        raise HubSpotError(400, {"status": "BAD_REFRESH_TOKEN",
+                                 "message": "missing or unknown refresh token",
+                                 "correlationId": correlation_id()})
+    token = portal.add_token(f"CO{secrets.token_hex(24)}", kind="oauth",
+                             expires_in_s=portal.oauth_ttl_s)
+    return json_response({"token_type": "bearer", "refresh_token": refresh,
+                          "access_token": token.value, "expires_in": int(portal.oauth_ttl_s)})
+
+
 def account_details(portal: Portal, request: Request) -> Response:
     return json_response({"portalId": portal.portal_id, "accountType": "STANDARD",
                           "timeZone": "Etc/UTC", "companyCurrency": "USD",
@@ -314,6 +337,7 @@ ROUTES: list[tuple[str, str, Any, str]] = [
      "sequences_read"),
     ("POST", "/oauth/v2/private-apps/get/access-token-info", private_app_token_info, "public"),
     ("GET", "/oauth/v1/access-tokens/<token>", oauth_token_info, "public"),
+    ("POST", "/oauth/v1/token", oauth_token, "public"),
     ("GET", "/account-info/v3/details", account_details, "any"),
     ("GET", "/account-info/v3/api-usage/daily/private-apps", daily_usage, "any"),
 ]

@@ -89,6 +89,12 @@ class Portal:
         self.enrollments: dict[int, dict[str, Any]] = {}
         self.tokens: dict[str, Token] = {}
         self.default_token = self.add_token(f"pat-na1-{secrets.token_hex(16)}").value
+        # OAuth app credentials: refresh tokens are exchanged at POST /oauth/v1/token for
+        # access tokens that expire after oauth_ttl_s.
+        self.oauth_client_id = "leadscore-sandbox-client"
+        self.oauth_client_secret = secrets.token_hex(16)
+        self.oauth_ttl_s = 1800.0
+        self.refresh_tokens = {f"na1-{secrets.token_hex(12)}"}
 
     # -- tokens -----------------------------------------------------------------------------
 

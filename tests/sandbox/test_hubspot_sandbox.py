@@ -156,6 +156,29 @@ def test_token_introspection_lists_scopes(hubspot_server: Any) -> None:
     assert sorted(info.scopes) == sorted(scopes) and 0 < info.expires_in <= 1800
 
 
+def test_oauth_refresh_gives_expiring_tokens(make_hubspot_server: Any, small_tenant: Tenant
+                                             ) -> None:
+    clock = FakeClock()
+    server = make_hubspot_server(small_tenant, clock=clock, oauth_ttl_s=60)
+    oauth = server.connection_info()["oauth"]
+    c = client(server)
+    grant = c.oauth.tokens_api.create(grant_type="refresh_token",
+                                      client_id=oauth["client_id"],
+                                      client_secret=oauth["client_secret"],
+                                      refresh_token=oauth["refresh_token"])
+    assert grant.expires_in == 60 and grant.refresh_token == oauth["refresh_token"]
+    user = client(server, token=grant.access_token)
+    assert user.crm.contacts.basic_api.get_by_id("1").id == "1"
+    clock.t += 61
+    with pytest.raises(UnauthorizedException) as info:
+        user.crm.contacts.basic_api.get_by_id("1")
+    assert body(info.value)["category"] == "EXPIRED_AUTHENTICATION"
+    with pytest.raises(api_errors()) as bad:
+        c.oauth.tokens_api.create(grant_type="refresh_token", client_id=oauth["client_id"],
+                                  client_secret=oauth["client_secret"], refresh_token="nope")
+    assert json.loads(bad.value.body)["status"] == "BAD_REFRESH_TOKEN"  # type: ignore[attr-defined]
+
+
 # -- objects: basic ------------------------------------------------------------------------
 
 
