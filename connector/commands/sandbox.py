@@ -58,7 +58,9 @@ def _create_server(crm: Crm, tenant: Any, faults: FaultConfig, port: int, host: 
             raise typer.BadParameter(
                 f"the Salesforce sandbox is not available in this build ({exc})",
                 param_hint="--crm") from None
-    return create_salesforce(tenant, faults=faults, port=port)
+    salesforce_options = ({"daily_api_limit": hubspot_options["daily_limit"]}
+                          if "daily_limit" in hubspot_options else {})
+    return create_salesforce(tenant, faults=faults, port=port, host=host, **salesforce_options)
 
 
 @app.command()
@@ -89,7 +91,8 @@ def sandbox(
     rate_limit: Annotated[int | None, typer.Option(
         "--rate-limit", help="HubSpot: requests per 10-second window (default 190)")] = None,
     daily_limit: Annotated[int | None, typer.Option(
-        "--daily-limit", help="HubSpot: requests per day (default 1,000,000)")] = None,
+        "--daily-limit", help="API requests per day before the CRM refuses (HubSpot default "
+        "1,000,000; Salesforce 100,000)")] = None,
 ) -> None:
     """Start a local CRM sandbox; prints connection details as JSON on the first line."""
     try:
