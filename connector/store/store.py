@@ -1,0 +1,470 @@
+"""The state store: canonical records, scores and the sync's bookkeeping, behind one class.
+
+One code path for SQLite (a file, the default) and PostgreSQL (by URL): SQLAlchemy Core with the
+two dialects' ``INSERT ... ON CONFLICT``, which they spell the same way. Each method is one
+transaction, so a process killed between two calls leaves the store at a consistent point; the
+sync run is built from such steps (see :mod:`connector.sync.run`).
+
+Nothing here decides anything: which values to write, which actions to take and in what order
+are pure functions in :mod:`connector.sync`; this class only reads and records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from scoring.engine import to_utc_micros
+from scoring.records import Account, Event, Lead
+from scoring.thresholds import ThresholdState
+
+from . import schema as s
+from .errors import StoreError
+
+__all__ = ["Store", "StoredScore", "PendingWrite", "ActionRow", "event_key", "redact_url"]
+
+_CHUNK = 5_000  # rows per executemany / per Arrow batch
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is reported by the caller
+        return "<unparseable store URL>"
+
+
+def event_key(event: Event) -> str:
+    """De-duplication key: the CRM's event id when there is one, else a hash of what happened."""
+    if event.id:
+        basis = ["id", event.id]
+    else:
+        occurred = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(tzinfo=timezone.utc)
+        basis = ["h", event.lead_id, event.type, occurred.astimezone(timezone.utc).isoformat(),
+                 event.url or "", event.form or ""]
+    return hashlib.sha256(json.dumps(basis).encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _payload(record: Lead | Account) -> dict[str, Any]:
+    return {f.name: _plain(getattr(record, f.name)) for f in dataclasses.fields(record)}
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredScore:
+    lead_id: str
+    fit: float
+    intent: float
+    score: float
+    grade: str
+    priority: str
+    reasons: str
+    model_version: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PendingWrite:
+    object: str
+    record_id: str
+    values: dict[str, Any]
+    rank: float
+    attempts: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ActionRow:
+    key: str
+    lead_id: str
+    threshold: str
+    kind: str
+    seq: int
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    result: str | None
+
+
+class Store:
+    """Open with :meth:`open`; every method takes the tenant it works for."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        dialect = engine.dialect.name
+        if dialect not in ("sqlite", "postgresql"):
+            raise StoreError(f"unsupported store backend '{dialect}': use sqlite:/// or postgresql+psycopg://")
+        self._insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+
+    # ---- opening --------------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str, now: datetime | None = None) -> Store:
+        """Connect, and bring the schema up to date."""
+        try:
+            engine = sa.create_engine(url, future=True, pool_pre_ping=True)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise StoreError(f"cannot use store {redact_url(url)}: {exc}") from None
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        try:
+            with engine.begin() as conn:
+                s.migrate(conn, now or datetime.now(timezone.utc))
+        except sa.exc.OperationalError as exc:
+            engine.dispose()
+            raise StoreError(f"cannot open store {redact_url(url)}: {exc.orig}") from None
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.max(s.schema_migrations.c.version))).scalar() or 0)
+
+    def _upsert(self, conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]],
+                update: Sequence[str] | None = None) -> None:
+        """Insert rows; on a key conflict update ``update`` columns (or do nothing when None)."""
+        if not rows:
+            return
+        keys = [c.name for c in table.primary_key.columns]
+        for start in range(0, len(rows), _CHUNK):
+            stmt = self._insert(table)
+            if update is None:
+                stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+            else:
+                stmt = stmt.on_conflict_do_update(index_elements=keys,
+                                                  set_={c: stmt.excluded[c] for c in update})
+            conn.execute(stmt, list(rows[start:start + _CHUNK]))
+
+    # ---- canonical records ----------------------------------------------------------------
+    def upsert_leads(self, tenant: str, records: Sequence[Lead]) -> int:
+        rows = [{"tenant": tenant, "id": r.id, "email": r.email, "account_id": r.account_id,
+                 "owner_id": r.owner_id, "updated_at": r.updated_at, "payload": _payload(r)} for r in records]
+        with self.engine.begin() as conn:
+            self._upsert(conn, s.leads, rows, ["email", "account_id", "owner_id", "updated_at", "payload"])
+        return len(rows)
+
+    def upsert_accounts(self, tenant: str, records: Sequence[Account]) -> int:
+        rows = [{"tenant": tenant, "id": r.id, "name": r.name, "domain": r.domain, "updated_at": r.updated_at,
+                 "payload": _payload(r)} for r in records]
+        with self.engine.begin() as conn:
+            self._upsert(conn, s.accounts, rows, ["name", "domain", "updated_at", "payload"])
+        return len(rows)
+
+    def add_events(self, tenant: str, records: Sequence[Event]) -> int:
+        """Store events not seen before; returns how many were new."""
+        rows: dict[str, dict[str, Any]] = {}
+        for e in records:
+            key = event_key(e)
+            rows[key] = {"tenant": tenant, "key": key, "lead_id": e.lead_id, "type": e.type,
+                         "occurred_us": to_utc_micros(e.occurred_at), "url": e.url, "form": e.form,
+                         "campaign": e.campaign, "email_id": e.email_id, "duration_seconds": e.duration_seconds,
+                         "attributes": e.attributes or None}
+        with self.engine.begin() as conn:
+            before = self._count(conn, s.events, tenant)
+            self._upsert(conn, s.events, list(rows.values()))
+            return self._count(conn, s.events, tenant) - before
+
+    @staticmethod
+    def _count(conn: Connection, table: sa.Table, tenant: str) -> int:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)
+                                .where(table.c.tenant == tenant)).scalar() or 0)
+
+    def count(self, tenant: str, what: str) -> int:
+        table = {"leads": s.leads, "accounts": s.accounts, "events": s.events, "scores": s.scores}[what]
+        with self.engine.connect() as conn:
+            return self._count(conn, table, tenant)
+
+    def lead(self, tenant: str, lead_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(s.leads.c.payload).where(s.leads.c.tenant == tenant,
+                                                                 s.leads.c.id == lead_id)).first()
+        return None if row is None else _flatten(row[0])
+
+    def account(self, tenant: str, account_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(s.accounts.c.payload).where(s.accounts.c.tenant == tenant,
+                                                                    s.accounts.c.id == account_id)).first()
+        return None if row is None else _flatten(row[0])
+
+    def lead_events(self, tenant: str, lead_id: str) -> list[dict[str, Any]]:
+        cols = _EVENT_COLUMNS
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(*[s.events.c[c] for c in cols]).where(
+                s.events.c.tenant == tenant, s.events.c.lead_id == lead_id)).all()
+        epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        return [{**dict(zip(cols, r, strict=True)), "occurred_at": epoch + _micros(r[2])} for r in rows]
+
+    # ---- Arrow views for the batch engine -------------------------------------------------
+    def lead_table(self, tenant: str) -> pa.Table:
+        """Every lead, canonical fields plus custom fields by name, ordered by id."""
+        with self.engine.connect() as conn:
+            rows = [_flatten(p) for (p,) in conn.execute(
+                sa.select(s.leads.c.payload).where(s.leads.c.tenant == tenant).order_by(s.leads.c.id))]
+        return _table(rows, ["id"])
+
+    def account_table(self, tenant: str) -> pa.Table | None:
+        with self.engine.connect() as conn:
+            rows = [_flatten(p) for (p,) in conn.execute(
+                sa.select(s.accounts.c.payload).where(s.accounts.c.tenant == tenant))]
+        return _table(rows, ["id"]) if rows else None
+
+    def event_table(self, tenant: str) -> pa.Table:
+        """Every stored event in the engine's column names, read in batches."""
+        cols = _EVENT_COLUMNS
+        schema = pa.schema([("lead_id", pa.string()), ("type", pa.string()),
+                            ("occurred_at", pa.timestamp("us", tz="UTC")), ("url", pa.string()),
+                            ("form", pa.string()), ("campaign", pa.string()), ("email_id", pa.string()),
+                            ("duration_seconds", pa.float64())])
+        batches = []
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=50_000).execute(
+                sa.select(*[s.events.c[c] for c in cols]).where(s.events.c.tenant == tenant))
+            for part in result.partitions():
+                columns = list(zip(*part, strict=True))
+                arrays = [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)]
+                batches.append(pa.record_batch(arrays,
+                                               schema=schema))
+        return pa.Table.from_batches(batches, schema=schema)
+
+    # ---- scores and history ---------------------------------------------------------------
+    def scores(self, tenant: str) -> dict[str, StoredScore]:
+        c = s.scores.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(c.lead_id, c.fit, c.intent, c.score, c.grade, c.priority, c.reasons,
+                                          c.model_version).where(c.tenant == tenant)).all()
+        return {r[0]: StoredScore(*r) for r in rows}
+
+    def save_scores(self, tenant: str, changed: Sequence[StoredScore], history: Sequence[Mapping[str, Any]],
+                    now: datetime) -> None:
+        """Record new current scores and their audit rows in one transaction."""
+        rows = [{**dataclasses.asdict(x), "tenant": tenant, "scored_at": now} for x in changed]
+        with self.engine.begin() as conn:
+            self._upsert(conn, s.scores, rows, ["fit", "intent", "score", "grade", "priority", "reasons",
+                                                "model_version", "scored_at"])
+            for start in range(0, len(history), _CHUNK):
+                conn.execute(s.score_history.insert(), [{**h, "tenant": tenant}
+                                                        for h in history[start:start + _CHUNK]])
+
+    def history(self, tenant: str, lead_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        h = s.score_history.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(s.score_history).where(h.tenant == tenant, h.lead_id == lead_id)
+                                .order_by(h.id.desc()).limit(limit)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def queue(self, tenant: str, limit: int) -> list[dict[str, Any]]:
+        """Hottest leads first, with their owner and name for display."""
+        c, lc = s.scores.c, s.leads.c
+        stmt = (sa.select(c.lead_id, c.score, c.fit, c.intent, c.grade, c.priority, c.reasons, lc.owner_id,
+                          lc.payload)
+                .join(s.leads, sa.and_(lc.tenant == c.tenant, lc.id == c.lead_id))
+                .where(c.tenant == tenant).order_by(c.score.desc(), c.lead_id).limit(limit))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
+
+    # ---- cursors --------------------------------------------------------------------------
+    def cursor(self, tenant: str, adapter: str, obj: str) -> str | None:
+        c = s.cursors.c
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(c.value).where(c.tenant == tenant, c.adapter == adapter,
+                                                         c.object == obj)).scalar()
+
+    def cursors(self, tenant: str, adapter: str) -> dict[str, tuple[str | None, str | None]]:
+        """object -> (committed, pending)."""
+        c = s.cursors.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(c.object, c.value, c.pending).where(c.tenant == tenant,
+                                                                             c.adapter == adapter)).all()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def stage_cursor(self, tenant: str, adapter: str, obj: str, value: str | None, now: datetime) -> None:
+        """Remember how far a pull got; it counts only once :meth:`commit_cursors` runs."""
+        with self.engine.begin() as conn:
+            self._upsert(conn, s.cursors, [{"tenant": tenant, "adapter": adapter, "object": obj, "value": None,
+                                            "pending": value, "updated_at": now}], ["pending", "updated_at"])
+
+    def commit_cursors(self, tenant: str, adapter: str, now: datetime) -> None:
+        c = s.cursors.c
+        with self.engine.begin() as conn:
+            conn.execute(s.cursors.update().where(c.tenant == tenant, c.adapter == adapter, c.pending.is_not(None))
+                         .values(value=c.pending, pending=None, updated_at=now))
+
+    def drop_pending_cursors(self, tenant: str, adapter: str) -> None:
+        c = s.cursors.c
+        with self.engine.begin() as conn:
+            conn.execute(s.cursors.update().where(c.tenant == tenant, c.adapter == adapter).values(pending=None))
+
+    # ---- values written and the outbox ----------------------------------------------------
+    def written(self, tenant: str, obj: str) -> dict[str, dict[str, Any]]:
+        """record id -> field -> the value the CRM acknowledged last."""
+        w = s.written.c
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for rid, field, value in conn.execute(sa.select(w.record_id, w.field, w.value).where(
+                    w.tenant == tenant, w.object == obj)):
+                out.setdefault(rid, {})[field] = value
+        return out
+
+    def replace_outbox(self, tenant: str, writes: Sequence[PendingWrite], run_id: str, now: datetime) -> None:
+        """Make the outbox exactly ``writes``: a run re-derives every pending write from the store."""
+        rows = [{"tenant": tenant, "object": w.object, "record_id": w.record_id, "values": w.values,
+                 "rank": w.rank, "run_id": run_id, "attempts": w.attempts, "last_error": None, "created_at": now}
+                for w in writes]
+        with self.engine.begin() as conn:
+            conn.execute(s.outbox.delete().where(s.outbox.c.tenant == tenant))
+            self._upsert(conn, s.outbox, rows)
+
+    def outbox(self, tenant: str) -> list[PendingWrite]:
+        o = s.outbox.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(o.object, o.record_id, o["values"], o.rank, o.attempts)
+                                .where(o.tenant == tenant).order_by(o.rank.desc(), o.record_id)).all()
+        return [PendingWrite(r[0], r[1], dict(r[2]), float(r[3]), int(r[4])) for r in rows]
+
+    def acknowledge(self, tenant: str, obj: str, done: Sequence[tuple[str, Mapping[str, Any]]],
+                    failed: Sequence[tuple[str, str]], now: datetime) -> None:
+        """The CRM took ``done`` (record id, values): remember them as written, drop them from the
+        outbox. ``failed`` (record id, error) stay in the outbox with the error and one more attempt."""
+        rows = [{"tenant": tenant, "object": obj, "record_id": rid, "field": f, "value": v, "written_at": now}
+                for rid, values in done for f, v in values.items()]
+        o = s.outbox.c
+        with self.engine.begin() as conn:
+            self._upsert(conn, s.written, rows, ["value", "written_at"])
+            ids = [rid for rid, _ in done]
+            for start in range(0, len(ids), _CHUNK):
+                conn.execute(s.outbox.delete().where(o.tenant == tenant, o.object == obj,
+                                                     o.record_id.in_(ids[start:start + _CHUNK])))
+            for rid, error in failed:
+                conn.execute(s.outbox.update().where(o.tenant == tenant, o.object == obj, o.record_id == rid)
+                             .values(attempts=o.attempts + 1, last_error=error[:2000]))
+
+    # ---- thresholds and actions -----------------------------------------------------------
+    def threshold_states(self, tenant: str) -> dict[tuple[str, str], ThresholdState]:
+        t = s.threshold_state.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.lead_id, t.threshold, t.active, t.since, t.last_fired)
+                                .where(t.tenant == tenant)).all()
+        return {(r[0], r[1]): ThresholdState(bool(r[2]), r[3], r[4]) for r in rows}
+
+    def plan(self, tenant: str, states: Mapping[tuple[str, str], ThresholdState],
+             planned: Sequence[Mapping[str, Any]], kv_updates: Mapping[str, Any], now: datetime) -> None:
+        """Record threshold transitions and the actions they fire in ONE transaction, so a crash
+        can never leave a lead marked as having entered without its actions (or the reverse)."""
+        state_rows = [{"tenant": tenant, "lead_id": lead, "threshold": th, "active": st.active,
+                       "since": st.since, "last_fired": st.last_fired} for (lead, th), st in states.items()]
+        action_rows = [{**a, "tenant": tenant, "status": "planned", "attempts": 0, "planned_at": now}
+                       for a in planned]
+        with self.engine.begin() as conn:
+            self._upsert(conn, s.threshold_state, state_rows, ["active", "since", "last_fired"])
+            self._upsert(conn, s.actions, action_rows)  # an existing key is never planned twice
+            self._upsert(conn, s.kv, [{"tenant": tenant, "key": k, "value": v} for k, v in kv_updates.items()],
+                         ["value"])
+
+    def actions(self, tenant: str, statuses: Iterable[str] | None = None) -> list[ActionRow]:
+        a = s.actions.c
+        stmt = sa.select(a.key, a.lead_id, a.threshold, a.kind, a.seq, a.payload, a.status, a.attempts, a.result
+                         ).where(a.tenant == tenant)
+        if statuses is not None:
+            stmt = stmt.where(a.status.in_(list(statuses)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt.order_by(a.planned_at, a.lead_id, a.seq)).all()
+        return [ActionRow(r[0], r[1], r[2], r[3], int(r[4]), dict(r[5]), r[6], int(r[7]), r[8]) for r in rows]
+
+    def mark_action(self, key: str, status: str, now: datetime, result: str | None = None) -> None:
+        """Record an action's progress: ``running`` before the call, then ``done``/``failed``/``uncertain``."""
+        a = s.actions.c
+        values: dict[str, Any] = {"status": status, "result": None if result is None else result[:2000]}
+        if status == "running":
+            values.update(started_at=now, attempts=a.attempts + 1)
+        else:
+            values["finished_at"] = now
+        with self.engine.begin() as conn:
+            conn.execute(s.actions.update().where(a.key == key).values(**values))
+
+    # ---- small keyed values (round-robin counters, ...) -----------------------------------
+    def get_kv(self, tenant: str, prefix: str = "") -> dict[str, Any]:
+        k = s.kv.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(k.key, k.value).where(k.tenant == tenant, k.key.startswith(prefix))).all()
+        return {r[0]: r[1] for r in rows}
+
+    # ---- runs -----------------------------------------------------------------------------
+    def start_run(self, tenant: str, run_id: str, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(s.runs.insert().values(id=run_id, tenant=tenant, started_at=now, status="running"))
+
+    def finish_run(self, run_id: str, status: str, summary: Mapping[str, Any], now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(s.runs.update().where(s.runs.c.id == run_id).values(
+                status=status, finished_at=now, summary=json.loads(json.dumps(summary, default=str))))
+
+    def last_runs(self, tenant: str, limit: int = 5) -> list[dict[str, Any]]:
+        r = s.runs.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(s.runs).where(r.tenant == tenant).order_by(r.started_at.desc())
+                                .limit(limit)).mappings().all()
+        return [dict(x) for x in rows]
+
+
+_NUMERIC = {"employees", "annual_revenue"}
+_EVENT_COLUMNS = ("lead_id", "type", "occurred_us", "url", "form", "campaign", "email_id", "duration_seconds")
+
+
+def _micros(us: int) -> timedelta:
+    return timedelta(microseconds=int(us))
+
+
+def _flatten(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored record as the engine sees it: custom fields beside the canonical ones."""
+    row = {k: v for k, v in payload.items() if k != "custom"}
+    for k, v in (payload.get("custom") or {}).items():
+        row.setdefault(k, v)
+    return row
+
+
+def _table(rows: list[dict[str, Any]], first: list[str]) -> pa.Table:
+    if not rows:
+        return pa.table({name: pa.array([], pa.string()) for name in first})
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    columns = {}
+    for name in names:
+        values = [r.get(name) for r in rows]
+        try:
+            column = pa.array(values)
+            if name in _NUMERIC:
+                column = column.cast(pa.float64())
+            columns[name] = column.cast(pa.string()) if pa.types.is_null(column.type) else column
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types in a custom field: compare as text
+            columns[name] = pa.array([None if v is None else str(v) for v in values], pa.string())
+    return pa.table(columns)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers (``leadscore queue``) run beside a sync; busy_timeout waits out short locks."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
