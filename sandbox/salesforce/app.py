@@ -78,7 +78,7 @@ class SalesforceApp:
         self._cursor_lock = threading.Lock()
         self._cursor_seq = 0
         self.public: set[str] = set()
-        r = self._route
+        r = self.route
         r("POST", "/services/Soap/u/<version>", self.login_soap, public=True)
         r("POST", "/services/oauth2/token", self.login_oauth, public=True)
         r("GET", "/services/data", self.versions, public=True)
@@ -99,8 +99,9 @@ class SalesforceApp:
         for method in ("POST", "PATCH", "DELETE"):
             r(method, f"{DATA}/composite/sobjects", self.composite)
 
-    def _route(self, method: str, template: str, handler: Callable[..., Response],
-               public: bool = False) -> None:
+    def route(self, method: str, template: str, handler: Callable[..., Response],
+              public: bool = False) -> None:
+        """Serve ``handler``; ``public`` routes skip the session check and the API quota."""
         self.router.add(method, template, handler)
         if public:
             self.public.add(f"{method} {_braces(template)}")

@@ -20,9 +20,10 @@ from sandbox.http import FaultConfig, SandboxServer, json_response
 from .app import Limits, SalesforceApp
 from .auth import Credentials, Sessions
 from .bulk import register_bulk
+from .metadata import register_metadata
 from .seed import seed_api_user, seed_tenant
 from .store import Org
-from .tooling import register_tooling
+from .tooling import CustomFields, register_tooling
 
 __all__ = ["LOGIN_DOMAIN", "LoopbackAdapter", "SalesforceSandbox", "create_server"]
 
@@ -164,5 +165,7 @@ def create_server(tenant: Any = None, faults: FaultConfig | None = None, port: i
     chosen.daily_api_requests = daily_api_limit if limits is None else chosen.daily_api_requests
     app = SalesforceApp(org, creds, Sessions(session_ttl, clock, org.org_id), chosen)
     register_bulk(app)
-    register_tooling(app)
+    fields = CustomFields(org)
+    register_tooling(app, fields)
+    register_metadata(app, fields)
     return SalesforceSandbox(app, faults=faults, port=port, host=host)

@@ -22,11 +22,12 @@ from sandbox.http import json_response
 
 from .errors import ApiError, not_found
 from .schema import FieldDef
+from .store import Org
 
 if TYPE_CHECKING:
     from .app import SalesforceApp
 
-__all__ = ["METADATA_TYPES", "register_tooling"]
+__all__ = ["METADATA_TYPES", "CustomFields", "register_tooling"]
 
 #: Metadata ``type`` → REST describe type.
 METADATA_TYPES = {
@@ -38,16 +39,17 @@ METADATA_TYPES = {
 _API_NAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9]|_(?!_))*__c")
 
 
-class _Tooling:
-    def __init__(self, app: SalesforceApp) -> None:
-        self.org = app.org
-        self.fields: dict[str, dict[str, Any]] = {}
+class CustomFields:
+    """Custom fields created at run time (by the Tooling or the Metadata API), by id."""
+
+    def __init__(self, org: Org) -> None:
+        self.org = org
+        self.by_id: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
 
-    def create(self, request: Request, version: str) -> Response:
-        body = request.get_json(force=True, silent=True) or {}
-        full_name = str(body.get("FullName") or "")
-        metadata = body.get("Metadata") or {}
+    def create(self, full_name: str, metadata: dict[str, Any]) -> str:
+        """Add ``Object.Field__c`` (hidden until FieldPermissions grant it); returns its id or
+        raises :class:`ApiError` with the code Salesforce uses."""
         sobject_name, _, field_name = full_name.partition(".")
         obj = self.org.object(sobject_name)
         if obj is None or not field_name:
@@ -74,15 +76,31 @@ class _Tooling:
             self.org.secure_field(obj.name, field_name)
             field_id = self.org.ids.new("CustomField")
         with self.lock:
-            self.fields[field_id] = {"FullName": f"{obj.name}.{field_name}",
-                                     "DeveloperName": field_name[:-3],
-                                     "TableEnumOrId": obj.name, "Metadata": metadata}
+            self.by_id[field_id] = {"FullName": f"{obj.name}.{field_name}",
+                                    "DeveloperName": field_name[:-3],
+                                    "TableEnumOrId": obj.name, "Metadata": dict(metadata)}
+        return field_id
+
+    def find(self, full_name: str) -> dict[str, Any] | None:
+        with self.lock:
+            return next((f for f in self.by_id.values()
+                         if f["FullName"].lower() == full_name.lower()), None)
+
+
+class _Tooling:
+    def __init__(self, fields: CustomFields) -> None:
+        self.fields = fields
+
+    def create(self, request: Request, version: str) -> Response:
+        body = request.get_json(force=True, silent=True) or {}
+        field_id = self.fields.create(str(body.get("FullName") or ""),
+                                      dict(body.get("Metadata") or {}))
         return json_response({"id": field_id, "success": True, "errors": [], "warnings": [],
                               "infos": []}, 201)
 
     def read(self, request: Request, version: str, field_id: str) -> Response:
-        with self.lock:
-            found = self.fields.get(field_id)
+        with self.fields.lock:
+            found = self.fields.by_id.get(field_id)
         if found is None:
             raise not_found()
         return json_response({"attributes": {"type": "CustomField", "url": f"/services/data/"
@@ -90,9 +108,9 @@ class _Tooling:
                               "Id": field_id, **found})
 
 
-def register_tooling(app: SalesforceApp) -> None:
+def register_tooling(app: SalesforceApp, fields: CustomFields) -> None:
     """Add the Tooling API CustomField routes to a :class:`SalesforceApp`."""
-    tooling = _Tooling(app)
+    tooling = _Tooling(fields)
     base = "/services/data/v<version>/tooling/sobjects/CustomField"
     app.router.add("POST", base, tooling.create)
     app.router.add("GET", f"{base}/<field_id>", tooling.read)

@@ -322,6 +322,29 @@ def test_tenant_seeding_maps_people_and_engagement(sf: Salesforce) -> None:
     assert sf.query("SELECT COUNT() FROM Task")["totalSize"] == 2  # page views are not loaded
 
 
+def test_seeding_a_generated_tenant_keeps_every_person_and_engagement() -> None:
+    from sandbox.tenant import generate_tenant
+
+    tenant = generate_tenant(seed=7, leads=300, events_per_lead=6)
+    with create_server(tenant) as srv:
+        sf = _login(srv)
+        people = (sf.query("SELECT COUNT() FROM Lead")["totalSize"]
+                  + sf.query("SELECT COUNT() FROM Contact")["totalSize"])
+        assert people == tenant.leads.num_rows
+        kinds = tenant.events.column("type").cast(pa.string()).to_pylist()
+        calls_and_mail = sum(k == "call_logged" or k.startswith("email_") for k in kinds)
+        assert sf.query("SELECT COUNT() FROM Task")["totalSize"] == calls_and_mail
+        assert sf.query("SELECT COUNT() FROM Event")["totalSize"] == \
+            sum(k.startswith("meeting_") for k in kinds)
+        converted = sum(bool(c) and k == "lead" for c, k in zip(
+            tenant.leads.column("converted").to_pylist(),
+            tenant.leads.column("kind").to_pylist(), strict=True))
+        assert sf.query("SELECT COUNT() FROM Lead WHERE IsConverted = true")["totalSize"] == \
+            converted
+        orphans = sf.query("SELECT COUNT() FROM Contact WHERE AccountId = null")["totalSize"]
+        assert orphans == 0
+
+
 # -- SOQL through the client ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -596,6 +619,31 @@ def test_custom_field_then_field_permissions_make_it_writable(sf: Salesforce) ->
     assert described["Lead_Score__c"]["type"] == "double" and described["Lead_Score__c"]["custom"]
     got = sf.query(format_soql("SELECT Lead_Score__c FROM Lead WHERE Id = {}", rid))
     assert got["records"][0]["Lead_Score__c"] == 80
+
+
+def test_metadata_api_custom_field_create_and_read(server: Any, sf: Salesforce,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", server.ca_pem)  # zeep has its own HTTP session
+    mdapi = sf.mdapi
+    field = mdapi.CustomField(fullName="Contact.Contact_Grade__c", label="Grade", type="Text",
+                              length=2)
+    mdapi.CustomField.create([field])
+    read = mdapi.CustomField.read(["Contact.Contact_Grade__c"])
+    assert (read.fullName, read.type, read.length) == ("Contact.Contact_Grade__c", "Text", 2)
+    with pytest.raises(Exception, match="DUPLICATE_DEVELOPER_NAME"):
+        mdapi.CustomField.create([field])
+    pset = sf.PermissionSet.create({"Name": "grades", "Label": "grades"})["id"]
+    me = sf.query("SELECT Id FROM User WHERE Username = 'integration@leadscore.sandbox'")
+    sf.PermissionSetAssignment.create({"AssigneeId": me["records"][0]["Id"],
+                                       "PermissionSetId": pset})
+    sf.FieldPermissions.create({"ParentId": pset, "SobjectType": "Contact",
+                                "Field": "Contact.Contact_Grade__c", "PermissionsRead": True,
+                                "PermissionsEdit": True})
+    contact = sf.Contact.create({"LastName": "Graded", "Contact_Grade__c": "A1"})["id"]
+    assert sf.Contact.get(contact)["Contact_Grade__c"] == "A1"
+    with pytest.raises(SalesforceMalformedRequest) as err:
+        sf.Contact.update(contact, {"Contact_Grade__c": "ABC"})
+    assert err.value.content[0]["errorCode"] == "STRING_TOO_LONG"
 
 
 # -- concurrency and routing -------------------------------------------------------------------
