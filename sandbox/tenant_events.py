@@ -226,6 +226,8 @@ def event_chunks(seed: int, people: People, counts: np.ndarray, campaigns: pa.Ta
 
 def _chunk(rng: np.random.Generator, people: People, counts: np.ndarray, lo: int, now_us: int,
            window_us: int, pools: dict[str, _Pool]) -> tuple[dict, Truth]:
+    """One chunk: per-lead intent probabilities and recency, then per-event time, tier, kind
+    and attributes, then the sort by (lead, time) and the hidden behaviour totals."""
     k = len(counts)
     sl = slice(lo, lo + k)
     interest, student = people.interest[sl], people.student[sl]
@@ -255,14 +257,12 @@ def _chunk(rng: np.random.Generator, people: People, counts: np.ndarray, lo: int
         idx = np.flatnonzero(kind == ki)
         if len(idx):
             attrs.fill(spec.attrs, idx, t[idx], student[lead[idx]])
-    url, form, campaign, email = attrs.url, attrs.form, attrs.campaign, attrs.email
-    duration, truth_pts = attrs.duration, attrs.truth
 
     # Group by lead, time-ordered within the lead: one int64 key, radix-sorted.
     order = np.argsort((lead.astype(np.int64) << 36) | ((t - (now_us - window_us)) >> 20)
                        .clip(0, (1 << 36) - 1), kind="stable")
-    lead, t, kind, truth_pts, tier = lead[order], t[order], kind[order], truth_pts[order], \
-        tier[order]
+    lead, t, kind, tier = lead[order], t[order], kind[order], tier[order]
+    truth_pts = attrs.truth[order]
     decay = np.exp(-(now_us - t) / (30 * DAY_US))
     truth = Truth(
         behaviour=np.bincount(lead, np.maximum(truth_pts, 0) * decay, minlength=k),
@@ -274,9 +274,9 @@ def _chunk(rng: np.random.Generator, people: People, counts: np.ndarray, lo: int
     truth.last_us[has] = t[np.cumsum(counts)[has] - 1]
     high = tier == 2
     np.maximum.at(truth.last_high_us, lead[high], t[high])
-    cols = {"m": m, "lead": lead, "t": t, "type": _KIND_TYPE[kind], "url": url[order],
-            "form": form[order], "campaign": campaign[order], "email": email[order],
-            "duration": duration[order]}
+    cols = {"m": m, "lead": lead, "t": t, "type": _KIND_TYPE[kind], "url": attrs.url[order],
+            "form": attrs.form[order], "campaign": attrs.campaign[order],
+            "email": attrs.email[order], "duration": attrs.duration[order]}
     return cols, truth
 
 
