@@ -25,12 +25,14 @@ from simple_salesforce import Salesforce, format_soql
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceExpiredSession,
+    SalesforceGeneralError,
     SalesforceMalformedRequest,
     SalesforceOperationError,
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
 )
 
+from sandbox.http import FaultConfig
 from sandbox.salesforce import client_session, create_server
 from sandbox.salesforce.errors import ApiError
 from sandbox.salesforce.ids import is_id, to_18, type_of_id
@@ -669,6 +671,19 @@ def test_concurrent_writes_and_reads(server: Any) -> None:
         t.join()
     assert errors == []
     assert sf.Lead.get(rid)["Title"].startswith("t")
+
+
+def test_injected_faults_use_salesforce_bodies_and_spare_login() -> None:
+    faults = FaultConfig(rate_5xx=1.0, exempt_paths=("/services/Soap/",))
+    with create_server(faults=faults) as srv:
+        sf = _login(srv)  # the login path is exempt
+        with pytest.raises(SalesforceGeneralError) as err:
+            sf.query("SELECT Id FROM User")
+        assert err.value.status == 503
+        assert err.value.content[0]["errorCode"] == "SERVER_UNAVAILABLE"
+        srv.set_faults(FaultConfig())
+        assert sf.query("SELECT Id FROM User")["totalSize"] == 1
+        assert srv.log.count("GET /services/data/v{version}/query", 503) == 1
 
 
 def test_unknown_resource_is_not_found(server: Any, sf: Salesforce) -> None:
