@@ -1,7 +1,7 @@
 """Owners, accounts and leads of a synthetic tenant: who the people are (the *fit* side).
 
-Every column is built with vectorised NumPy/Arrow operations, so a million leads take about a
-second. Besides the tables, :func:`make_people` returns the hidden per-lead numbers the event
+Every column is built with vectorised NumPy/Arrow operations, so a million leads take a few
+seconds. Besides the tables, :func:`make_people` returns the hidden per-lead numbers the event
 generator and the outcome model need (:class:`People`): the true fit, the latent interest and
 whether the lead is a student or job seeker. Internal to :mod:`sandbox.tenant`.
 """
