@@ -27,11 +27,14 @@ request is sent to the sandbox instead. :func:`client_session` builds exactly th
 The login response's ``serverUrl`` is the sandbox's own ``https://127.0.0.1:PORT``, so every
 later call (REST, ``sf.bulk2``, tooling) goes straight to it with the same session. The adapter
 code needs nothing sandbox-specific beyond accepting an injected ``session=``.
-``sf.mdapi`` (zeep) is not served: create fields through the Tooling API (:mod:`.tooling`).
+Custom fields: Tooling API ``sf.toolingexecute("sobjects/CustomField", method="POST", ...)``
+(:mod:`.tooling`) or ``sf.mdapi.CustomField.create`` (:mod:`.metadata`; zeep opens its own
+HTTP session, so set ``REQUESTS_CA_BUNDLE`` to ``ca_cert`` for it), then ``FieldPermissions``.
 
 Module map: :mod:`.ids` (18-char ids), :mod:`.schema` (objects, fields, describe),
 :mod:`.store` (rows, change log, validation), :mod:`.soql` (parser), :mod:`.query` (execution),
-:mod:`.app` (REST), :mod:`.auth`, :mod:`.bulk`, :mod:`.tooling`, :mod:`.seed`, :mod:`.server`.
+:mod:`.app` (REST), :mod:`.auth`, :mod:`.bulk`, :mod:`.tooling`, :mod:`.metadata`,
+:mod:`.seed`, :mod:`.server`.
 """
 
 from .app import Limits, SalesforceApp
