@@ -5,7 +5,8 @@ Files: ``leads.csv`` (required), ``owners.csv``, ``accounts.csv``, ``events.csv`
 (optional: ``{"now": "<ISO-8601>"}``). Column names are the field names of
 :mod:`sandbox.tenant_schema`; missing columns are blank, extra columns are kept as text after the
 known ones. Timestamps are ISO-8601 (a value without an offset is UTC; a bare date is midnight
-UTC); booleans are ``true``/``false`` (or ``1``/``0``, ``yes``/``no``).
+UTC); booleans are ``true``/``false`` (or ``1``/``0``, ``yes``/``no``). An empty field is null,
+a quoted ``""`` an empty string; ``NA`` is text (a territory, or Namibia), never null.
 
 Reading is vectorised (Arrow) and fast; only when a value does not convert do we re-read the file
 with the :mod:`csv` module to say exactly where: every problem raises :class:`TenantFileError`
