@@ -214,16 +214,27 @@ def _window_keep(lead: np.ndarray, age: np.ndarray, day: np.ndarray, window: Win
     count never depends on ``now`` (and a later ``now`` can only lower a score through decay).
     Among events of equal age the one that comes first in the input wins.
     """
-    bucket = np.floor(day / window.days)
-    order = np.lexsort((np.arange(len(age)), age, bucket, lead))
-    lead_s, bucket_s = lead[order], bucket[order]
+    bucket = np.floor(day / window.days).astype(np.int64)
+    span = int(bucket.max() - bucket.min()) + 1
+    key = lead.astype(np.int64) * span + (bucket - bucket.min())
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
     new_group = np.ones(len(order), dtype=bool)
-    new_group[1:] = (lead_s[1:] != lead_s[:-1]) | (bucket_s[1:] != bucket_s[:-1])
-    starts = np.flatnonzero(new_group)
-    group_start = np.repeat(starts, np.diff(np.append(starts, len(order))))
-    rank = np.arange(len(order)) - group_start
-    keep = np.zeros(len(order), dtype=bool)
-    keep[order] = rank < window.max_events
+    new_group[1:] = sorted_key[1:] != sorted_key[:-1]
+    sizes = np.diff(np.append(np.flatnonzero(new_group), len(order)))
+    keep = np.ones(len(order), dtype=bool)
+    crowded = np.repeat(sizes > window.max_events, sizes)
+    if not crowded.any():
+        return keep
+    # Only crowded windows need ranking by age (newest first, then input order).
+    members = order[crowded]
+    ranked = members[np.lexsort((members, age[members], key[members]))]
+    ranked_key = key[ranked]
+    first = np.ones(len(ranked), dtype=bool)
+    first[1:] = ranked_key[1:] != ranked_key[:-1]
+    starts = np.flatnonzero(first)
+    rank = np.arange(len(ranked)) - np.repeat(starts, np.diff(np.append(starts, len(ranked))))
+    keep[ranked[rank >= window.max_events]] = False
     return keep
 
 
@@ -308,7 +319,8 @@ def score_detail(model: Model, leads: pa.Table, events: pa.Table | None, now: da
         fit_raw = fit_raw + clip_cap_array(group_total, group.cap)
 
     intent_raw = np.zeros(n)
-    idle = ev.last_activity_age() if ev.size else np.full(n, np.nan)
+    needs_idle = any(d.type == "step" for _, _, _, d in model.intent_rules())
+    idle = ev.last_activity_age() if ev.size and needs_idle else np.full(n, np.nan)
     intent_rules = model.intent_rules()
     for gi, igroup in enumerate(model.intent.groups):
         group_total = np.zeros(n)
@@ -342,6 +354,21 @@ def score_detail(model: Model, leads: pa.Table, events: pa.Table | None, now: da
                        grade_array(fit, model), band_array(intent, model))
 
 
+def _points_texts(values: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    """Format signed points to tenths once per distinct value: (texts, index of each value's text)."""
+    tenths = np.rint(values * 10.0)
+    if len(tenths) and np.isfinite(tenths).all() and tenths.max() - tenths.min() < 4_000_000:
+        low = tenths.min()
+        offsets = (tenths - low).astype(np.int64)
+        used = np.flatnonzero(np.bincount(offsets))
+        slot = np.zeros(len(used) and used[-1] + 1, dtype=np.int64)
+        slot[used] = np.arange(len(used))
+        texts = pa.array([format_points((low + u) / 10.0) for u in used.tolist()])
+        return texts, pa.array(slot[offsets])
+    distinct, inverse = np.unique(tenths, return_inverse=True)
+    return pa.array([format_points(t / 10.0) for t in distinct.tolist()]), pa.array(inverse.ravel())
+
+
 def _reasons(detail: ScoreDetail, k: int) -> pa.Array:
     """Top ``k`` contributions per lead by size, ties in model order: ``label +12; label -5``."""
     n, rules = detail.contributions.shape
@@ -354,11 +381,8 @@ def _reasons(detail: ScoreDetail, k: int) -> pa.Array:
     for _ in range(min(k, rules)):
         best = np.argmax(magnitude, axis=1)
         present = magnitude[rows, best] > 0
-        values = np.round(detail.contributions[rows, best], 1)
-        distinct, inverse = np.unique(values, return_inverse=True)
-        texts = pa.array([format_points(v) for v in distinct.tolist()])
-        piece = pc.binary_join_element_wise(pc.take(labels, pa.array(best)),
-                                            pc.take(texts, pa.array(inverse.ravel())), " ")
+        texts, which = _points_texts(detail.contributions[rows, best])
+        piece = pc.binary_join_element_wise(pc.take(labels, pa.array(best)), pc.take(texts, which), " ")
         parts.append(pc.if_else(pa.array(present), piece, ""))
         magnitude[rows, best] = -1.0
     if len(parts) == 1:

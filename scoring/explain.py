@@ -36,7 +36,7 @@ class Contribution:
 
     @property
     def text(self) -> str:
-        return f"{self.label} {format_points(round(self.points, 1))}"
+        return f"{self.label} {format_points(round(self.points * 10.0) / 10.0)}"
 
 
 @dataclass

@@ -14,9 +14,9 @@ Everything here is pure: tables in, NumPy arrays and dataclasses out.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ __all__ = [
     "encode",
     "parse_target",
     "parse_times",
+    "reference_row",
 ]
 
 #: Text that means "no answer" in CRM exports and web forms (compared after strip + casefold).
@@ -269,3 +270,18 @@ def encode(schema: FeatureSchema, table: pa.Table) -> np.ndarray:
             out[:, j] = [np.nan if (k := _fold(v)) is None else index.get(k, other)
                          for v in values]
     return out
+
+
+def reference_row(schema: FeatureSchema, x: np.ndarray) -> np.ndarray:
+    """The "typical lead": each numeric field's median, each categorical field's mode."""
+    ref = np.full(x.shape[1], np.nan)
+    for j, feat in enumerate(schema.features):
+        col = x[:, j][~np.isnan(x[:, j])]
+        if not len(col):
+            continue
+        if feat.is_numeric:
+            ref[j] = float(np.median(col))
+        else:
+            values, counts = np.unique(col, return_counts=True)
+            ref[j] = values[np.argmax(counts)]
+    return ref

@@ -18,7 +18,15 @@ import numpy as np
 import pyarrow as pa
 from sklearn.model_selection import StratifiedKFold
 
-from .dataset import DataError, FeatureSchema, encode, infer_schema, parse_target, parse_times
+from .dataset import (
+    DataError,
+    FeatureSchema,
+    encode,
+    infer_schema,
+    parse_target,
+    parse_times,
+    reference_row,
+)
 from .learners import KINDS, Learner, make_learner
 from .metrics import assign_tiers, evaluate_scores, roc_auc, tier_cuts
 
@@ -144,7 +152,8 @@ def train(table: pa.Table, target: str, *, drop: tuple[str, ...] | list[str] = (
                                           "top_decile_lift", "deciles", "tiers", "calibration")},
     }
     return TrainedModel(schema, learner, cuts, float(y.mean()), evaluation, time_column,
-                        {"out_of_sample": oos[chosen], "tested": tested})
+                        {"out_of_sample": oos[chosen], "tested": tested,
+                         "reference": reference_row(schema, x)})
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,270 @@
+"""Turn history into an ordinary points-based scoring model: a scorecard.
+
+A learned model is a black box to the admin who owns scoring; a scorecard is the same kind of
+YAML file they already edit, with fit rules such as "Lead Origin is Lead Add Form: +92" and
+"Total Time Spent on Website between 607.5 and 1090.5: +64". It is built the way credit
+scorecards are:
+
+1. every numeric field is cut into up to ``bins`` ranges at quantiles (edges fall half-way
+   between observed values, so an observed value never sits on an edge), every category kept
+   by the schema gets its own bin, rare categories share an "other" bin and a missing value
+   has its own bin;
+2. a regularised logistic regression learns one weight per bin (an additive model, which is
+   exactly what a sum of fit points can express);
+3. weights become integer points at ``POINTS_TO_DOUBLE_ODDS`` points per doubling of the odds,
+   shifted so that each field's lowest bin is worth 0. No lead can then go below 0 raw points,
+   so the engine's clip of the fit score at 0 loses nothing, and ``fit.max_points`` is the sum
+   of each field's best bin, so the fit score spans 0-100 exactly.
+
+Bins that end with the same points are merged into one rule (``in: [...]``), zero-point bins
+are left out. Grades (A-D) are set at the fit scores that hold the top 10/30/60/80 % of the
+training leads, and an ``mql`` threshold at grade B.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import yaml
+from sklearn.linear_model import LogisticRegression
+
+from ..conditions import column_matches
+from ..model import ScoringModel
+from .dataset import Feature, FeatureSchema
+from .metrics import TIER_SHARES
+
+__all__ = ["Bin", "Scorecard", "POINTS_TO_DOUBLE_ODDS", "fit_scorecard", "scorecard_yaml",
+           "grade_cuts_for", "cross_validate_scorecard", "yaml_fit_points"]
+
+POINTS_TO_DOUBLE_ODDS = 20.0
+
+
+@dataclass(frozen=True)
+class Bin:
+    """One range or set of categories of one field, and how to test it in YAML."""
+
+    feature: int
+    label: str
+    condition: dict[str, Any]  # e.g. {"in": [...]}, {"between": [a, b]}, {"exists": False}
+    low: float = -math.inf  # numeric bins: [low, high)
+    high: float = math.inf
+    codes: tuple[int, ...] = ()  # categorical bins: the codes it covers
+    missing: bool = False
+
+
+@dataclass
+class Scorecard:
+    """Bins with integer points; ``points_for`` scores an encoded matrix the way the YAML will."""
+
+    schema: FeatureSchema
+    bins: list[Bin]
+    points: np.ndarray  # int, one per bin, ≥ 0
+    intercept: float  # log-odds of a lead with 0 raw points
+
+    @property
+    def max_points(self) -> int:
+        best: dict[int, int] = {}
+        for b, p in zip(self.bins, self.points, strict=True):
+            best[b.feature] = max(best.get(b.feature, 0), int(p))
+        return int(sum(best.values())) or 1
+
+    def indicators(self, x: np.ndarray) -> np.ndarray:
+        return _indicators(self.bins, x)
+
+    def points_for(self, x: np.ndarray) -> np.ndarray:
+        """Raw points of each row of an encoded matrix."""
+        return self.indicators(x) @ self.points.astype(float)
+
+    def fit_score(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(100.0 * self.points_for(x) / self.max_points, 0, 100)
+
+    def probability_at(self, raw_points: np.ndarray) -> np.ndarray:
+        """P(converted) the scorecard implies for a raw point total."""
+        z = self.intercept + np.asarray(raw_points) * math.log(2) / POINTS_TO_DOUBLE_ODDS
+        return 1 / (1 + np.exp(-z))
+
+
+def _nice_between(a: float, b: float) -> float:
+    """A short number strictly between a and b (a < b), near their midpoint."""
+    mid = (a + b) / 2
+    for digits in range(0, 10):
+        value = round(mid, digits)
+        if a < value < b:
+            return float(value)
+    return mid
+
+
+def _numeric_bins(j: int, feat: Feature, values: np.ndarray, bins: int) -> list[Bin]:
+    present = np.sort(values[~np.isnan(values)])
+    distinct = np.unique(present)
+    edges: list[float] = []
+    for q in np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1], method="lower"):
+        pos = np.searchsorted(distinct, q, side="right")
+        if 0 < pos < len(distinct):
+            edge = _nice_between(float(distinct[pos - 1]), float(distinct[pos]))
+            if not edges or edge > edges[-1]:
+                edges.append(edge)
+    out: list[Bin] = []
+    bounds = [-math.inf, *edges, math.inf]
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        if lo == -math.inf and hi == math.inf:
+            cond: dict[str, Any] = {"exists": True}
+            label = f"{feat.name} is known"
+        elif lo == -math.inf:
+            cond, label = {"lt": hi}, f"{feat.name} below {hi:g}"
+        elif hi == math.inf:
+            cond, label = {"gte": lo}, f"{feat.name} {lo:g} or more"
+        else:
+            cond, label = {"between": [lo, hi]}, f"{feat.name} {lo:g} to {hi:g}"
+        out.append(Bin(j, label, cond, lo, hi))
+    out.append(Bin(j, f"{feat.name} missing", {"exists": False}, missing=True))
+    return out
+
+
+def _categorical_bins(j: int, feat: Feature) -> list[Bin]:
+    out = [Bin(j, f"{feat.name} is {label}", {"in": [label]}, codes=(code,))
+           for code, label in enumerate(feat.labels)]
+    other = len(feat.categories)
+    out.append(Bin(j, f"{feat.name} is another value",
+                   {"not_in": [*feat.labels, *feat.placeholders]}, codes=(other,)))
+    out.append(Bin(j, f"{feat.name} missing", {"exists": False}, missing=True))
+    return out
+
+
+def _indicators(bins: list[Bin], x: np.ndarray) -> np.ndarray:
+    out = np.zeros((x.shape[0], len(bins)))
+    for k, b in enumerate(bins):
+        col = x[:, b.feature]
+        if b.missing:
+            out[:, k] = np.isnan(col)
+        elif b.codes:
+            out[:, k] = np.isin(col, b.codes)
+        else:
+            with np.errstate(invalid="ignore"):
+                out[:, k] = (col >= b.low) & (col < b.high)
+    return out
+
+
+def fit_scorecard(schema: FeatureSchema, x: np.ndarray, y: np.ndarray, *, bins: int = 10,
+                  c: float = 0.5) -> Scorecard:
+    """Learn bin weights on an encoded matrix and round them to non-negative integer points."""
+    all_bins: list[Bin] = []
+    for j, feat in enumerate(schema.features):
+        if feat.is_numeric:
+            all_bins += _numeric_bins(j, feat, x[:, j], bins)
+        else:
+            all_bins += _categorical_bins(j, feat)
+    design = _indicators(all_bins, x)
+    lr = LogisticRegression(C=c, max_iter=2000, solver="newton-cholesky").fit(design, y)
+    scale = POINTS_TO_DOUBLE_ODDS / math.log(2)
+    raw = np.rint(lr.coef_[0] * scale).astype(int)
+    points = raw.copy()
+    intercept = float(lr.intercept_[0])
+    for j in range(len(schema.features)):
+        members = [k for k, b in enumerate(all_bins) if b.feature == j]
+        low = int(raw[members].min())
+        points[members] -= low
+        intercept += low / scale
+    return Scorecard(schema, all_bins, points, intercept)
+
+
+def _merged_rules(card: Scorecard, j: int) -> list[dict[str, Any]]:
+    """The YAML rules of one field: zero-point bins dropped, equal-point categories merged."""
+    feat = card.schema.features[j]
+    rules: list[dict[str, Any]] = []
+    members = [(b, int(p)) for b, p in zip(card.bins, card.points, strict=True)
+               if b.feature == j and p != 0]
+    merged: dict[int, list[str]] = {}
+    for b, p in members:
+        if b.missing:
+            rules.append({"description": f"{feat.name} is missing", "exists": False, "points": p})
+            if feat.placeholders:
+                rules.append({"description": f"{feat.name} is a placeholder for missing",
+                              "in": list(feat.placeholders), "points": p})
+        elif b.codes and "in" in b.condition:
+            merged.setdefault(p, []).extend(b.condition["in"])
+        else:
+            rules.append({"description": b.label, **b.condition, "points": p})
+    for p, labels in sorted(merged.items(), reverse=True):
+        rules.append({"description": f"{feat.name} is " + " / ".join(labels), "in": labels,
+                      "points": p})
+    for i, rule in enumerate(rules):
+        rule["id"] = f"{_slug(feat.name)}.{i + 1}"
+    return [{"id": r.pop("id"), "field": f"lead.{feat.name}", **r} for r in rules]
+
+
+def _slug(name: str) -> str:
+    return "_".join("".join(ch if ch.isalnum() else " " for ch in name.lower()).split())
+
+
+def scorecard_yaml(card: Scorecard, *, name: str, grade_cuts: list[float],
+                   source_note: str = "") -> str:
+    """The scorecard as a scoring-model YAML file ``parse_model`` accepts."""
+    groups = []
+    used: list[str] = []
+    for j, feat in enumerate(card.schema.features):
+        rules = _merged_rules(card, j)
+        if rules:
+            groups.append({"name": feat.name, "rules": rules})
+            used.append(feat.name)
+    grades = dict(zip("ABCD", [round(float(g), 1) for g in grade_cuts], strict=True))
+    doc: dict[str, Any] = {
+        "name": name,
+        "description": (f"Scorecard learned from history (target '{card.schema.target}'). "
+                        f"Every {POINTS_TO_DOUBLE_ODDS:g} fit points double the odds of "
+                        f"converting; a lead with 0 points converts with log-odds "
+                        f"{card.intercept:.3f}. {source_note}").strip(),
+        "custom_fields": {"lead": used},
+        "fit": {"max_points": card.max_points, "groups": groups},
+        "outputs": {"weights": {"fit": 1.0, "intent": 0.0}, "grades": grades},
+        "thresholds": [{"name": "mql", "on": "score", "enter": grades["B"],
+                        "exit": max(0.0, round(grades["B"] - 5, 1))}],
+    }
+    header = ("# Generated by `leadscore train --export-scorecard`. Edit freely: it is an\n"
+              "# ordinary scoring model. Points are integers; each field's lowest bin is 0.\n")
+    return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+
+
+def grade_cuts_for(fit_scores: np.ndarray) -> list[float]:
+    """Fit-score minimums of grades A-D so they hold the top 10/30/60/80 % of these leads."""
+    tops = np.cumsum(TIER_SHARES)[:-1]
+    return [float(np.floor(np.quantile(fit_scores, 1 - t) * 10) / 10) for t in tops]
+
+
+def cross_validate_scorecard(schema: FeatureSchema, x: np.ndarray, y: np.ndarray,
+                             splits: list[tuple[np.ndarray, np.ndarray]], **kwargs: Any
+                             ) -> tuple[np.ndarray, list[float]]:
+    """Out-of-sample raw points for each test row and each split's AUC of those points."""
+    from .metrics import roc_auc
+
+    points = np.full(len(y), np.nan)
+    aucs = []
+    for train_idx, test_idx in splits:
+        card = fit_scorecard(schema, x[train_idx], y[train_idx], **kwargs)
+        points[test_idx] = card.points_for(x[test_idx])
+        aucs.append(roc_auc(y[test_idx], points[test_idx]))
+    return points, aucs
+
+
+def yaml_fit_points(model: ScoringModel, table: pa.Table) -> np.ndarray:
+    """Raw fit points of every row, read from the YAML model's own rules and conditions.
+
+    This checks the exported text rather than the in-memory bins: what an admin edits is what
+    gets measured. Group caps are applied; a field the table lacks counts as missing.
+    """
+    total = np.zeros(table.num_rows)
+    missing = pa.nulls(table.num_rows, pa.string())
+    for group in model.fit.groups:
+        group_points = np.zeros(table.num_rows)
+        for rule in group.rules:
+            name = rule.field.split(".", 1)[1]
+            column = table.column(name) if name in table.column_names else missing
+            group_points += column_matches(rule.condition, column) * rule.points
+        if group.cap is not None:
+            group_points = np.minimum(group_points, group.cap)
+        total += group_points
+    return total
