@@ -114,15 +114,16 @@ def dedupe(items: Iterable[T], seen: frozenset[str], key: Callable[[T], str]) ->
     return fresh, frozenset(keys)
 
 
-def restart_after(items: Iterable[T], ts_ms: Callable[[T], int], key: Callable[[T], str]
-                  ) -> tuple[int, frozenset[str]] | None:
-    """Where a query that hit a result cap restarts: the last timestamp seen, with the ids seen at
+def restart_after(items: Iterable[T], ts_ms: Callable[[T], int], key: Callable[[T], str],
+                  tail: tuple[int, frozenset[str]] | None = None) -> tuple[int, frozenset[str]] | None:
+    """Where a query that hits a result cap restarts: the last timestamp seen, with the ids seen at
     exactly that time (the restarted query includes the timestamp, and these are skipped).
 
-    None when ``items`` is empty.
+    ``tail`` is the answer for the pages before ``items`` (ties can span pages); None when nothing
+    has been seen at all.
     """
-    last: int | None = None
-    ids: set[str] = set()
+    last: int | None = tail[0] if tail else None
+    ids: set[str] = set(tail[1]) if tail else set()
     for item in items:
         t = ts_ms(item)
         if last is None or t > last:

@@ -29,9 +29,18 @@ __all__ = ["Settings", "HubSpotSettings", "SalesforceSettings", "load_settings"]
 
 class HubSpotSettings(BaseModel):
     access_token: SecretStr | None = Field(None, description="Private-app or OAuth access token")
+    refresh_token: SecretStr | None = Field(None, description="OAuth refresh token (with client_id/secret)")
+    client_id: str | None = Field(None, description="OAuth app client id, to refresh access tokens")
+    client_secret: SecretStr | None = Field(None, description="OAuth app client secret")
     base_url: str = Field("https://api.hubapi.com", description="API host; point it at a sandbox or proxy")
     batch_size: int = Field(100, ge=1, le=100, description="Records per batch update call")
     rate_per_10s: int = Field(150, ge=1, description="Client-side budget of requests per 10 seconds")
+    search_per_second: int = Field(4, ge=1, description="Client-side budget of search requests per second")
+    search_limit: int = Field(200, ge=1, le=200, description="Records per search page")
+    lookback_s: int = Field(300, ge=0, description="Overlap re-read before the cursor, for late timestamps")
+    timeout_s: float = Field(30.0, gt=0, description="Seconds to wait for one HTTP response")
+    max_attempts: int = Field(8, ge=1, description="Attempts per call on 429/5xx/timeouts before giving up")
+    mapping: Path | None = Field(None, description="Mapping YAML overriding the built-in mappings/hubspot.yaml")
 
 
 class SalesforceSettings(BaseModel):

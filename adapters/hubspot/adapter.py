@@ -1,0 +1,264 @@
+"""The HubSpot adapter: :class:`adapters.base.Adapter` over hubspot-api-client.
+
+Reads are incremental (search on the last-modified property, from the cursor minus a look-back,
+up to the run's start), writes are batched with one result per record, and every call goes
+through one :class:`~adapters.hubspot.transport.Transport` (budget, token refresh, retry policy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from adapters.base import FieldSpec, InstallPlan, Owner, Page, TaskRequest, WriteRequest, WriteResult
+from adapters.cursors import advance, decode, decode_map, encode, encode_map, ms_of, window
+from adapters.errors import AdapterError
+from adapters.hubspot import install as installer
+from adapters.hubspot.convert import ms_of_text, to_account, to_lead, to_property_value
+from adapters.hubspot.events import event_sources
+from adapters.hubspot.pull import associations, primary_company, search_pages
+from adapters.hubspot.transport import Credentials, Transport
+from adapters.hubspot.write import create_tasks, enroll, update_batches
+from adapters.retry import RetryPolicy
+from mappings.loader import HubSpotMapping, load_hubspot_mapping
+
+__all__ = ["HubSpotAdapter"]
+
+R = TypeVar("R")
+_OBJECTS = {"lead": "contacts", "account": "companies"}
+
+
+def _last_is_done(pages: Iterable[tuple[Sequence[R], str | None]], final: str | None) -> Iterator[Page]:
+    """Yield pages one behind, so the last real page carries ``done=True`` and the final cursor
+    (an empty stream yields one empty page with cursor None: nothing new)."""
+    held: tuple[Sequence[R], str | None] | None = None
+    for page in pages:
+        if held is not None:
+            yield Page(held[0], held[1], False)  # type: ignore[arg-type]
+        held = page
+    if held is None:
+        yield Page([], None, True)
+    else:
+        yield Page(held[0], final, True)  # type: ignore[arg-type]
+
+
+class HubSpotAdapter:
+    name = "hubspot"
+
+    def __init__(self, transport: Transport, mapping: HubSpotMapping | None = None, *, batch_size: int = 100,
+                 search_limit: int = 200, lookback_s: int = 300):
+        self.t = transport
+        self.mapping = mapping or load_hubspot_mapping()
+        self.batch_size = batch_size
+        self.search_limit = search_limit
+        self.lookback_ms = lookback_s * 1000
+        self._emails: dict[str, str] = {}
+        self._owners: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any, mapping: HubSpotMapping | None = None,
+                      policy: RetryPolicy | None = None) -> HubSpotAdapter:
+        """Build from :class:`connector.settings.HubSpotSettings` (secrets stay inside)."""
+
+        def secret(v: Any) -> str | None:
+            return v.get_secret_value() if v is not None else None
+
+        creds = Credentials(secret(settings.access_token), secret(settings.refresh_token), settings.client_id,
+                            secret(settings.client_secret))
+        transport = Transport(settings.base_url, creds, rate_per_10s=settings.rate_per_10s,
+                              search_per_second=settings.search_per_second, timeout_s=settings.timeout_s,
+                              policy=policy or RetryPolicy(max_attempts=settings.max_attempts))
+        if mapping is None:
+            mapping = load_hubspot_mapping(settings.mapping)
+        return cls(transport, mapping, batch_size=settings.batch_size, search_limit=settings.search_limit,
+                   lookback_s=settings.lookback_s)
+
+    # -- install -------------------------------------------------------------------------------
+
+    def fields(self) -> list[FieldSpec]:
+        """The properties the mapping says leadscore writes (what ``install`` creates)."""
+        return installer.field_specs(self.mapping)
+
+    def plan_install(self, fields: Sequence[FieldSpec]) -> InstallPlan:
+        return installer.plan(self.t, fields, self.mapping.write_back.group.name)
+
+    def install(self, plan: InstallPlan) -> InstallPlan:
+        group = self.mapping.write_back.group
+        installer.install(self.t, plan, group.name, group.label)
+        return self.plan_install([*plan.existing, *plan.to_create])
+
+    def missing_optional_scopes(self) -> list[str]:
+        """Optional scopes the token lacks, with what they enable (empty when it cannot tell)."""
+        scopes = installer.granted_scopes(self.t)
+        if scopes is None:
+            return []
+        return [f"{s} (to {why})" for s, why in sorted(installer.OPTIONAL_SCOPES.items()) if s not in scopes]
+
+    def check_mapping(self) -> list[str]:
+        return installer.check_mapping(self.t, self.mapping)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def pull_leads(self, cursor: str | None, until: datetime) -> Iterator[Page]:
+        m = self.mapping.contacts
+        by_property = m.account_from == "property"
+        props = [*m.properties(), *(["associatedcompanyid"] if by_property else [])]
+        email_prop = m.fields.get("email")
+
+        def pages() -> Iterator[tuple[list[Any], str | None]]:
+            mark, until_ms = decode(cursor), ms_of(until)
+            for raw in search_pages(self.t, "contacts", "lastmodifieddate", props,
+                                    window(mark, until_ms, self.lookback_ms), self.search_limit):
+                if by_property:
+                    accounts = {str(r["id"]): (r["properties"] or {}).get("associatedcompanyid") or None for r in raw}
+                else:
+                    links = associations(self.t, "contacts", "companies", [str(r["id"]) for r in raw])
+                    accounts = {k: primary_company(v) for k, v in links.items()}
+                leads = [to_lead(r, m, accounts.get(str(r["id"]))) for r in raw]
+                if email_prop:
+                    for r in raw:
+                        email = (r.get("properties") or {}).get(email_prop)
+                        if email:
+                            self._emails[str(email).lower()] = str(r["id"])
+                high = max(ms_of_text((r.get("properties") or {}).get("lastmodifieddate")) for r in raw)
+                mark = advance(mark, high, until_ms)
+                yield leads, encode(mark) if mark is not None else None
+
+        return _last_is_done(pages(), encode(ms_of(until)))
+
+    def pull_accounts(self, cursor: str | None, until: datetime) -> Iterator[Page]:
+        m = self.mapping.companies
+
+        def pages() -> Iterator[tuple[list[Any], str | None]]:
+            mark, until_ms = decode(cursor), ms_of(until)
+            for raw in search_pages(self.t, "companies", "hs_lastmodifieddate", m.properties(),
+                                    window(mark, until_ms, self.lookback_ms), self.search_limit):
+                high = max(ms_of_text((r.get("properties") or {}).get("hs_lastmodifieddate")) for r in raw)
+                mark = advance(mark, high, until_ms)
+                yield [to_account(r, m) for r in raw], encode(mark) if mark is not None else None
+
+        return _last_is_done(pages(), encode(ms_of(until)))
+
+    def pull_events(self, cursor: str | None, until: datetime) -> Iterator[Page]:
+        """Events from every source the mapping names; the cursor is a JSON object of source → mark."""
+        until_ms = ms_of(until)
+        marks = decode_map(cursor)
+        default = marks.pop("*", None)
+        sources = event_sources(self.t, self.mapping, self.contact_ids, self.search_limit)
+
+        def pages() -> Iterator[tuple[list[Any], str | None]]:
+            for source in sources:
+                start = marks.get(source.name, default)
+                for events, high in source.read(window(start, until_ms, self.lookback_ms)):
+                    if source.ascending:
+                        moved = advance(marks.get(source.name, default), high, until_ms)
+                        if moved is not None:
+                            marks[source.name] = moved
+                    if events:
+                        yield events, encode_map(marks)
+                marks[source.name] = until_ms
+
+        stream = pages()
+        return _last_is_done(stream, None) if not sources else self._events_final(stream, marks)
+
+    def _events_final(self, stream: Iterator[tuple[list[Any], str | None]], marks: dict[str, int]) -> Iterator[Page]:
+        held: tuple[list[Any], str | None] | None = None
+        for page in stream:
+            if held is not None:
+                yield Page(held[0], held[1], False)
+            held = page
+        # every source finished: the final cursor holds each source's mark at the run's start
+        yield Page(held[0] if held else [], encode_map(marks), True)
+
+    def contact_ids(self, emails: Sequence[str]) -> dict[str, str]:
+        """E-mail (lower case) → contact id, from memory, else a batch read by ``idProperty=email``."""
+        found = {e: self._emails[e] for e in emails if e in self._emails}
+        missing = [e for e in emails if e not in found]
+        api = self.t.api("crm.objects.batch_api")
+        for i in range(0, len(missing), 100):
+            body = {"idProperty": "email", "properties": ["email"],
+                    "inputs": [{"id": e} for e in missing[i:i + 100]]}
+            data, _ = self.t.call("read contacts by e-mail", lambda b=body: api.read(
+                "contacts", b, _preload_content=False, _request_timeout=self.t.timeout_s),
+                endpoint="POST /crm/v3/objects/{objectType}/batch/read")
+            for r in data.get("results") or []:
+                email = str((r.get("properties") or {}).get("email") or "").lower()
+                if email:
+                    found[email] = self._emails[email] = str(r["id"])
+        return found
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def write(self, requests: Sequence[WriteRequest]) -> list[WriteResult]:
+        results: dict[int, WriteResult] = {}
+        for kind, obj in _OBJECTS.items():
+            picked = [(i, r) for i, r in enumerate(requests) if r.object == kind]
+            if picked:
+                done = update_batches(self.t, obj, [r for _, r in picked], self.batch_size)
+                results.update({i: res for (i, _), res in zip(picked, done, strict=True)})
+        unknown = [r.object for i, r in enumerate(requests) if i not in results]
+        if unknown:
+            raise AdapterError(f"write: unknown object kind {unknown[0]!r}; expected 'lead' or 'account'")
+        return [results[i] for i in range(len(requests))]
+
+    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteResult]:
+        return create_tasks(self.t, tasks, to_property_value(datetime.now(timezone.utc)))
+
+    def enroll(self, lead_ids: Sequence[str], target: str) -> list[WriteResult]:
+        """``target``: a sequence id, optionally ``/sender@example.com`` (an owner with a connected
+        inbox); without a sender, each contact is enrolled by its own owner."""
+        sequence_id, _, sender_email = target.partition("/")
+        owners = {str(o["id"]): o for o in self._owner_rows()}
+        by_email = {str(o.get("email") or "").lower(): o for o in owners.values()}
+        if sender_email:
+            sender = by_email.get(sender_email.lower())
+            if sender is None:
+                raise AdapterError(f"enroll: {sender_email} is not a HubSpot owner; pass a sequence id and an "
+                                   f"owner's e-mail as SEQUENCE_ID/owner@example.com")
+            return enroll(self.t, lead_ids, sequence_id, sender)
+        api = self.t.api("crm.objects.batch_api")
+        owner_of: dict[str, str] = {}
+        for i in range(0, len(lead_ids), 100):
+            body = {"properties": ["hubspot_owner_id"], "inputs": [{"id": str(x)} for x in lead_ids[i:i + 100]]}
+            data, _ = self.t.call("read contact owners", lambda b=body: api.read(
+                "contacts", b, _preload_content=False, _request_timeout=self.t.timeout_s),
+                endpoint="POST /crm/v3/objects/{objectType}/batch/read")
+            for r in data.get("results") or []:
+                owner_of[str(r["id"])] = str((r.get("properties") or {}).get("hubspot_owner_id") or "")
+        out: dict[str, WriteResult] = {}
+        for lead in lead_ids:
+            owner = owners.get(owner_of.get(str(lead), ""))
+            if owner is None:
+                out[str(lead)] = WriteResult(str(lead), False, "the contact has no owner to send the sequence; "
+                                             "pass SEQUENCE_ID/owner@example.com", retriable=False)
+            else:
+                out[str(lead)] = enroll(self.t, [lead], sequence_id, owner)[0]
+        return [out[str(lead)] for lead in lead_ids]
+
+    def _owner_rows(self) -> list[dict[str, Any]]:
+        if self._owners is None:
+            api = self.t.api("crm.owners.owners_api")
+            rows: list[dict[str, Any]] = []
+            after = None
+            while True:
+                kw: dict[str, Any] = {"limit": 100, **({"after": after} if after else {})}
+                data, _ = self.t.call("list owners", lambda k=kw: api.get_page(
+                    _preload_content=False, _request_timeout=self.t.timeout_s, **k), endpoint="GET /crm/v3/owners")
+                rows.extend(data.get("results") or [])
+                after = ((data.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    break
+            self._owners = rows
+        return self._owners
+
+    def owners(self) -> list[Owner]:
+        """Active owners; assign ``Owner.id`` (HubSpot's owner id, not the user id) to contacts."""
+        out = []
+        for o in self._owner_rows():
+            name = " ".join(p for p in (o.get("firstName"), o.get("lastName")) if p) or None
+            out.append(Owner(str(o["id"]), o.get("email"), name, active=not o.get("archived", False)))
+        return out
+
+    def api_usage(self) -> dict[str, int | None]:
+        return self.t.usage()

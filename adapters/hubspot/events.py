@@ -1,0 +1,202 @@
+"""Engagement → canonical :class:`~scoring.records.Event`, one source at a time.
+
+Sources, each with its own mark in the (JSON) events cursor, read for the run's window:
+
+- ``web``: ``GET /events/v3/events`` (page views, custom behavioural events), oldest first, so the
+  mark moves page by page; types by the mapping's ``events.web`` (shell patterns).
+- ``email``: ``GET /email/public/v1/events`` (sent/open/click/bounce/unsubscribe). Newest first,
+  so its mark moves only when the source is finished. Events name the recipient's e-mail address;
+  contact ids come from the adapter's e-mail → id memory (filled while pulling contacts) or a batch
+  read by ``idProperty=email`` (≤ 100 per call).
+- ``forms``: every form's submissions (newest first, ≤ 50 per call), read back to the window start.
+- ``emails`` / ``meetings`` / ``calls`` (the mapping's ``events.engagements``): CRM search on
+  ``hs_lastmodifieddate`` plus a v4 batch read of their contact associations per page.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.cursors import Window, encode
+from adapters.hubspot.convert import parse_number, parse_time
+from adapters.hubspot.pull import associations, search_pages
+from adapters.hubspot.transport import Transport
+from mappings.loader import Engagement, HubSpotMapping
+from scoring.records import Event
+
+__all__ = ["EventSource", "event_sources"]
+
+#: Resolves e-mail addresses to contact ids (the adapter's memory plus a batch read).
+Resolver = Callable[[Sequence[str]], dict[str, str]]
+
+
+@dataclass
+class EventSource:
+    """One stream of events: ``read(window)`` yields ``(events, high-water ms or None)`` per page."""
+
+    name: str
+    ascending: bool  # True: the mark may move after every page
+    read: Callable[[Window], Iterator[tuple[list[Event], int | None]]]
+
+
+def _web(t: Transport, mapping: HubSpotMapping, limit: int) -> EventSource:
+    patterns = list(mapping.events.web.items())
+
+    def type_of(name: str) -> str | None:
+        return next((v for p, v in patterns if fnmatch.fnmatchcase(name, p)), None)
+
+    def read(win: Window) -> Iterator[tuple[list[Event], int | None]]:
+        api = t.api("events.events_api")
+        after: str | None = None
+        while True:
+            kw: dict[str, Any] = {"object_type": "contact", "limit": limit, "sort": ["ASCENDING"],
+                                  "occurred_before": encode(win.until_ms)}
+            if win.start_ms is not None:
+                kw["occurred_after"] = encode(win.start_ms)
+            if after:
+                kw["after"] = after
+            data, _ = t.call("read web analytics events", lambda k=kw: api.get_page(
+                _preload_content=False, _request_timeout=t.timeout_s, **k), endpoint="GET /events/v3/events")
+            events, high = [], None
+            for r in data.get("results") or []:
+                when = parse_time(r.get("occurredAt"))
+                if when is None:
+                    continue
+                ms = int(when.timestamp() * 1000)
+                high = ms if high is None else max(high, ms)
+                kind = type_of(str(r.get("eventType") or ""))
+                if kind is None:
+                    continue
+                p = r.get("properties") or {}
+                events.append(Event(lead_id=str(r["objectId"]), type=kind, occurred_at=when, id=f"web:{r.get('id')}",
+                                    url=p.get("hs_url") or None, campaign=p.get("hs_campaign") or None,
+                                    duration_seconds=parse_number(p.get("hs_time_on_page")),
+                                    attributes={"event_type": r.get("eventType")}))
+            yield events, high
+            after = ((data.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
+
+    return EventSource("web", True, read)
+
+
+def _email(t: Transport, mapping: HubSpotMapping, resolve: Resolver) -> EventSource:
+    types = mapping.events.email
+
+    def kind_of(e: dict[str, Any]) -> str | None:
+        kind = types.get(str(e.get("type")))
+        if e.get("type") == "STATUSCHANGE" and e.get("portalSubscriptionStatus") != "UNSUBSCRIBED":
+            return None
+        return kind
+
+    def read(win: Window) -> Iterator[tuple[list[Event], int | None]]:
+        offset: str | None = None
+        while True:
+            params: dict[str, Any] = {"endTimestamp": win.until_ms, "limit": 1000}
+            if win.start_ms is not None:
+                params["startTimestamp"] = win.start_ms
+            if offset:
+                params["offset"] = offset
+            data, _ = t.raw("read marketing email events", "GET", "/email/public/v1/events", params=params)
+            raw = [(e, k) for e in data.get("events") or [] if (k := kind_of(e)) is not None]
+            ids = resolve(sorted({str(e.get("recipient") or "").lower() for e, _ in raw if e.get("recipient")}))
+            events = []
+            for e, kind in raw:
+                lead = ids.get(str(e.get("recipient") or "").lower())
+                when = parse_time(e.get("created"))
+                if lead is None or when is None:
+                    continue
+                campaign = str(e["emailCampaignId"]) if e.get("emailCampaignId") else None
+                events.append(Event(lead_id=lead, type=kind, occurred_at=when, id=f"email:{e.get('id')}",
+                                    url=e.get("url") or None, campaign=campaign, email_id=campaign,
+                                    attributes={"hubspot_type": e.get("type")}))
+            yield events, None
+            if not data.get("hasMore"):
+                return
+            offset = str(data.get("offset"))
+
+    return EventSource("email", False, read)
+
+
+def _forms(t: Transport, kind: str, resolve: Resolver) -> EventSource:
+    def read(win: Window) -> Iterator[tuple[list[Event], int | None]]:
+        forms, after = [], None
+        while True:
+            params: dict[str, Any] = {"limit": 100, **({"after": after} if after else {})}
+            data, _ = t.raw("list forms", "GET", "/marketing/v3/forms", params=params)
+            forms.extend(data.get("results") or [])
+            after = ((data.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                break
+        for form in forms:
+            after = None
+            while True:
+                params = {"limit": 50, **({"after": after} if after else {})}
+                path = f"/form-integrations/v1/submissions/forms/{form['id']}"
+                data, _ = t.raw("read form submissions", "GET", path, params=params)
+                rows = data.get("results") or []
+                inside = [r for r in rows if int(r.get("submittedAt") or 0) <= win.until_ms
+                          and (win.start_ms is None or int(r.get("submittedAt") or 0) >= win.start_ms)]
+                emails = {i: next((str(v.get("value") or "").lower() for v in r.get("values") or []
+                                   if v.get("name") == "email"), "") for i, r in enumerate(inside)}
+                ids = resolve(sorted({e for e in emails.values() if e}))
+                events = []
+                for i, r in enumerate(inside):
+                    lead = ids.get(emails[i])
+                    when = parse_time(r.get("submittedAt"))
+                    if lead and when:
+                        key = r.get("conversionId") or f"{form['id']}:{r.get('submittedAt')}"
+                        events.append(Event(lead_id=lead, type=kind, occurred_at=when, id=f"form:{key}",
+                                            form=form.get("name"), url=r.get("pageUrl") or None,
+                                            attributes={"form_id": form["id"]}))
+                if events:
+                    yield events, None
+                oldest = min((int(r.get("submittedAt") or 0) for r in rows), default=0)
+                after = ((data.get("paging") or {}).get("next") or {}).get("after")
+                if not after or (win.start_ms is not None and oldest < win.start_ms):
+                    break
+
+    return EventSource("forms", False, read)
+
+
+def _engagement(t: Transport, e: Engagement, limit: int) -> EventSource:
+    props = [p for p in ("hs_timestamp", e.property) if p]
+
+    def read(win: Window) -> Iterator[tuple[list[Event], int | None]]:
+        for page in search_pages(t, e.object, "hs_lastmodifieddate", props, win, limit):
+            links = associations(t, e.object, "contacts", [str(r["id"]) for r in page])
+            events, high = [], None
+            for r in page:
+                p = r.get("properties") or {}
+                modified = parse_time(p.get("hs_lastmodifieddate"))
+                if modified is not None:
+                    ms = int(modified.timestamp() * 1000)
+                    high = ms if high is None else max(high, ms)
+                kind = e.event_type(p)
+                when = parse_time(p.get("hs_timestamp")) or parse_time(r.get("createdAt"))
+                if kind is None or when is None:
+                    continue
+                for link in links.get(str(r["id"]), []):
+                    events.append(Event(lead_id=str(link["toObjectId"]), type=kind, occurred_at=when,
+                                        id=f"{e.object}:{r['id']}", attributes={"object": e.object}))
+            yield events, high
+
+    return EventSource(e.object, True, read)
+
+
+def event_sources(t: Transport, mapping: HubSpotMapping, resolve: Resolver, search_limit: int,
+                  page_limit: int = 1000) -> list[EventSource]:
+    """The sources the mapping asks for, in a fixed order (the cursor names them)."""
+    ev = mapping.events
+    out: list[EventSource] = []
+    if ev.web:
+        out.append(_web(t, mapping, page_limit))
+    if ev.email:
+        out.append(_email(t, mapping, resolve))
+    if ev.forms:
+        out.append(_forms(t, ev.forms, resolve))
+    out.extend(_engagement(t, e, search_limit) for e in ev.engagements)
+    return out

@@ -1,0 +1,133 @@
+"""Write-back: batch updates with one result per record, tasks for reps, sequence enrollment.
+
+Batch update (``POST /crm/v3/objects/{type}/batch/update``, ≤ ``batch_size`` inputs): a 200 means
+all written; a 207 lists what failed in ``errors[].context.ids`` (checked every time — the client
+returns, not raises, a 207). A 400/409 for a bad value fails the *whole* batch in HubSpot, so the
+batch is split in halves until the bad records stand alone: per-record failures never fail the
+others. Writing W records costs ⌈W/batch_size⌉ calls when nothing is wrong.
+
+A fatal error (auth, scope, daily limit, unknown property) stops the write; the exception carries
+``partial_results`` (what was acknowledged before it) so the caller can record them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from adapters.base import TaskRequest, WriteRequest, WriteResult
+from adapters.errors import FatalAPIError, RetriableAPIError
+from adapters.hubspot.convert import to_property_value
+from adapters.hubspot.transport import Transport
+from adapters.retry import RequestRejected
+
+__all__ = ["create_tasks", "enroll", "update_batches"]
+
+#: HubSpot-defined association type: task → contact.
+TASK_TO_CONTACT = 204
+#: 207 error categories that mean "try again later" rather than "this record is wrong".
+_TRANSIENT = frozenset({"RATE_LIMITS", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "LOCKED", "TIMEOUT"})
+
+
+def _properties(req: WriteRequest) -> dict[str, str]:
+    props = {k: to_property_value(v) for k, v in req.values.items()}
+    if req.owner_id is not None:
+        props["hubspot_owner_id"] = str(req.owner_id)
+    return props
+
+
+def _ids_of(error: dict[str, Any]) -> list[str]:
+    ctx = error.get("context") or {}
+    return [str(i) for i in ctx.get("ids") or ctx.get("fromObjectId") or []]
+
+
+def _send(t: Transport, object_type: str, inputs: list[dict[str, Any]]) -> dict[str, WriteResult]:
+    """One batch, split on a rejected value until the culprit stands alone."""
+    api = t.api("crm.objects.batch_api")
+    endpoint = f"POST /crm/v3/objects/{object_type}/batch/update"
+    try:
+        data, status = t.call(f"update {len(inputs)} {object_type}", lambda: api.update(
+            object_type, {"inputs": inputs}, _preload_content=False, _request_timeout=t.timeout_s), endpoint=endpoint)
+    except RequestRejected as exc:
+        if len(inputs) == 1:
+            return {inputs[0]["id"]: WriteResult(inputs[0]["id"], False, str(exc), retriable=False)}
+        half = len(inputs) // 2
+        return {**_send(t, object_type, inputs[:half]), **_send(t, object_type, inputs[half:])}
+    out: dict[str, WriteResult] = {}
+    for r in data.get("results") or []:
+        out[str(r["id"])] = WriteResult(str(r["id"]), True)
+    for err in data.get("errors") or []:
+        message = f"{err.get('category', 'ERROR')}: {err.get('message', '')}"
+        retriable = err.get("category") in _TRANSIENT
+        for id_ in _ids_of(err):
+            out[id_] = WriteResult(id_, False, message, retriable=retriable)
+    for item in inputs:  # in neither list: HubSpot said nothing about it, so it is not known written
+        out.setdefault(item["id"], WriteResult(item["id"], False, f"HTTP {status}: no result for this record",
+                                               retriable=True))
+    return out
+
+
+def update_batches(t: Transport, object_type: str, requests: Sequence[WriteRequest], batch_size: int
+                   ) -> list[WriteResult]:
+    """One result per request, in order; a record named twice is written once (its values merged)."""
+    merged: dict[str, dict[str, str]] = {}
+    for req in requests:
+        merged.setdefault(req.record_id, {}).update(_properties(req))
+    inputs = [{"id": id_, "properties": props} for id_, props in merged.items()]
+    results: dict[str, WriteResult] = {}
+    for i in range(0, len(inputs), batch_size):
+        chunk = inputs[i:i + batch_size]
+        try:
+            results.update(_send(t, object_type, chunk))
+        except RetriableAPIError as exc:  # the policy gave up: say so for what is left, send nothing more
+            for item in inputs[i:]:
+                results[item["id"]] = WriteResult(item["id"], False, str(exc), retriable=True)
+            break
+        except FatalAPIError as exc:
+            exc.partial_results = [results[r.record_id] for r in requests if r.record_id in results]  # type: ignore[attr-defined]
+            raise
+    return [results[r.record_id] for r in requests]
+
+
+def create_tasks(t: Transport, tasks: Sequence[TaskRequest], scored_at: str) -> list[WriteResult]:
+    """One task per request, associated to its contact; one POST each (a create is not retried on
+    an ambiguous failure, so it can never be made twice)."""
+    api = t.api("crm.objects.basic_api")
+    out = []
+    for task in tasks:
+        props = {"hs_task_subject": task.subject, "hs_task_body": f"{task.body}\n\n[leadscore {task.idempotency_key}]",
+                 "hs_task_status": "NOT_STARTED", "hs_task_type": "TODO",
+                 "hs_timestamp": to_property_value(task.due) if task.due else scored_at}
+        if task.owner_id:
+            props["hubspot_owner_id"] = str(task.owner_id)
+        body = {"properties": props, "associations": [{"to": {"id": task.lead_id}, "types": [
+            {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TASK_TO_CONTACT}]}]}
+        try:
+            data, _ = t.call("create a task", lambda b=body: api.create(
+                "tasks", b, _preload_content=False, _request_timeout=t.timeout_s), idempotent=False,
+                endpoint="POST /crm/v3/objects/{objectType}")
+            out.append(WriteResult(str(data.get("id") or task.lead_id), True))
+        except RequestRejected as exc:
+            out.append(WriteResult(task.lead_id, False, str(exc), retriable=False))
+        except RetriableAPIError as exc:
+            outcome = "not created" if exc.status == 429 else "outcome unknown, not retried to avoid a duplicate"
+            out.append(WriteResult(task.lead_id, False, f"{exc} ({outcome})", retriable=exc.status == 429))
+    return out
+
+
+def enroll(t: Transport, lead_ids: Sequence[str], sequence_id: str, sender: dict[str, Any]) -> list[WriteResult]:
+    """Enroll contacts in a sequence as ``sender`` (an owner: ``userId`` and ``email``). Already being
+    enrolled in this same sequence counts as success (re-runs are safe)."""
+    out = []
+    for lead in lead_ids:
+        body = {"contactId": str(lead), "sequenceId": str(sequence_id), "senderEmail": sender["email"]}
+        try:
+            t.raw("enroll in a sequence", "POST", "/automation/v4/sequences/enrollments",
+                  params={"userId": sender["userId"]}, body=body, idempotent=False)
+            out.append(WriteResult(str(lead), True))
+        except RequestRejected as exc:
+            same = exc.status == 409 and f"sequence {sequence_id}" in str(exc)
+            out.append(WriteResult(str(lead), same, None if same else str(exc), retriable=False))
+        except RetriableAPIError as exc:
+            out.append(WriteResult(str(lead), False, str(exc), retriable=exc.status == 429))
+    return out
