@@ -1,0 +1,1 @@
+"""Actions on threshold crossings: configuration, owner assignment, planning, execution, rollup."""

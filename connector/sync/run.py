@@ -1,0 +1,276 @@
+"""One sync run, start to end, in the order data flows:
+
+1. take the tenant's lock (a second run exits with :class:`StoreLocked`);
+2. pull accounts, leads, events changed since the committed cursors; store each page (events
+   de-duplicated) and *stage* its cursor;
+3. rescore every lead with the batch engine (decay moves scores without new events) and store
+   the scores whose visible values changed, with history;
+4. decide threshold crossings and plan their actions, recorded in one transaction;
+5. derive the writes: desired values vs the values last acknowledged by the CRM, ranked; the
+   outbox becomes exactly that list; send what the budget allows, record acknowledgements;
+6. carry out planned actions (recorded before and after each);
+7. commit the staged cursors and the run summary.
+
+Why this is safe to kill anywhere: pulled data is stored before its cursor is even staged, and
+a staged cursor counts only at step 7, so a killed run re-pulls (duplicates are dropped). Writes
+are re-derived every run from the store against what the CRM *acknowledged*, so an unacknowledged
+write is sent again with the same values — the CRM ends in the same state — and an acknowledged
+one never again. Threshold states and their actions are recorded together with idempotency
+keys before any action runs (see :mod:`connector.automation.execute`). Cursors are committed
+once every write of the run has been sent or carried in the outbox; carried writes do not need
+the old cursor, because they are derived from the store, not from the pull.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from adapters.base import Page, WriteRequest
+from adapters.errors import FatalAPIError, RetriableAPIError
+from connector.automation.config import all_actions
+from connector.automation.execute import execute_actions
+from connector.automation.notify import Notifier
+from connector.automation.plan import plan_actions
+from connector.automation.rollup import Method, rollup
+from connector.store import PendingWrite, Store, SyncLock
+from scoring.engine import score_tables
+from scoring.model import ScoringModel
+
+from .diff import Change, plan_writes, split_budget
+from .fields import FieldNames, field_names_for
+from .scores import rows_from_table, score_changes, visible
+from .thresholds import decide_thresholds
+
+__all__ = ["SyncOptions", "SyncSummary", "run_sync"]
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    tenant: str
+    now: datetime | None = None  # score as of (default: the wall clock at the start)
+    dry_run: bool = False
+    write_budget: int | None = None  # API calls for field writes this run; None: no limit
+    batch_size: int = 100
+    rollup: Method = "max"
+    rollup_top_n: int = 3
+    actor: str = field(default_factory=lambda: f"sync@{socket.gethostname()} pid {os.getpid()}")
+
+
+@dataclass
+class SyncSummary:
+    run_id: str
+    tenant: str
+    adapter: str
+    now: str
+    dry_run: bool
+    pulled: dict[str, int] = field(default_factory=dict)
+    new_events: int = 0
+    rescored: int = 0
+    score_changes: int = 0
+    crossings: dict[str, int] = field(default_factory=dict)
+    writes_planned: int = 0
+    written: int = 0
+    failed: int = 0
+    deferred: int = 0
+    write_calls: int = 0
+    actions: dict[str, int] = field(default_factory=dict)
+    api: dict[str, int | None] = field(default_factory=dict)
+    seconds: float = 0.0
+    would_write: list[dict[str, Any]] = field(default_factory=list)  # dry run: a sample
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _pull(store: Store, adapter: Any, tenant: str, obj: str, until: datetime, dry_run: bool,
+          lock: SyncLock, progress: Progress | None) -> tuple[int, int]:
+    """Store every page of one object; stage the cursor after each page. Returns (records, new events)."""
+    cursor = store.cursor(tenant, adapter.name, obj)
+    pages = {"accounts": adapter.pull_accounts, "leads": adapter.pull_leads, "events": adapter.pull_events}[obj]
+    total = new = 0
+    last_renew = time.monotonic()
+    page: Page
+    for page in pages(cursor, until):
+        records: Sequence[Any] = page.records
+        if obj == "accounts":
+            store.upsert_accounts(tenant, records)
+        elif obj == "leads":
+            store.upsert_leads(tenant, records)
+        else:
+            new += store.add_events(tenant, records)
+        total += len(records)
+        if page.cursor is not None and not dry_run:
+            store.stage_cursor(tenant, adapter.name, obj, page.cursor, until)
+        if progress:
+            progress(f"pulled {obj}", len(records))
+        if time.monotonic() - last_renew > 30:
+            lock.renew()
+            last_renew = time.monotonic()
+    return total, new
+
+
+def _desired(model: ScoringModel, names: FieldNames, scores: Sequence[Any], states: dict[tuple[str, str], Any],
+             now_text: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    flags = [th.name for th in model.thresholds if names.has("lead", th.name)]
+    for s in scores:
+        values = visible(s)
+        for name in flags:
+            st = states.get((s.lead_id, name))
+            values[name] = bool(st and st.active)
+            if st and st.active and st.since and names.has("lead", f"{name}_date"):
+                values[f"{name}_date"] = _iso(st.since)
+        out[s.lead_id] = values
+    return out
+
+
+def _iso(moment: datetime) -> str:
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _account_desired(store: Store, tenant: str, scores: dict[str, Any], method: Method, top_n: int,
+                     version: str) -> dict[str, dict[str, Any]]:
+    leads = store.lead_table(tenant)
+    if "account_id" not in leads.column_names:
+        return {}
+    titles = leads.column("title").to_pylist() if "title" in leads.column_names else [None] * leads.num_rows
+    rows = [(acc, scores[lid].score, title) for lid, acc, title in
+            zip(leads.column("id").to_pylist(), leads.column("account_id").to_pylist(), titles, strict=True)
+            if acc and lid in scores]
+    return {acc: {"score": int(value + 0.5), "model_version": version}
+            for acc, value in rollup(rows, method, top_n).items()}
+
+
+def _send(store: Store, adapter: Any, tenant: str, names: FieldNames, changes: Sequence[Change], batch_size: int,
+          now: datetime, summary: SyncSummary, progress: Progress | None) -> None:
+    """Write in batches of one object; record each batch's acknowledgements as they come."""
+    stamp = _iso(now)
+    for obj in ("lead", "account"):
+        mine = [c for c in changes if c.object == obj]
+        for start in range(0, len(mine), batch_size):
+            batch = mine[start:start + batch_size]
+            requests = []
+            for c in batch:
+                values = names.crm(obj, c.values)
+                if names.has(obj, "scored_at"):
+                    values[names.crm(obj, {"scored_at": 1}).popitem()[0]] = stamp
+                requests.append(WriteRequest(obj, c.record_id, values))  # type: ignore[arg-type]
+            summary.write_calls += 1
+            try:
+                results = adapter.write(requests)
+            except RetriableAPIError as exc:  # the retry policy gave up: leave the batch in the outbox
+                store.acknowledge(tenant, obj, [], [(c.record_id, str(exc)) for c in batch], now)
+                summary.failed += len(batch)
+                continue
+            except FatalAPIError as exc:
+                partial = getattr(exc, "partial_results", None) or []
+                ok = {r.record_id for r in partial if r.ok}
+                store.acknowledge(tenant, obj, [(c.record_id, c.values) for c in batch if c.record_id in ok], [], now)
+                raise
+            by_id = {r.record_id: r for r in results}
+            done = [(c.record_id, c.values) for c in batch if by_id.get(c.record_id) and by_id[c.record_id].ok]
+            failed = [(c.record_id, (by_id[c.record_id].error or "failed") if c.record_id in by_id else "no result")
+                      for c in batch if not (by_id.get(c.record_id) and by_id[c.record_id].ok)]
+            store.acknowledge(tenant, obj, done, failed, now)
+            summary.written += len(done)
+            summary.failed += len(failed)
+            if progress:
+                progress("written", len(batch))
+
+
+def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptions,
+             notifier: Notifier | None = None, progress: Progress | None = None,
+             model_source: str = "<model>") -> SyncSummary:
+    """One complete sync of ``options.tenant`` through ``adapter``; see the module docstring."""
+    started = time.perf_counter()
+    wall = datetime.now(timezone.utc)
+    now = options.now or wall
+    tenant = options.tenant
+    specs = all_actions(model.thresholds, model_source)  # a bad action config fails before anything runs
+    names = field_names_for(adapter)
+    summary = SyncSummary(uuid.uuid4().hex, tenant, adapter.name, now.isoformat(), options.dry_run)
+    with SyncLock(store, f"{tenant}:sync") as lock:
+        if not options.dry_run:
+            store.start_run(tenant, summary.run_id, wall)
+        status = "failed"
+        try:
+            store.drop_pending_cursors(tenant, adapter.name)  # a killed run's staged cursors never count
+            for obj in ("accounts", "leads", "events"):
+                count, new = _pull(store, adapter, tenant, obj, wall, options.dry_run, lock, progress)
+                summary.pulled[obj] = count
+                summary.new_events += new
+
+            if progress:
+                progress("scoring", 0)
+            table = score_tables(model, store.lead_table(tenant), store.event_table(tenant), now,
+                                 store.account_table(tenant))
+            new_scores = rows_from_table(table)
+            summary.rescored = len(new_scores)
+            old = store.scores(tenant)
+            changed, history = score_changes(old, new_scores, now, summary.run_id, options.actor)
+            summary.score_changes = len(changed)
+
+            states = store.threshold_states(tenant)
+            crossings = decide_thresholds(model.thresholds, states, new_scores, now)
+            summary.crossings = dict(crossings.counts)
+            by_id = {s.lead_id: s for s in new_scores}
+            fired_leads = {}
+            for lead_id, _, _ in crossings.fired:
+                lead = store.lead(tenant, lead_id) or {}
+                account = store.account(tenant, lead["account_id"]) if lead.get("account_id") else None
+                fired_leads[lead_id] = {**{f"account.{k}": v for k, v in (account or {}).items()}, **lead}
+            planned, counters = plan_actions(tenant, crossings.fired, specs, fired_leads, by_id,
+                                             store.get_kv(tenant, "assign:"))
+            if not options.dry_run:
+                store.save_scores(tenant, changed, history, now)
+                store.plan(tenant, crossings.states, planned, counters, now)
+
+            all_states = {**states, **crossings.states}
+            desired = _desired(model, names, new_scores, all_states, _iso(now))
+            changes = plan_writes("lead", desired, store.written(tenant, "lead"))
+            accounts = _account_desired(store, tenant, by_id, options.rollup, options.rollup_top_n, model.version)
+            changes += plan_writes("account", accounts, store.written(tenant, "account"))
+            summary.writes_planned = len(changes)
+            send_now, later = split_budget(changes, options.write_budget, options.batch_size)
+            summary.deferred = len(later)
+            if options.dry_run:
+                summary.would_write = [{"object": c.object, "id": c.record_id, "values": c.values}
+                                       for c in send_now[:20]]
+                summary.actions = dict(execute_actions(store, tenant, adapter, names, notifier or Notifier(), now,
+                                                       dry_run=True))
+                summary.actions.update({f"would_{r['kind']}": summary.actions.get(f"would_{r['kind']}", 0) + 1
+                                        for r in planned})
+                status = "dry-run"
+                return summary
+            attempts = {(w.object, w.record_id): w.attempts for w in store.outbox(tenant)}
+            store.replace_outbox(tenant, [PendingWrite(c.object, c.record_id, c.values, c.rank,
+                                                       attempts.get((c.object, c.record_id), 0)) for c in changes],
+                                 summary.run_id, now)
+            lock.renew()
+            _send(store, adapter, tenant, names, send_now, options.batch_size, now, summary, progress)
+
+            lock.renew()
+            summary.actions = dict(execute_actions(store, tenant, adapter, names, notifier or Notifier(), now)
+                                   + Counter({"planned": len(planned)}))
+            store.commit_cursors(tenant, adapter.name, wall)
+            status = "ok"
+        finally:
+            try:
+                summary.api = dict(adapter.api_usage())
+            except Exception:  # noqa: BLE001 - usage is informative; never mask the run's own outcome
+                summary.api = {}
+            summary.seconds = round(time.perf_counter() - started, 3)
+            if not options.dry_run:
+                store.finish_run(summary.run_id, status, summary.as_dict(), datetime.now(timezone.utc))
+    return summary
