@@ -32,7 +32,7 @@ def is_free_email(email: object) -> bool | None:
 # Order matters: the first pattern that matches wins.
 _SENIORITY = [
     ("student", r"\b(student|intern|trainee|graduate|phd candidate|job seeker|looking for)\b"),
-    ("executive", r"\b(c[etfoims]o|chief|founder|co-founder|owner|president|partner|"
+    ("executive", r"\b(c[etfoims]o|chief|founder|co-founder|owner|(?<!vice )president|partner|"
                   r"managing director|general manager)\b"),
     ("vp", r"\b(vp|svp|evp|vice president|head of)\b"),
     ("director", r"\b(director)\b"),
