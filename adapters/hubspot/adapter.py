@@ -179,9 +179,8 @@ class HubSpotAdapter:
         for i in range(0, len(missing), 100):
             body = {"idProperty": "email", "properties": ["email"],
                     "inputs": [{"id": e} for e in missing[i:i + 100]]}
-            data, _ = self.t.call("read contacts by e-mail", lambda b=body: api.read(
-                "contacts", b, _preload_content=False, _request_timeout=self.t.timeout_s),
-                endpoint="POST /crm/v3/objects/{objectType}/batch/read")
+            data, _ = self.t.call("read contacts by e-mail", api.read, "contacts", body,
+                                  endpoint="POST /crm/v3/objects/{objectType}/batch/read")
             for r in data.get("results") or []:
                 email = str((r.get("properties") or {}).get("email") or "").lower()
                 if email:
@@ -221,9 +220,8 @@ class HubSpotAdapter:
         owner_of: dict[str, str] = {}
         for i in range(0, len(lead_ids), 100):
             body = {"properties": ["hubspot_owner_id"], "inputs": [{"id": str(x)} for x in lead_ids[i:i + 100]]}
-            data, _ = self.t.call("read contact owners", lambda b=body: api.read(
-                "contacts", b, _preload_content=False, _request_timeout=self.t.timeout_s),
-                endpoint="POST /crm/v3/objects/{objectType}/batch/read")
+            data, _ = self.t.call("read contact owners", api.read, "contacts", body,
+                                  endpoint="POST /crm/v3/objects/{objectType}/batch/read")
             for r in data.get("results") or []:
                 owner_of[str(r["id"])] = str((r.get("properties") or {}).get("hubspot_owner_id") or "")
         out: dict[str, WriteResult] = {}
@@ -243,8 +241,7 @@ class HubSpotAdapter:
             after = None
             while True:
                 kw: dict[str, Any] = {"limit": 100, **({"after": after} if after else {})}
-                data, _ = self.t.call("list owners", lambda k=kw: api.get_page(
-                    _preload_content=False, _request_timeout=self.t.timeout_s, **k), endpoint="GET /crm/v3/owners")
+                data, _ = self.t.call("list owners", api.get_page, endpoint="GET /crm/v3/owners", **kw)
                 rows.extend(data.get("results") or [])
                 after = ((data.get("paging") or {}).get("next") or {}).get("after")
                 if not after:

@@ -58,8 +58,7 @@ def _web(t: Transport, mapping: HubSpotMapping, limit: int) -> EventSource:
                 kw["occurred_after"] = encode(win.start_ms)
             if after:
                 kw["after"] = after
-            data, _ = t.call("read web analytics events", lambda k=kw: api.get_page(
-                _preload_content=False, _request_timeout=t.timeout_s, **k), endpoint="GET /events/v3/events")
+            data, _ = t.call("read web analytics events", api.get_page, endpoint="GET /events/v3/events", **kw)
             events, high = [], None
             for r in data.get("results") or []:
                 when = parse_time(r.get("occurredAt"))
@@ -123,7 +122,8 @@ def _email(t: Transport, mapping: HubSpotMapping, resolve: Resolver) -> EventSou
 
 def _forms(t: Transport, kind: str, resolve: Resolver) -> EventSource:
     def read(win: Window) -> Iterator[tuple[list[Event], int | None]]:
-        forms, after = [], None
+        forms: list[dict[str, Any]] = []
+        after = None
         while True:
             params: dict[str, Any] = {"limit": 100, **({"after": after} if after else {})}
             data, _ = t.raw("list forms", "GET", "/marketing/v3/forms", params=params)

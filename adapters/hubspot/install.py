@@ -75,16 +75,14 @@ def granted_scopes(t: Transport) -> set[str] | None:
 
 def _properties(t: Transport, obj: str) -> dict[str, dict[str, Any]]:
     api = t.api("crm.properties.core_api")
-    data, _ = t.call(f"list {obj} properties", lambda: api.get_all(
-        obj, _preload_content=False, _request_timeout=t.timeout_s), endpoint="GET /crm/v3/properties/{objectType}")
+    data, _ = t.call(f"list {obj} properties", api.get_all, obj, endpoint="GET /crm/v3/properties/{objectType}")
     return {p["name"]: p for p in data.get("results") or []}
 
 
 def _groups(t: Transport, obj: str) -> set[str]:
     api = t.api("crm.properties.groups_api")
-    data, _ = t.call(f"list {obj} property groups", lambda: api.get_all(
-        obj, _preload_content=False, _request_timeout=t.timeout_s),
-        endpoint="GET /crm/v3/properties/{objectType}/groups")
+    data, _ = t.call(f"list {obj} property groups", api.get_all, obj,
+                     endpoint="GET /crm/v3/properties/{objectType}/groups")
     return {g["name"] for g in data.get("results") or []}
 
 
@@ -141,25 +139,23 @@ def install(t: Transport, planned: InstallPlan, group: str, group_label: str) ->
     for obj in sorted({s.object for s in planned.to_create}):
         if group not in _groups(t, obj):
             try:
-                t.call(f"create the {group} {obj} property group", lambda o=obj: groups.create(
-                    o, {"name": group, "label": group_label, "displayOrder": -1}, _preload_content=False,
-                    _request_timeout=t.timeout_s), endpoint="POST /crm/v3/properties/{objectType}/groups")
+                t.call(f"create the {group} {obj} property group", groups.create, obj,
+                       {"name": group, "label": group_label, "displayOrder": -1},
+                       endpoint="POST /crm/v3/properties/{objectType}/groups")
             except RequestRejected as exc:
                 if exc.status != 409:
                     raise
         specs = [_definition(s, group) for s in planned.to_create if s.object == obj]
         try:
-            t.call(f"create {len(specs)} {obj} properties", lambda o=obj, b=specs: batch.create(
-                o, {"inputs": b}, _preload_content=False, _request_timeout=t.timeout_s),
-                endpoint="POST /crm/v3/properties/{objectType}/batch/create")
+            t.call(f"create {len(specs)} {obj} properties", batch.create, obj, {"inputs": specs},
+                   endpoint="POST /crm/v3/properties/{objectType}/batch/create")
         except RequestRejected as exc:
             if exc.status != 409:
                 raise
             for body in specs:  # some exist already: create the rest one by one
                 try:
-                    t.call(f"create {obj} property {body['name']}", lambda o=obj, b=body: core.create(
-                        o, b, _preload_content=False, _request_timeout=t.timeout_s),
-                        endpoint="POST /crm/v3/properties/{objectType}")
+                    t.call(f"create {obj} property {body['name']}", core.create, obj, body,
+                           endpoint="POST /crm/v3/properties/{objectType}")
                 except RequestRejected as inner:
                     if inner.status != 409:
                         raise

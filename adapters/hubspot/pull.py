@@ -43,8 +43,7 @@ def search_pages(t: Transport, object_type: str, modified: str, properties: Sequ
                                 "properties": props, "limit": limit}
         if after is not None:
             body["after"] = after
-        data, _ = t.call(f"search {object_type}", lambda b=body: api.do_search(
-            object_type, b, _preload_content=False, _request_timeout=t.timeout_s), search=True, endpoint=endpoint)
+        data, _ = t.call(f"search {object_type}", api.do_search, object_type, body, search=True, endpoint=endpoint)
         results: list[dict[str, Any]] = data.get("results") or []
         fresh = [r for r in results if str(r["id"]) not in skip] if skip else results
         if fresh:
@@ -80,8 +79,8 @@ def associations(t: Transport, from_type: str, to_type: str, ids: Sequence[str])
     endpoint = f"POST /crm/v4/associations/{from_type}/{to_type}/batch/read"
     for i in range(0, len(ids), 1000):
         body = {"inputs": [{"id": str(x)} for x in ids[i:i + 1000]]}
-        data, _ = t.call(f"read {from_type}→{to_type} associations", lambda b=body: api.get_page(
-            from_type, to_type, b, _preload_content=False, _request_timeout=t.timeout_s), endpoint=endpoint)
+        data, _ = t.call(f"read {from_type}→{to_type} associations", api.get_page, from_type, to_type, body,
+                         endpoint=endpoint)
         for r in data.get("results") or []:
             out.setdefault(str(r["from"]["id"]), []).extend(r.get("to") or [])
     return out

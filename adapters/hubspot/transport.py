@@ -142,10 +142,11 @@ class Transport:
 
     # -- calls ---------------------------------------------------------------------------------
 
-    def call(self, what: str, fn: Callable[[], Any], *, search: bool = False, idempotent: bool = True,
-             endpoint: str | None = None) -> Any:
-        """Run ``fn`` (a generated-client call with ``_preload_content=False``) under the policy;
-        returns the parsed JSON body and the HTTP status as ``(body, status)``."""
+    def call(self, what: str, fn: Callable[..., Any], *args: Any, search: bool = False, idempotent: bool = True,
+             endpoint: str | None = None, **kwargs: Any) -> tuple[Any, int]:
+        """Run ``fn(*args, **kwargs)`` (a generated-client method, asked for the raw response) under
+        the policy; returns the parsed JSON body and the HTTP status. ``what`` names the call in
+        errors; ``endpoint`` names it in :attr:`calls`."""
 
         def attempt() -> tuple[Any, int]:
             self.limiter.acquire()
@@ -154,14 +155,15 @@ class Transport:
             self._ensure_token()
             self.calls[endpoint or what] += 1
             try:
-                resp = fn()
+                resp = fn(*args, _preload_content=False, _request_timeout=self.timeout_s, **kwargs)
             except Exception as exc:  # noqa: BLE001 - every failure is classified in one place
                 raise translate(exc, what) from None
             self._note_headers(resp.headers)
             data = resp.data
             return (json.loads(data) if data else None), int(resp.status)
 
-        return self.policy.call(attempt, idempotent=idempotent)
+        result: tuple[Any, int] = self.policy.call(attempt, idempotent=idempotent)
+        return result
 
     def raw(self, what: str, method: str, path: str, *, params: Mapping[str, Any] | None = None,
             body: Any = None, idempotent: bool = True) -> tuple[Any, int]:

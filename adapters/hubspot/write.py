@@ -46,8 +46,8 @@ def _send(t: Transport, object_type: str, inputs: list[dict[str, Any]]) -> dict[
     api = t.api("crm.objects.batch_api")
     endpoint = f"POST /crm/v3/objects/{object_type}/batch/update"
     try:
-        data, status = t.call(f"update {len(inputs)} {object_type}", lambda: api.update(
-            object_type, {"inputs": inputs}, _preload_content=False, _request_timeout=t.timeout_s), endpoint=endpoint)
+        data, status = t.call(f"update {len(inputs)} {object_type}", api.update, object_type, {"inputs": inputs},
+                              endpoint=endpoint)
     except RequestRejected as exc:
         if len(inputs) == 1:
             return {inputs[0]["id"]: WriteResult(inputs[0]["id"], False, str(exc), retriable=False)}
@@ -73,7 +73,7 @@ def update_batches(t: Transport, object_type: str, requests: Sequence[WriteReque
     merged: dict[str, dict[str, str]] = {}
     for req in requests:
         merged.setdefault(req.record_id, {}).update(_properties(req))
-    inputs = [{"id": id_, "properties": props} for id_, props in merged.items()]
+    inputs: list[dict[str, Any]] = [{"id": id_, "properties": props} for id_, props in merged.items()]
     results: dict[str, WriteResult] = {}
     for i in range(0, len(inputs), batch_size):
         chunk = inputs[i:i + batch_size]
@@ -103,9 +103,8 @@ def create_tasks(t: Transport, tasks: Sequence[TaskRequest], scored_at: str) -> 
         body = {"properties": props, "associations": [{"to": {"id": task.lead_id}, "types": [
             {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TASK_TO_CONTACT}]}]}
         try:
-            data, _ = t.call("create a task", lambda b=body: api.create(
-                "tasks", b, _preload_content=False, _request_timeout=t.timeout_s), idempotent=False,
-                endpoint="POST /crm/v3/objects/{objectType}")
+            data, _ = t.call("create a task", api.create, "tasks", body, idempotent=False,
+                             endpoint="POST /crm/v3/objects/{objectType}")
             out.append(WriteResult(str(data.get("id") or task.lead_id), True))
         except RequestRejected as exc:
             out.append(WriteResult(task.lead_id, False, str(exc), retriable=False))
