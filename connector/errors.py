@@ -3,10 +3,14 @@
 LeadscoreError
  ├── ConfigError              fix the file: names file, line, key path, bad value   (exit 2)
  │    └── ModelError          ... the file is a scoring model
- └── InputError               bad rows in an input file, with their line numbers    (exit 3)
-
-Adapter errors (auth, permissions, retriable 429/5xx, per-record failures) join this tree in
-``adapters/errors.py``.
+ ├── InputError               bad rows in an input file, with their line numbers    (exit 3)
+ └── AdapterError             talking to a CRM (adapters/errors.py)                 (exit 1)
+      ├── FatalAPIError       stop the run, cursor untouched; a person must act
+      │    ├── AuthError          credentials invalid or expired
+      │    ├── PermissionDenied   a scope or permission is missing (named)
+      │    └── LimitExhausted     the daily API budget is spent: checkpoint, reschedule
+      └── RetriableAPIError   429, 5xx, timeouts: retried by adapters/retry.py
+Per-record failures are results (adapters.base.WriteResult), never exceptions.
 """
 
 from __future__ import annotations
