@@ -30,7 +30,7 @@ from .dataset import (
 from .learners import KINDS, Learner, make_learner
 from .metrics import assign_tiers, evaluate_scores, roc_auc, tier_cuts
 
-__all__ = ["TrainedModel", "train", "out_of_sample", "DEFAULT_KINDS"]
+__all__ = ["TrainedModel", "train", "make_splits", "out_of_sample", "DEFAULT_KINDS"]
 
 #: What ``leadscore train`` compares by default; "ensemble" is their average.
 DEFAULT_KINDS: tuple[str, ...] = ("logistic", "gbm", "ensemble")
@@ -84,6 +84,17 @@ def _time_split(times: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np.n
     return [(train_idx, test_idx)]
 
 
+def make_splits(table: pa.Table, y: np.ndarray, time_column: str | None, folds: int, seed: int
+                ) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
+    """(train rows, test rows) pairs and a sentence saying how they were made."""
+    if time_column:
+        splits = _time_split(parse_times(table, time_column), y)
+        return splits, (f"time-ordered holdout on '{time_column}' "
+                        f"(last {HOLDOUT_SHARE:.0%} of leads)")
+    splits = _folds(y, folds, seed)
+    return splits, f"stratified {len(splits)}-fold cross-validation"
+
+
 def out_of_sample(kind: str, schema: FeatureSchema, x: np.ndarray, y: np.ndarray,
                   splits: list[tuple[np.ndarray, np.ndarray]], seed: int = 0
                   ) -> tuple[np.ndarray, list[float]]:
@@ -113,12 +124,7 @@ def train(table: pa.Table, target: str, *, drop: tuple[str, ...] | list[str] = (
     drop = tuple(drop) + ((time_column,) if time_column else ())
     schema = infer_schema(table, target, drop)
     x = encode(schema, table)
-    if time_column:
-        splits = _time_split(parse_times(table, time_column), y)
-        method = f"time-ordered holdout on '{time_column}' (last {HOLDOUT_SHARE:.0%} of leads)"
-    else:
-        splits = _folds(y, folds, seed)
-        method = f"stratified {len(splits)}-fold cross-validation"
+    splits, method = make_splits(table, y, time_column, folds, seed)
     tested = np.sort(np.concatenate([t for _, t in splits]))
     models: dict[str, Any] = {}
     oos: dict[str, np.ndarray] = {}
@@ -138,6 +144,7 @@ def train(table: pa.Table, target: str, *, drop: tuple[str, ...] | list[str] = (
                           "auc_folds": [float(a) for a in aucs]}
         oos[chosen] = p
     learner = make_learner(chosen, schema, seed).fit(x, y)
+    folds_used = folds
     cuts = tier_cuts(oos[chosen][tested])
     evaluation = {
         "target": target,
@@ -152,7 +159,7 @@ def train(table: pa.Table, target: str, *, drop: tuple[str, ...] | list[str] = (
                                           "top_decile_lift", "deciles", "tiers", "calibration")},
     }
     return TrainedModel(schema, learner, cuts, float(y.mean()), evaluation, time_column,
-                        {"out_of_sample": oos[chosen], "tested": tested,
+                        {"folds": folds_used, "seed": seed, "out_of_sample": oos[chosen], "tested": tested,
                          "reference": reference_row(schema, x)})
 
 
