@@ -1,0 +1,88 @@
+"""``leadscore install --crm hubspot``: create the property group and the properties leadscore
+writes, idempotently (a second run says "up to date"), after checking the token's scopes.
+
+``--dry-run`` prints the plan and changes nothing. Problems (a missing scope, a property that
+exists with another type) are printed one per line and exit 1 without changing anything.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from adapters.errors import PermissionDenied
+from connector.app import app
+from connector.console import err, handle_errors, out, print_json
+from connector.settings import load_settings
+
+__all__ = ["install_cmd", "hubspot_adapter"]
+
+
+class Crm(str, Enum):
+    hubspot = "hubspot"
+    salesforce = "salesforce"
+
+
+CrmOpt = Annotated[Crm, typer.Option("--crm", help="Which CRM", case_sensitive=False)]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings YAML (else LEADSCORE_CONFIG / env)")]
+MappingOpt = Annotated[Path | None, typer.Option(
+    "--mapping", help="Mapping YAML (default: LEADSCORE_HUBSPOT__MAPPING, else the built-in mappings/hubspot.yaml)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout")]
+
+
+def hubspot_adapter(config: Path | None, mapping: Path | None) -> Any:
+    """The HubSpot adapter from settings (env, .env, config file) and an optional mapping file."""
+    from adapters.hubspot import HubSpotAdapter
+    from mappings.loader import load_hubspot_mapping
+
+    settings = load_settings(config).hubspot
+    return HubSpotAdapter.from_settings(settings, load_hubspot_mapping(mapping or settings.mapping))
+
+
+def _only_hubspot(crm: Crm) -> None:
+    if crm is not Crm.hubspot:
+        raise typer.BadParameter("only --crm hubspot is available in this build", param_hint="--crm")
+
+
+@app.command("install")
+@handle_errors
+def install_cmd(crm: CrmOpt, dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only")] = False,
+                config: ConfigOpt = None, mapping: MappingOpt = None, json_out: JsonOpt = False) -> None:
+    """Create the leadscore property group and properties in the CRM (idempotent)."""
+    _only_hubspot(crm)
+    adapter = hubspot_adapter(config, mapping)
+    group = adapter.mapping.write_back.group.name
+    plan = adapter.plan_install(adapter.fields())
+    warnings = adapter.missing_optional_scopes() if not plan.problems else []
+    created: list[str] = []
+    if not plan.problems and plan.to_create and not dry_run:
+        created = [f"{s.object}.{s.name}" for s in plan.to_create]
+        plan = adapter.install(plan)
+    summary: dict[str, Any] = {
+        "crm": crm.value, "group": group, "dry_run": dry_run, "up_to_date": plan.up_to_date and not created,
+        "existing": [f"{s.object}.{s.name}" for s in plan.existing], "created": created,
+        "to_create": [f"{s.object}.{s.name}" for s in plan.to_create], "problems": plan.problems,
+        "warnings": [f"missing optional scope {w}" for w in warnings], "api_calls": adapter.api_usage()["calls"],
+    }
+    if json_out:
+        print_json(summary)
+    else:
+        for w in summary["warnings"]:
+            err.print(f"[yellow]warning:[/] {w}", highlight=False)
+        if plan.problems:
+            for p in plan.problems:
+                err.print(f"[red]problem:[/] {p}", highlight=False)
+        elif created:
+            out.print(f"created {len(created)} properties in group '{group}': {', '.join(created)}", highlight=False)
+        elif plan.to_create:
+            out.print(f"would create {len(plan.to_create)} properties in group '{group}': "
+                      f"{', '.join(summary['to_create'])} (dry run: nothing changed)", highlight=False)
+        else:
+            out.print(f"up to date: {len(plan.existing)} leadscore properties in group '{group}'", highlight=False)
+    if plan.problems:
+        if json_out:
+            raise typer.Exit(1)
+        raise PermissionDenied(f"install stopped with {len(plan.problems)} problem(s); nothing was changed")
