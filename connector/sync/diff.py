@@ -14,11 +14,13 @@ a tier the higher score and the bigger move first.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["OUTPUT_FIELDS", "Change", "desired_lead_values", "diff", "rank", "plan_writes", "split_budget"]
+__all__ = ["OUTPUT_FIELDS", "Change", "whole_points", "desired_lead_values", "diff", "rank", "plan_writes",
+           "split_budget"]
 
 #: canonical names of the fields leadscore writes to a lead (see connector.sync.fields for CRM names)
 OUTPUT_FIELDS = ("score", "fit", "intent", "grade", "priority", "reasons", "model_version")
@@ -29,10 +31,19 @@ def _round(value: float) -> int:
     return int(math.floor(float(value) + 0.5))
 
 
+_POINTS = re.compile(r"([+-])(\d+(?:\.\d+)?)(?=;|$)")
+
+
+def whole_points(reasons: str) -> str:
+    """``Pricing page +49.7; Free mail -10`` → ``Pricing page +50; Free mail -10``: the written text
+    changes when a reason does, not every time decay moves a decimal."""
+    return _POINTS.sub(lambda m: f"{m.group(1)}{_round(float(m.group(2)))}", reasons)
+
+
 def desired_lead_values(score: float, fit: float, intent: float, grade: str, priority: str, reasons: str,
                         model_version: str) -> dict[str, Any]:
     return {"score": _round(score), "fit": _round(fit), "intent": _round(intent), "grade": grade,
-            "priority": priority, "reasons": reasons, "model_version": model_version}
+            "priority": priority, "reasons": whole_points(reasons), "model_version": model_version}
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,9 @@ def plan_writes(obj: str, desired: Mapping[str, Mapping[str, Any]],
         before = written.get(record_id, {})
         changed = diff(values, before)
         if changed:
-            changes.append(Change(obj, record_id, changed, rank(changed, values, before)))
+            # an account's rollup follows the leads of its tier: reps work leads first
+            offset = 500.0 if obj == "account" else 0.0
+            changes.append(Change(obj, record_id, changed, rank(changed, values, before) - offset))
     changes.sort(key=lambda c: (-c.rank, c.record_id))
     return changes
 

@@ -1,0 +1,137 @@
+"""The sync run against the in-process CRM double, on SQLite and PostgreSQL: diff write-back,
+decay without new events, de-duplicated re-pulls, budget carry-over, actions once, crash recovery."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from connector.store import Store, StoreLocked, SyncLock
+from connector.sync.run import SyncOptions, run_sync
+
+from .fakes import Crash, FakeCRM
+from .world import T0, crm_state, model, seed
+
+
+def _sync(store: Store, crm: FakeCRM, hours: float = 0, **kw: object):  # type: ignore[no-untyped-def]
+    return run_sync(store, crm, model(), SyncOptions(tenant="t", now=T0 + timedelta(hours=hours), batch_size=5,
+                                                     **kw))  # type: ignore[arg-type]
+
+
+def test_first_run_writes_everything_then_a_steady_run_writes_nothing(store: Store) -> None:
+    crm = FakeCRM()
+    seed(crm)
+    first = _sync(store, crm)
+    assert first.pulled == {"accounts": 2, "leads": 12, "events": 18} and first.new_events == 18
+    assert first.rescored == 12 and first.written == 12 + 2 and first.failed == 0
+    visits = sum(25 * 0.5 ** (hours / 24 / 7) for hours in (1, 2))  # L10: two pricing visits, 1 h and 2 h ago
+    assert crm.fields[("lead", "L10")]["leadscore_score"] == int(0.5 * 100 + 0.5 * visits + 0.5)
+    assert crm.fields[("lead", "L01")]["leadscore_grade"] == "F"
+    assert crm.fields[("account", "A1")]["leadscore_account_score"] == max(
+        crm.fields[("lead", f"L{i:02d}")]["leadscore_score"] for i in range(6))
+    calls = crm.calls
+    steady = _sync(store, crm, hours=0.25)
+    assert steady.written == 0 and steady.writes_planned == 0 and steady.new_events == 0
+    assert crm.calls - calls <= 3  # one (empty) page read per object, nothing written
+    assert store.cursors("t", "fake")["events"] == (str(max(c for c, _ in crm.events)), None)
+
+
+def test_decay_alone_moves_scores_and_only_changed_fields_are_written(store: Store) -> None:
+    crm = FakeCRM()
+    seed(crm)
+    _sync(store, crm)
+    before = {k: dict(v) for k, v in crm.fields.items()}
+    later = _sync(store, crm, hours=24 * 14)  # two half-lives, no new events
+    assert later.new_events == 0 and later.written > 0
+    for (obj, rid), values in crm.fields.items():
+        if obj == "lead" and rid in ("L03", "L07", "L11"):  # engineers with 3 visits: intent fell
+            assert values["leadscore_score"] < before[(obj, rid)]["leadscore_score"]
+    sent = store.history("t", "L11")
+    assert sent[0]["old_score"] > sent[0]["score"]  # audit trail says what changed
+
+
+def test_repulled_events_count_once(store: Store) -> None:
+    crm = FakeCRM()
+    seed(crm)
+    _sync(store, crm)
+    scores = store.scores("t")
+    with store.engine.begin() as conn:  # forget the cursors: everything is pulled again
+        from connector.store import schema
+
+        conn.execute(schema.cursors.delete())
+    again = _sync(store, crm)
+    assert again.pulled["events"] == 18 and again.new_events == 0
+    assert store.scores("t") == scores and again.written == 0
+
+
+def test_budget_sends_hottest_first_and_carries_the_rest(store: Store) -> None:
+    crm = FakeCRM()
+    seed(crm)
+    first = _sync(store, crm, write_budget=1)
+    assert first.written == 5 and first.deferred == 9 and first.write_calls == 1
+    written = {rid for (obj, rid) in crm.fields}
+    top = sorted(store.scores("t").values(), key=lambda s: -s.score)[:5]
+    assert written == {s.lead_id for s in top}
+    assert len(store.outbox("t")) == 9
+    second = _sync(store, crm, write_budget=10)
+    assert second.written == 9 and store.outbox("t") == []
+
+
+def test_per_record_failures_stay_in_the_outbox_and_are_retried(store: Store) -> None:
+    crm = FakeCRM()
+    seed(crm)
+    crm.reject = {"L04"}
+    first = _sync(store, crm)
+    assert first.failed == 1 and ("lead", "L04") not in crm.fields
+    (left,) = store.outbox("t")
+    assert (left.record_id, left.attempts) == ("L04", 1)
+    crm.reject = set()
+    assert _sync(store, crm).written == 1 and ("lead", "L04") in crm.fields
+
+
+def test_crossing_runs_each_action_once(store: Store) -> None:
+    crm = FakeCRM()
+    seed(crm)
+    first = _sync(store, crm)
+    hot = sorted(s.lead_id for s in store.scores("t").values() if s.score >= 70)
+    assert hot == ["L02", "L06", "L10"]
+    assert first.crossings == {"mql.entered": 3} and first.actions["done"] == 3 * 4 - 1  # L02 keeps its owner
+    assert crm.owners_of == {"L06": "O1", "L10": "O2"}
+    assert sorted(t.lead_id for t in crm.tasks) == hot and [t.owner_id for t in crm.tasks if t.lead_id == "L02"] == ["O9"]
+    assert crm.fields[("lead", "L06")]["lifecycle_stage"] == "marketingqualifiedlead"
+    again = _sync(store, crm, hours=1)
+    assert again.crossings == {} and len(crm.tasks) == 3 and len(crm.enrollments) == 3
+
+
+def test_a_second_concurrent_run_is_refused(store: Store) -> None:
+    crm = FakeCRM()
+    seed(crm)
+    with SyncLock(store, "t:sync"), pytest.raises(StoreLocked, match="another sync of 't:sync' is running"):
+        _sync(store, crm)
+    assert crm.calls == 0
+
+
+@pytest.mark.parametrize("crash_after", [1, 2, 3, 4, 6, 8])
+def test_killed_at_any_mutation_then_rerun_ends_like_an_uninterrupted_run(store_url: str, crash_after: int,
+                                                                          tmp_path: object) -> None:
+    reference = FakeCRM()
+    seed(reference)
+    ref_store = Store.open(f"sqlite:///{tmp_path}/ref.db")
+    _sync(ref_store, reference)
+    ref_store.close()
+
+    crm = FakeCRM()
+    seed(crm)
+    crm.crash_after = crash_after  # dies right after the CRM applied that call
+    store = Store.open(store_url)
+    with pytest.raises(Crash):
+        _sync(store, crm)
+    with store.engine.begin() as conn:  # the dead process's lock: same host, its pid is gone
+        from connector.store import schema
+
+        conn.execute(schema.locks.update().values(pid=2**22 + 1))
+    rerun = _sync(store, crm)
+    assert crm_state(crm) == crm_state(reference)
+    assert rerun.actions.get("uncertain", 0) == 0
+    store.close()
