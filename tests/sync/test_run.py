@@ -98,7 +98,8 @@ def test_crossing_runs_each_action_once(store: Store) -> None:
     assert hot == ["L02", "L06", "L10"]
     assert first.crossings == {"mql.entered": 3} and first.actions["done"] == 3 * 4 - 1  # L02 keeps its owner
     assert crm.owners_of == {"L06": "O1", "L10": "O2"}
-    assert sorted(t.lead_id for t in crm.tasks) == hot and [t.owner_id for t in crm.tasks if t.lead_id == "L02"] == ["O9"]
+    assert sorted(t.lead_id for t in crm.tasks) == hot
+    assert [t.owner_id for t in crm.tasks if t.lead_id == "L02"] == ["O9"]
     assert crm.fields[("lead", "L06")]["lifecycle_stage"] == "marketingqualifiedlead"
     again = _sync(store, crm, hours=1)
     assert again.crossings == {} and len(crm.tasks) == 3 and len(crm.enrollments) == 3

@@ -67,5 +67,6 @@ def seed(crm: FakeCRM, leads: int = 12) -> None:
 
 def crm_state(crm: FakeCRM) -> dict[str, Any]:
     """What a person would compare: field values, owners, tasks by key, enrollments."""
-    return {"fields": {k: dict(v) for k, v in sorted(crm.fields.items())}, "owners": dict(sorted(crm.owners_of.items())),
+    return {"fields": {k: dict(v) for k, v in sorted(crm.fields.items())},
+            "owners": dict(sorted(crm.owners_of.items())),
             "tasks": sorted(t.idempotency_key for t in crm.tasks), "enrollments": sorted(crm.enrollments)}
