@@ -134,6 +134,13 @@ def _desired(model: ScoringModel, names: FieldNames, scores: Sequence[Any], stat
     return out
 
 
+def _usage(raw: dict[str, int | None]) -> dict[str, int | None]:
+    """The adapter's counters plus ``used``/``left`` under one name whatever the adapter calls them."""
+    used = raw.get("used", raw.get("calls"))
+    left = raw.get("left", raw.get("daily_remaining", raw.get("remaining")))
+    return {**raw, "used": used, "left": left}
+
+
 def _iso(moment: datetime) -> str:
     moment = moment.astimezone(timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -267,7 +274,7 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
             status = "ok"
         finally:
             try:
-                summary.api = dict(adapter.api_usage())
+                summary.api = _usage(adapter.api_usage())
             except Exception:  # noqa: BLE001 - usage is informative; never mask the run's own outcome
                 summary.api = {}
             summary.seconds = round(time.perf_counter() - started, 3)
