@@ -1,0 +1,173 @@
+"""HubSpot-specific behaviour against the sandbox: call counts from its request log, the 10,000-
+result search cap, auth/scope/limit/property errors, events per source, sequences, mappings."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.base import WriteRequest
+from adapters.errors import AuthError, LimitExhausted, PermissionDenied
+from adapters.hubspot import Credentials, HubSpotAdapter, Transport, UnknownProperty
+from adapters.retry import RetryPolicy
+from mappings.loader import load_hubspot_mapping
+from sandbox.hubspot import ALL_SCOPES, contact_id_of
+from sandbox.tenant import generate_tenant
+from tests.adapters.harness import Harness
+
+SEARCH = "POST /crm/v3/objects/{objectType}/search"
+ASSOC = "POST /crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read"
+UPDATE = "POST /crm/v3/objects/{objectType}/batch/update"
+MAPPING = Path(__file__).resolve().parents[2] / "mappings" / "hubspot.yaml"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def adapter_for(h: Harness, token: str | None = None, **kw: Any) -> HubSpotAdapter:
+    sleeps: list[float] = []
+    t = Transport(h.server.url, Credentials(token or h.server.token), rate_per_10s=2000, search_per_second=50,
+                  policy=RetryPolicy(sleep=sleeps.append), timeout_s=10)
+    return HubSpotAdapter(t, kw.pop("mapping", None), **kw)
+
+
+@pytest.fixture
+def hub(tenant: Any, make_harness: Any) -> Harness:
+    h: Harness = make_harness("hubspot", tenant)
+    h.adapter.install(h.adapter.plan_install(h.fields))
+    return h
+
+
+@pytest.mark.parametrize(("limit", "batch"), [(200, 100), (100, 10)])
+def test_call_counts_match_the_formula(hub: Harness, limit: int, batch: int) -> None:
+    adapter = adapter_for(hub, search_limit=limit, batch_size=batch)
+    n = len(hub.lead_ids)
+    hub.server.log.reset()
+    leads = [r for p in adapter.pull_leads(None, now()) for r in p.records]
+    assert len(leads) == n
+    # ⌈N/limit⌉ searches, plus one v4 association read per page for Lead.account_id
+    assert hub.server.log.counts() == {SEARCH: math.ceil(n / limit), ASSOC: math.ceil(n / limit)}
+    hub.server.log.reset()
+    w = 317
+    results = adapter.write([WriteRequest("lead", lead.id, {"leadscore_score": 5}) for lead in leads[:w]])
+    assert all(r.ok for r in results)
+    assert hub.server.log.counts() == {UPDATE: math.ceil(w / batch)}
+
+
+def test_account_from_property_costs_no_association_calls(hub: Harness, tmp_path: Path) -> None:
+    text = MAPPING.read_text().replace("account_from: associations", "account_from: property").replace(
+        "  custom: {}\n  # how", "  custom: {source_detail: hs_latest_source}\n  # how", 1)
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    adapter = adapter_for(hub, mapping=load_hubspot_mapping(path))
+    hub.server.log.reset()
+    leads = [r for p in adapter.pull_leads(None, now()) for r in p.records]
+    assert {lead.id: lead.account_id for lead in leads} == hub.account_of  # type: ignore[union-attr]
+    assert ASSOC not in hub.server.log.counts()
+    assert any(lead.custom.get("source_detail") for lead in leads)  # type: ignore[union-attr]
+
+
+def test_search_restarts_past_the_10k_cap_without_duplicates(make_harness: Any) -> None:
+    tenant = generate_tenant(seed=5, leads=10_300, events_per_lead=0)
+    h: Harness = make_harness("hubspot", tenant, clock=lambda: 1_900_000_000.0)
+    contacts = h.server.portal.stores["contacts"]
+    # 500 contacts share one last-modified time, straddling the 10,000th result
+    oldest = sorted(contacts.records.values(), key=lambda r: (r.updated_ms, r.id))[:500]
+    for rec in oldest:
+        h.touch(str(rec.id))
+    h.server.log.reset()
+    pages = list(h.adapter.pull_leads(None, datetime(2030, 4, 1, tzinfo=timezone.utc)))
+    ids = [r.id for p in pages for r in p.records]
+    assert len(ids) == len(set(ids)) == 10_300
+    searches = h.server.log.count(SEARCH)
+    assert searches >= math.ceil(10_300 / 200) and searches <= math.ceil(10_300 / 200) + 3
+    assert h.server.log.count(SEARCH, 400) == 0  # never asked past the cap
+
+
+def test_invalid_token_is_an_auth_error_without_retries(hub: Harness) -> None:
+    adapter = adapter_for(hub, token="pat-na1-not-a-token")
+    with pytest.raises(AuthError, match="token is invalid"):
+        list(adapter.pull_accounts(None, now()))
+    assert adapter.t.policy.retries == Counter()
+
+
+def test_expired_token_says_so(hub: Harness) -> None:
+    token = hub.server.portal.add_token(kind="oauth", expires_in_s=-86400).value
+    with pytest.raises(AuthError, match="expired"):
+        list(adapter_for(hub, token=token).pull_leads(None, now()))
+
+
+def test_missing_scope_is_named(hub: Harness) -> None:
+    token = hub.server.portal.add_token(scopes=ALL_SCOPES - {"crm.objects.contacts.write"}).value
+    adapter = adapter_for(hub, token=token)
+    with pytest.raises(PermissionDenied, match=r"missing scope crm\.objects\.contacts\.write"):
+        adapter.write([WriteRequest("lead", "1", {"leadscore_score": 1})])
+    plan = adapter.plan_install(hub.fields)
+    assert [p.split(" (")[0] for p in plan.problems] == ["missing scope crm.objects.contacts.write"]
+
+
+def test_daily_limit_stops_safely(tenant: Any, make_harness: Any) -> None:
+    h: Harness = make_harness("hubspot", tenant, daily_limit=3)
+    with pytest.raises(LimitExhausted, match="daily API limit"):
+        for _ in h.adapter.pull_leads(None, now()):
+            pass
+    assert h.sleeps == []  # not retried: retrying a spent daily budget only wastes it
+
+
+def test_unknown_property_stops_with_its_name(hub: Harness) -> None:
+    ids = sorted(hub.lead_ids, key=int)[:150]
+    requests = [WriteRequest("lead", i, {"leadscore_score": 1}) for i in ids[:100]]
+    requests += [WriteRequest("lead", i, {"leadscore_scroe": 1}) for i in ids[100:]]
+    with pytest.raises(UnknownProperty, match="leadscore_scroe") as info:
+        hub.adapter.write(requests)
+    assert info.value.names == ["leadscore_scroe"]
+    partial = info.value.partial_results  # type: ignore[attr-defined]
+    assert [r.record_id for r in partial] == ids[:100] and all(r.ok for r in partial)
+
+
+def test_invalid_owner_is_a_per_record_failure(hub: Harness) -> None:
+    owner = hub.adapter.owners()[0].id
+    results = hub.adapter.write([WriteRequest("lead", "1", {}, owner_id=owner),
+                                 WriteRequest("lead", "2", {}, owner_id="123")])
+    assert [r.ok for r in results] == [True, False] and "INVALID_OWNER_ID" in (results[1].error or "")
+    assert hub.stored("1", "hubspot_owner_id") == owner
+
+
+def test_events_match_the_tenant_source_by_source(tenant: Any, hub: Harness) -> None:
+    ids = {k: str(v) for k, v in contact_id_of(tenant).items()}
+    expected = Counter((ids[row["lead_id"]], str(row["type"])) for row in tenant.events.select(
+        ["lead_id", "type"]).to_pylist())
+    pages = list(hub.adapter.pull_events(None, now()))
+    got = Counter((e.lead_id, e.type) for p in pages for e in p.records)  # type: ignore[union-attr]
+    assert got == expected
+    views = [e for p in pages for e in p.records if e.type == "page_view"]  # type: ignore[union-attr]
+    assert views and all(e.url for e in views)  # type: ignore[union-attr]
+    forms = [e for p in pages for e in p.records if e.type == "form_submit"]  # type: ignore[union-attr]
+    assert forms and all(e.form for e in forms)  # type: ignore[union-attr]
+    # nothing new since: the next run reads nothing and keeps every source's mark
+    again = list(hub.adapter.pull_events(pages[-1].cursor, now() + timedelta(seconds=1)))
+    assert sum(len(p.records) for p in again) == 0 and again[-1].done
+
+
+def test_sequence_enrollment_is_safe_to_repeat(hub: Harness) -> None:
+    owner = hub.server.portal.owners[0]
+    target = f"400001/{owner['email']}"
+    assert all(r.ok for r in hub.adapter.enroll(["1", "2"], target))
+    assert all(r.ok for r in hub.adapter.enroll(["1"], target))  # already in this sequence: fine
+    other = hub.adapter.enroll(["1"], f"400002/{owner['email']}")
+    assert not other[0].ok and "already enrolled" in (other[0].error or "")
+    assert set(hub.server.portal.enrollments) == {1, 2}
+
+
+def test_mapping_check_names_missing_properties(hub: Harness, tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(MAPPING.read_text().replace("title: jobtitle", "title: job_title_typo"))
+    adapter = adapter_for(hub, mapping=load_hubspot_mapping(path))
+    assert adapter.check_mapping() == ["contacts.fields.title: the portal has no contact property 'job_title_typo'"]
+    assert hub.adapter.check_mapping() == []  # type: ignore[attr-defined]
