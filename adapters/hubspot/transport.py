@@ -130,8 +130,11 @@ class Transport:
             self._expires_at = self.clock() + float(body.get("expires_in") or 1800)
             if body.get("refresh_token"):
                 creds.refresh_token = str(body["refresh_token"])
-            self._client = None
-            self._apis.clear()
+            # API objects already handed out keep working: their configuration gets the new token
+            if self._client is not None:
+                self._client.access_token = self._token
+            for api in self._apis.values():
+                api.api_client.configuration.access_token = self._token
         self.calls["POST /oauth/v1/token"] += 1
 
     @property

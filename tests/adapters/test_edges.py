@@ -1,0 +1,179 @@
+"""Narrow HTTP edge cases: 207 shapes, 429 with and without Retry-After, 401, 5xx that never end,
+an ambiguous failure on a create, OAuth refresh.
+
+The generated hubspot-api-client speaks urllib3, which ``responses`` cannot intercept, so those
+cases use a scripted WSGI app on a real loopback server (answers popped from a list, requests
+recorded). The endpoints outside the generated client go through ``requests`` and are mocked with
+``responses``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+
+from adapters.base import TaskRequest, WriteRequest
+from adapters.cursors import Window
+from adapters.errors import AuthError
+from adapters.hubspot import Credentials, HubSpotAdapter, Transport
+from adapters.hubspot.events import event_sources
+from adapters.retry import RetryPolicy
+from sandbox.http import SandboxServer
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hubspot"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    body.pop("_source", None)
+    return body
+
+
+class Script:
+    """A WSGI app answering with the queued (status, body, headers), recording each request."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[int, Any, dict[str, str]]] = []
+        self.seen: list[dict[str, Any]] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        self.seen.append({"method": environ["REQUEST_METHOD"], "path": environ["PATH_INFO"],
+                          "auth": environ.get("HTTP_AUTHORIZATION"), "body": raw.decode()})
+        status, body, headers = self.answers.pop(0) if self.answers else (500, {"message": "script ran out"}, {})
+        start_response(f"{status} X", [("Content-Type", "application/json"), *headers.items()])
+        return [json.dumps(body).encode()]
+
+
+@pytest.fixture
+def script() -> Iterator[tuple[Script, SandboxServer]]:
+    app = Script()
+    server = SandboxServer(app).start()
+    yield app, server
+    server.stop()
+
+
+def adapter(url: str, sleeps: list[float], **creds: Any) -> HubSpotAdapter:
+    t = Transport(url, Credentials(**(creds or {"access_token": "pat-test"})), rate_per_10s=1000,
+                  search_per_second=100, timeout_s=5, policy=RetryPolicy(max_attempts=4, sleep=sleeps.append, seed=2))
+    return HubSpotAdapter(t)
+
+
+def test_207_maps_to_per_record_results(script: tuple[Script, SandboxServer]) -> None:
+    app, server = script
+    body = fixture("batch_read_207.json")  # results for 1, OBJECT_NOT_FOUND for 999999, nothing about 7
+    app.answers.append((207, body, {}))
+    requests = [WriteRequest("lead", i, {"leadscore_score": 3}) for i in ("1", "999999", "7")]
+    results = adapter(server.url, []).write(requests)
+    assert [(r.record_id, r.ok, r.retriable) for r in results] == [("1", True, False), ("999999", False, False),
+                                                                   ("7", False, True)]
+    assert "OBJECT_NOT_FOUND" in (results[1].error or "")
+    assert json.loads(app.seen[0]["body"])["inputs"][1] == {"id": "999999", "properties": {"leadscore_score": "3"}}
+
+
+def test_429_with_retry_after_waits_at_least_that_long(script: tuple[Script, SandboxServer]) -> None:
+    app, server = script
+    app.answers += [(429, fixture("rate_limit_ten_secondly.json"), {"Retry-After": "3"}), (200, {"results": []}, {})]
+    sleeps: list[float] = []
+    assert adapter(server.url, sleeps).owners() == []
+    assert len(sleeps) == 1 and 3.0 <= sleeps[0] <= 3.5
+    assert len(app.seen) == 2
+
+
+def test_429_without_retry_after_backs_off_exponentially(script: tuple[Script, SandboxServer]) -> None:
+    app, server = script
+    search_429 = {"status": "error", "message": "You have reached your secondly limit.", "errorType": "RATE_LIMIT",
+                  "policyName": "SECONDLY"}
+    app.answers += [(429, search_429, {})] * 3 + [(200, {"total": 0, "results": []}, {})]
+    sleeps: list[float] = []
+    pages = list(adapter(server.url, sleeps).pull_accounts(None, datetime.now(timezone.utc)))
+    assert pages[-1].done and len(app.seen) == 4
+    assert len(sleeps) == 3 and all(0 <= s <= 0.5 * 2 ** i for i, s in enumerate(sleeps))
+
+
+def test_401_is_fatal_and_not_retried(script: tuple[Script, SandboxServer]) -> None:
+    app, server = script
+    app.answers.append((401, fixture("invalid_authentication.json"), {}))
+    sleeps: list[float] = []
+    with pytest.raises(AuthError, match="HTTP 401"):
+        adapter(server.url, sleeps).owners()
+    assert sleeps == [] and len(app.seen) == 1
+
+
+def test_5xx_that_never_ends_fails_the_rest_as_retriable_and_stops(script: tuple[Script, SandboxServer]) -> None:
+    app, server = script
+    app.answers += [(200, {"results": [{"id": str(i)} for i in range(100)]}, {})] + [(503, {"message": "down"}, {})] * 4
+    results = adapter(server.url, []).write([WriteRequest("lead", str(i), {"leadscore_score": 1}) for i in range(250)])
+    assert all(r.ok for r in results[:100])
+    assert all(not r.ok and r.retriable and "503" in (r.error or "") for r in results[100:])
+    assert len(app.seen) == 1 + 4  # the third batch was never sent
+
+
+def test_a_create_is_not_retried_after_an_ambiguous_failure(script: tuple[Script, SandboxServer]) -> None:
+    app, server = script
+    app.answers.append((502, {"message": "bad gateway"}, {}))
+    [result] = adapter(server.url, []).create_tasks([TaskRequest("5", None, "Call", "now", "k1")])
+    assert not result.ok and not result.retriable and "outcome unknown" in (result.error or "")
+    assert len(app.seen) == 1
+
+
+def test_oauth_refreshes_before_expiry(script: tuple[Script, SandboxServer]) -> None:
+    app, server = script
+    owners = (200, {"results": []}, {})
+    app.answers += [(200, {"access_token": "at-1", "refresh_token": "rt-2", "expires_in": 1800}, {}), owners, owners,
+                    (200, {"access_token": "at-2", "expires_in": 1800}, {}), owners]
+    clock = [1000.0]
+    a = adapter(server.url, [], refresh_token="rt-1", client_id="cid", client_secret="secret")
+    a.t.clock = lambda: clock[0]
+    a.owners()
+    a._owners = None
+    clock[0] += 1400  # 400 s left: still more than the 300 s margin
+    a.owners()
+    a._owners = None
+    clock[0] += 200  # 200 s left: refresh first
+    a.owners()
+    paths = [(s["path"], s["auth"]) for s in app.seen]
+    assert paths == [("/oauth/v1/token", None), ("/crm/v3/owners/", "Bearer at-1"), ("/crm/v3/owners/", "Bearer at-1"),
+                     ("/oauth/v1/token", None), ("/crm/v3/owners/", "Bearer at-2")]
+    assert "refresh_token=rt-2" in app.seen[3]["body"]  # the rotated refresh token is used
+    assert "secret" not in repr(a.t.credentials)
+
+
+@responses.activate
+def test_email_events_outside_the_client_retry_a_429_without_retry_after() -> None:
+    base = "https://api.hubapi.example"
+    url = f"{base}/email/public/v1/events"
+    responses.add(responses.GET, url, json={"status": "error", "errorType": "RATE_LIMIT", "policyName": "SECONDLY",
+                                            "message": "slow down"}, status=429)
+    event = {"id": "e1", "created": 1_700_000_000_000, "type": "OPEN", "recipient": "Ann@Example.com",
+             "emailCampaignId": 5}
+    unsub = {"id": "e2", "created": 1_700_000_000_001, "type": "STATUSCHANGE", "recipient": "ann@example.com",
+             "portalSubscriptionStatus": "UNSUBSCRIBED"}
+    responses.add(responses.GET, url, json={"hasMore": False, "offset": "2", "events": [event, unsub]}, status=200)
+    sleeps: list[float] = []
+    a = adapter(base, sleeps)
+    [source] = [s for s in event_sources(a.t, a.mapping, lambda emails: {e: "42" for e in emails}, 100)
+                if s.name == "email"]
+    pages = list(source.read(Window(1_600_000_000_000, 1_800_000_000_000)))
+    events = [e for evs, _ in pages for e in evs]
+    assert [(e.lead_id, e.type, e.campaign) for e in events] == [("42", "email_open", "5"),
+                                                                 ("42", "email_unsubscribe", None)]
+    assert len(sleeps) == 1 and len(responses.calls) == 2
+    assert responses.calls[1].request.headers["Authorization"] == "Bearer pat-test"
+
+
+@responses.activate
+def test_401_outside_the_client_is_an_auth_error() -> None:
+    base = "https://api.hubapi.example"
+    responses.add(responses.GET, f"{base}/marketing/v3/forms", json=fixture("invalid_authentication.json"), status=401)
+    a = adapter(base, [])
+    [source] = [s for s in event_sources(a.t, a.mapping, lambda e: {}, 100) if s.name == "forms"]
+    with pytest.raises(AuthError):
+        list(source.read(Window(None, 1)))
