@@ -254,10 +254,8 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
             if options.dry_run:
                 summary.would_write = [{"object": c.object, "id": c.record_id, "values": c.values}
                                        for c in send_now[:20]]
-                summary.actions = dict(execute_actions(store, tenant, adapter, names, notifier or Notifier(), now,
-                                                       dry_run=True))
-                summary.actions.update({f"would_{r['kind']}": summary.actions.get(f"would_{r['kind']}", 0) + 1
-                                        for r in planned})
+                would = execute_actions(store, tenant, adapter, names, notifier or Notifier(), now, dry_run=True)
+                summary.actions = dict(would + Counter(f"would_{r['kind']}" for r in planned))
                 status = "dry-run"
                 return summary
             attempts = {(w.object, w.record_id): w.attempts for w in store.outbox(tenant)}

@@ -1,0 +1,70 @@
+"""The sync through the real HubSpot adapter against the HubSpot sandbox (loopback HTTP)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from connector.store import Store
+from connector.sync.run import SyncOptions, run_sync
+from sandbox.hubspot import create_server
+
+from .hubspot_world import adapter, install, model_with_actions, snapshot, tenant
+
+pytestmark = pytest.mark.slow
+NOW = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def small_tenant() -> Any:
+    return tenant(150)
+
+
+@pytest.fixture
+def server(small_tenant: Any) -> Iterator[Any]:
+    with create_server(small_tenant) as s:
+        install(s)
+        yield s
+
+
+def test_sync_writes_scores_then_a_steady_run_writes_nothing(server: Any, store: Store) -> None:
+    a = adapter(server)
+    owners = [o.id for o in a.owners()][:3]
+    model = model_with_actions(owners)
+    first = run_sync(store, a, model, SyncOptions(tenant="hs", now=NOW))
+    assert first.pulled["leads"] == 150 and first.failed == 0
+    crm = snapshot(server)
+    scored_companies = [c for c, score in crm["companies"].items() if score is not None]
+    assert 0 < len(scored_companies) < len(crm["companies"])  # companies without contacts get no score
+    assert first.written == first.writes_planned == 150 + len(scored_companies)
+    stored = store.scores("hs")
+    for lead_id, s in stored.items():
+        assert crm["contacts"][lead_id]["leadscore_score"] == str(int(s.score + 0.5))
+        assert crm["contacts"][lead_id]["leadscore_grade"] == s.grade
+    hot = sorted(lid for lid, s in stored.items() if s.score >= 55)
+    assert hot and first.crossings["mql.entered"] == len(hot)
+    assert sorted(subject for subject, _ in crm["tasks"]) == sorted(f"Call {lid}" for lid in hot)
+    assert all(crm["contacts"][lid]["lifecyclestage"] == "marketingqualifiedlead" for lid in hot)
+    assert all(crm["contacts"][lid]["hubspot_owner_id"] for lid in hot)
+
+    before = a.api_usage()["calls"] or 0
+    again = run_sync(store, a, model, SyncOptions(tenant="hs", now=NOW))
+    used = (a.api_usage()["calls"] or 0) - before
+    assert again.written == 0 and again.new_events == 0 and again.score_changes == 0 and not again.actions
+    assert used <= 25, f"a steady run made {used} calls"
+    assert snapshot(server) == crm
+
+
+def test_dry_run_touches_nothing(server: Any, store: Store) -> None:
+    a = adapter(server)
+    before = snapshot(server)
+    dry = run_sync(store, a, model_with_actions([o.id for o in a.owners()][:2]),
+                   SyncOptions(tenant="hs", now=NOW, dry_run=True))
+    assert dry.writes_planned > 0 and dry.written == 0 and len(dry.would_write) == 20
+    assert dry.actions.get("would_create_task", 0) == dry.crossings["mql.entered"]
+    assert snapshot(server) == before
+    assert store.outbox("hs") == [] and store.scores("hs") == {} and store.actions("hs") == []
+    assert all(v[0] is None for v in store.cursors("hs", "hubspot").values())
