@@ -19,7 +19,7 @@ from connector.console import err, handle_errors, out, print_json
 from connector.predict_io import load_model, save_model, single_thread, write_bytes
 from connector.tableio import read_table, write_table
 
-__all__ = ["train", "evaluate", "predict"]
+__all__ = ["train", "evaluate", "predict", "report", "backtest", "diff"]
 
 _THREADS = typer.Option(help="CPU threads for training (1 is fastest on a busy machine)")
 
@@ -141,3 +141,171 @@ def predict(
         result = predict_table(trained, table, id_column=id_column, factors=factors)
     write_table(result, out_path)
     out.print(f"{result.num_rows:,} leads scored → {out_path}")
+
+
+def _rules_scores(model_path: Path, table: Any, events_path: Path | None, now: str | None,
+                  id_column: str | None) -> tuple[Any, Any]:
+    """Score a table with a YAML rules model through the batch engine."""
+    from connector.console import load_model as load_rules
+    from connector.console import parse_now
+    from scoring.engine import score_tables
+
+    rules = load_rules(model_path)
+    leads = _with_id(table, id_column)
+    events = read_table(events_path) if events_path else None
+    return rules, score_tables(rules, leads, events, parse_now(now))
+
+
+def _with_id(table: Any, id_column: str | None) -> Any:
+    """The engine needs an ``id`` column: take ``--id-column``, else ``id``, else row numbers."""
+    import pyarrow as pa
+
+    from scoring.predict.dataset import column_values
+
+    if id_column and id_column != "id":
+        ids = column_values(table, id_column)
+        table = table.drop_columns(["id"]) if "id" in table.column_names else table
+        return table.append_column("id", pa.array([str(v) for v in ids]))
+    if "id" in table.column_names:
+        return table
+    return table.append_column("id", pa.array([str(i + 1) for i in range(table.num_rows)]))
+
+
+@app.command()
+@handle_errors
+def report(
+    data: Annotated[Path, typer.Option(help="Leads with outcomes: CSV, JSONL or Parquet")],
+    target: Annotated[str, typer.Option(help="Outcome column: 0/1, yes/no or true/false")],
+    model: Annotated[Path, typer.Option(help="A trained model, or a rules model (.yaml)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for report.html and the PNGs")],
+    events: Annotated[Path | None, typer.Option(help="Events table (rules models only)")] = None,
+    now: Annotated[str | None, typer.Option(help="Score as of this ISO time (rules models)")] = None,
+    id_column: Annotated[str | None, typer.Option(help="Lead id column (rules models)")] = None,
+    title: Annotated[str | None, typer.Option(help="Report title")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object")] = False,
+) -> None:
+    """Write a self-contained HTML report (charts inline, PNGs beside it) on how well a model
+    ranks and predicts conversion."""
+    from datetime import datetime, timezone
+
+    from scoring.predict.dataset import parse_target
+    from scoring.reports.html import build_report
+
+    table = read_table(data)
+    y = parse_target(table, target)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    if model.suffix.lower() in (".yaml", ".yml"):
+        rules, scored = _rules_scores(model, table, events, now, id_column)
+        result = build_report(
+            y, scored.column("score").to_numpy(), probability=False, score_label="score (0-100)",
+            title=title or f"Lead scoring report: {rules.name}",
+            subtitle=f"Rules model {rules.name} (version {rules.version}) on {data.name}, "
+                     f"{len(y):,} leads, target '{target}'.",
+            footer=f"Made by leadscore report on {stamp}.")
+    else:
+        trained = load_model(model)
+        with single_thread(1):
+            p = trained.probability(table)
+        result = build_report(
+            y, p, cuts=trained.tier_cuts, training=trained.evaluation,
+            title=title or "Predictive lead scoring report",
+            subtitle=f"{trained.kind} model ({model.name}) on {data.name}, {len(y):,} leads, "
+                     f"target '{target}'. If these leads were used for training, the figures "
+                     "below are optimistic; the training comparison at the end is out of sample.",
+            footer=f"Made by leadscore report on {stamp}.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, png in result.images.items():
+        write_bytes(out_dir / f"{name}.png", png)
+    write_bytes(out_dir / "report.html", result.html.encode("utf-8"))
+    summary = {k: result.metrics[k] for k in ("rows", "conversion_rate", "auc", "top_decile_lift",
+                                              "tiers", "deciles") if k in result.metrics}
+    summary |= {"html": str(out_dir / "report.html"),
+                "charts": [str(out_dir / f"{n}.png") for n in result.images]}
+    if json_out:
+        print_json(summary)
+        return
+    out.print(f"AUC {summary['auc']:.4f}, top-decile lift {summary['top_decile_lift']:.2f}× → "
+              f"{out_dir / 'report.html'} (+ {len(result.images)} PNGs)")
+
+
+def _as_of(values: list[str]) -> list[Any]:
+    from connector.console import parse_now
+
+    return [parse_now(v) for v in values]
+
+
+@app.command()
+@handle_errors
+def backtest(
+    model: Annotated[Path, typer.Option(help="Candidate rules model (.yaml)")],
+    leads: Annotated[Path, typer.Option(help="Leads with outcomes: CSV, JSONL or Parquet")],
+    target: Annotated[str, typer.Option(help="Outcome column: 0/1, yes/no or true/false")],
+    as_of: Annotated[list[str], typer.Option(help="Replay as of this ISO time; repeat")],
+    events: Annotated[Path | None, typer.Option(help="Events table (lead_id, type, occurred_at...)")] = None,
+    id_column: Annotated[str | None, typer.Option(help="Lead id column (default: id, else row number)")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the backtest as one JSON object")] = False,
+) -> None:
+    """Replay history under a rules model: conversion by tier, lift above vs below each
+    threshold (the 3-5× rule of thumb), crossings per week, score distribution."""
+    from connector.console import load_model as load_rules
+    from scoring.predict.backtest import backtest as run_backtest
+    from scoring.predict.dataset import parse_target
+
+    rules = load_rules(model)
+    table = _with_id(read_table(leads), id_column)
+    y = parse_target(table, target)
+    event_table = read_table(events) if events else None
+    result = run_backtest(rules, table, event_table, y, _as_of(as_of))
+    if json_out:
+        print_json(result)
+        return
+    for run in result["as_of"]:
+        out.print(f"[bold]{rules.name}[/] as of {run['as_of']}: {run['leads']:,} leads, "
+                  f"conversion {run['conversion_rate']:.1%}, AUC {run['auc']:.3f}")
+        grades = Table("grade", "leads", "conversion", box=None)
+        for row in run["by_grade"]:
+            grades.add_row(row["grade"], f"{row['leads']:,}", f"{row['conversion']:.1%}")
+        out.print(grades)
+        for t in run["thresholds"]:
+            out.print(f"  {t['threshold']} ({t['metric']} ≥ {t['enter']:g}): {t['leads_above']:,} above "
+                      f"convert at {t['conversion_above']:.1%}, {t['leads_below']:,} below at "
+                      f"{t['conversion_below']:.1%}: lift {t['lift']:.1f}×, {t['verdict']}")
+    for week in result.get("crossings_per_week", []):
+        out.print("  week ending " + week["week_ending"] + ": " + ", ".join(
+            f"{k} {v}" for k, v in week.items() if k != "week_ending"))
+
+
+@app.command()
+@handle_errors
+def diff(
+    old: Annotated[Path, typer.Argument(help="The model in use (.yaml)")],
+    new: Annotated[Path, typer.Argument(help="The candidate model (.yaml)")],
+    leads: Annotated[Path, typer.Option(help="Leads: CSV, JSONL or Parquet")],
+    events: Annotated[Path | None, typer.Option(help="Events table")] = None,
+    now: Annotated[str | None, typer.Option(help="Score as of this ISO time (default: now)")] = None,
+    id_column: Annotated[str | None, typer.Option(help="Lead id column (default: id, else row number)")] = None,
+    top: Annotated[int, typer.Option(help="How many of the biggest movers to list")] = 10,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the diff as one JSON object")] = False,
+) -> None:
+    """What deploying NEW instead of OLD would change: grades, priorities, thresholds, movers."""
+    from connector.console import load_model as load_rules
+    from connector.console import parse_now
+    from scoring.predict.backtest import diff_models
+
+    table = _with_id(read_table(leads), id_column)
+    event_table = read_table(events) if events else None
+    result = diff_models(load_rules(old), load_rules(new), table, event_table, parse_now(now), top)
+    if json_out:
+        print_json(result)
+        return
+    out.print(f"{result['leads']:,} leads: {result['grade_changed']:,} change grade, "
+              f"{result['priority_changed']:,} change priority, mean score change "
+              f"{result['mean_score_change']:+.2f}")
+    for t in result["thresholds"]:
+        out.print(f"  {t['threshold']}: {t['above_before']:,} → {t['above_after']:,} above "
+                  f"(+{t['enter']:,} enter, -{t['leave']:,} leave)")
+    movers = Table("lead", "before", "after", "change", "grade", box=None, title="Biggest movers")
+    for m in result["biggest_movers"]:
+        movers.add_row(m["lead_id"], f"{m['score_before']:.1f}", f"{m['score_after']:.1f}",
+                       f"{m['change']:+.1f}", f"{m['grade_before']} → {m['grade_after']}")
+    out.print(movers)

@@ -1,0 +1,186 @@
+"""Replay history under a rules model (backtest) and compare two models (diff).
+
+A backtest scores the leads as of past moments with the batch engine, exactly as the sync
+would have, and sets the result against what happened. The rule of thumb it checks: leads
+above a threshold (say MQL) should convert at 3-5× the rate of those below; much less and the
+threshold does not separate, much more and it is probably too strict to feed sales.
+
+A diff scores the same leads under an old and a new model and says what a deploy would change:
+grades, priorities, who is above each threshold, and the leads whose score moves most.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..engine import score_tables
+from ..model import ScoringModel
+from ..thresholds import ThresholdState, step
+from .metrics import roc_auc
+
+__all__ = ["LIFT_RULE", "backtest", "crossings_per_week", "diff_models", "score_distribution"]
+
+#: Leads above a threshold should convert at 3-5× the rate of leads below it.
+LIFT_RULE = (3.0, 5.0)
+MAX_WEEKS = 104
+
+
+def score_distribution(scores: np.ndarray) -> dict[str, Any]:
+    """Counts in ten 10-point bands from 0 to 100, and the usual quantiles."""
+    counts, _ = np.histogram(scores, bins=np.linspace(0, 100, 11))
+    return {"bands": [{"from": 10 * i, "to": 10 * (i + 1), "leads": int(c)}
+                      for i, c in enumerate(counts)],
+            "quantiles": {f"p{q}": float(np.percentile(scores, q)) for q in (10, 25, 50, 75, 90)}
+            if len(scores) else {}}
+
+
+def _by(keys: np.ndarray, y: np.ndarray, name: str) -> list[dict[str, Any]]:
+    return [{name: str(k), "leads": int((keys == k).sum()),
+             "conversion": float(y[keys == k].mean())} for k in sorted(set(keys.tolist()))]
+
+
+def _verdict(lift: float) -> str:
+    low, high = LIFT_RULE
+    if np.isnan(lift):
+        return "cannot tell: no leads on one side of the threshold or none convert below it"
+    if lift < low:
+        return f"below the {low:g}-{high:g}× rule of thumb: the threshold does not separate well"
+    if lift > high:
+        return (f"above the {low:g}-{high:g}× rule of thumb: strong separation; check the "
+                "threshold is not so strict that sales is starved")
+    return f"within the {low:g}-{high:g}× rule of thumb"
+
+
+def _threshold_rows(model: ScoringModel, scored: pa.Table, y: np.ndarray) -> list[dict[str, Any]]:
+    rows = []
+    for t in model.thresholds:
+        value = scored.column(t.metric).to_numpy()
+        above = value >= t.enter
+        up = float(y[above].mean()) if above.any() else float("nan")
+        down = float(y[~above].mean()) if (~above).any() else float("nan")
+        lift = up / down if down and not np.isnan(up) and not np.isnan(down) else float("nan")
+        rows.append({"threshold": t.name, "metric": t.metric, "enter": t.enter,
+                     "leads_above": int(above.sum()), "leads_below": int((~above).sum()),
+                     "conversion_above": up, "conversion_below": down, "lift": lift,
+                     "meets_rule": bool(LIFT_RULE[0] <= lift) if not np.isnan(lift) else False,
+                     "verdict": _verdict(lift)})
+    return rows
+
+
+def _known_at(leads: pa.Table, as_of: datetime) -> np.ndarray:
+    """Leads that existed at ``as_of`` (all of them when there is no ``created_at``)."""
+    if "created_at" not in leads.column_names:
+        return np.ones(leads.num_rows, dtype=bool)
+    created = leads.column("created_at")
+    if not pa.types.is_timestamp(created.type):
+        created = created.cast(pa.timestamp("us", tz="UTC"))
+    values = created.to_pylist()
+    cutoff = as_of
+    return np.array([v is None or (v if v.tzinfo else v.replace(tzinfo=cutoff.tzinfo)) <= cutoff
+                     for v in values])
+
+
+def backtest(model: ScoringModel, leads: pa.Table, events: pa.Table | None, y: np.ndarray,
+             as_of: list[datetime]) -> dict[str, Any]:
+    """Score ``leads`` as of each moment in ``as_of`` and measure the scores against ``y``."""
+    results = []
+    for moment in as_of:
+        known = _known_at(leads, moment)
+        subset = leads.filter(pa.array(known))
+        scored = score_tables(model, subset, events, moment)
+        outcome = y[known]
+        score = scored.column("score").to_numpy()
+        results.append({
+            "as_of": moment.isoformat(),
+            "leads": int(known.sum()),
+            "conversion_rate": float(outcome.mean()) if len(outcome) else float("nan"),
+            "auc": roc_auc(outcome, score),
+            "by_grade": _by(np.asarray(scored.column("grade").to_pylist()), outcome, "grade"),
+            "by_priority": _by(np.asarray(scored.column("priority").to_pylist()), outcome,
+                               "priority"),
+            "thresholds": _threshold_rows(model, scored, outcome),
+            "score_distribution": score_distribution(score),
+        })
+    out: dict[str, Any] = {"model": model.name, "model_version": model.version,
+                           "as_of": results}
+    if events is not None and events.num_rows and model.thresholds:
+        out["crossings_per_week"] = crossings_per_week(model, leads, events, max(as_of))
+    return out
+
+
+def crossings_per_week(model: ScoringModel, leads: pa.Table, events: pa.Table,
+                       until: datetime) -> list[dict[str, Any]]:
+    """How many leads would have entered each threshold in each week up to ``until``.
+
+    Leads are rescored at the end of every week from the first event on (at most
+    ``MAX_WEEKS``), and each threshold's hysteresis and cooldown are applied with
+    :func:`scoring.thresholds.step`, as the sync would.
+    """
+    occurred = events.column("occurred_at")
+    first = min(v for v in occurred.to_pylist() if v is not None)
+    if first.tzinfo is None:
+        first = first.replace(tzinfo=until.tzinfo)
+    weeks = min(MAX_WEEKS, max(1, int((until - first).days // 7) + 1))
+    moments = [until - timedelta(weeks=weeks - 1 - k) for k in range(weeks)]
+    states = {t.name: [ThresholdState()] * leads.num_rows for t in model.thresholds}
+    rows = []
+    for moment in moments:
+        known = _known_at(leads, moment)
+        scored = score_tables(model, leads, events, moment)
+        row: dict[str, Any] = {"week_ending": moment.date().isoformat()}
+        for t in model.thresholds:
+            value = scored.column(t.metric).to_numpy()
+            entered = 0
+            lead_states = states[t.name]
+            for i in np.flatnonzero(known):
+                move = step(t, lead_states[i], float(value[i]), moment)
+                lead_states[i] = move.state
+                entered += move.change == "entered"
+            row[t.name] = entered
+        rows.append(row)
+    return rows
+
+
+def diff_models(old: ScoringModel, new: ScoringModel, leads: pa.Table,
+                events: pa.Table | None, now: datetime, top: int = 10) -> dict[str, Any]:
+    """What deploying ``new`` instead of ``old`` would change for these leads at ``now``."""
+    a = score_tables(old, leads, events, now)
+    b = score_tables(new, leads, events, now)
+    ga, gb = (np.asarray(t.column("grade").to_pylist()) for t in (a, b))
+    pa_, pb = (np.asarray(t.column("priority").to_pylist()) for t in (a, b))
+    sa, sb = a.column("score").to_numpy(), b.column("score").to_numpy()
+    thresholds = []
+    names = [t.name for t in old.thresholds] + [t.name for t in new.thresholds
+                                                if t.name not in {x.name for x in old.thresholds}]
+    for name in names:
+        before = _above(old, name, a)
+        after = _above(new, name, b)
+        thresholds.append({"threshold": name, "above_before": int(before.sum()),
+                           "above_after": int(after.sum()),
+                           "enter": int((after & ~before).sum()), "leave": int((before & ~after).sum())})
+    grades = sorted(set(ga.tolist()) | set(gb.tolist()))
+    matrix = {g: {h: int(((ga == g) & (gb == h)).sum()) for h in grades} for g in grades}
+    delta = sb - sa
+    order = np.argsort(-np.abs(delta), kind="mergesort")[:top]
+    ids = a.column("lead_id").to_pylist()
+    movers = [{"lead_id": ids[i], "score_before": float(sa[i]), "score_after": float(sb[i]),
+               "change": float(delta[i]), "grade_before": str(ga[i]), "grade_after": str(gb[i]),
+               "reasons_after": b.column("reasons")[int(i)].as_py()}
+              for i in order if delta[i] != 0]
+    return {"leads": int(leads.num_rows), "now": now.isoformat(),
+            "old": {"name": old.name, "version": old.version},
+            "new": {"name": new.name, "version": new.version},
+            "grade_changed": int((ga != gb).sum()), "priority_changed": int((pa_ != pb).sum()),
+            "mean_score_change": float(delta.mean()) if len(delta) else 0.0,
+            "grade_matrix": matrix, "thresholds": thresholds, "biggest_movers": movers}
+
+
+def _above(model: ScoringModel, name: str, scored: pa.Table) -> np.ndarray:
+    t = next((x for x in model.thresholds if x.name == name), None)
+    if t is None:
+        return np.zeros(scored.num_rows, dtype=bool)
+    return scored.column(t.metric).to_numpy() >= t.enter
