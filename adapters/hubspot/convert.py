@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from adapters.cursors import ms_of
 from mappings.loader import ObjectFields
 from scoring.records import Account, Lead
 
@@ -39,7 +40,7 @@ def parse_time(text: Any) -> datetime | None:
         return None
     raw = str(text).strip()
     if raw.isdigit():
-        return datetime.fromtimestamp(int(raw) / 1000, timezone.utc)
+        return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=int(raw))
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
@@ -49,7 +50,7 @@ def parse_time(text: Any) -> datetime | None:
 
 def ms_of_text(text: Any) -> int:
     moment = parse_time(text)
-    return int(moment.timestamp() * 1000) if moment else 0
+    return ms_of(moment) if moment else 0
 
 
 def _fields(props: Mapping[str, Any], mapping: ObjectFields) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.cursors import Window, encode
+from adapters.cursors import Window, encode, ms_of
 from adapters.hubspot.convert import parse_number, parse_time
 from adapters.hubspot.pull import associations, search_pages
 from adapters.hubspot.transport import Transport
@@ -64,7 +64,7 @@ def _web(t: Transport, mapping: HubSpotMapping, limit: int) -> EventSource:
                 when = parse_time(r.get("occurredAt"))
                 if when is None:
                     continue
-                ms = int(when.timestamp() * 1000)
+                ms = ms_of(when)
                 high = ms if high is None else max(high, ms)
                 kind = type_of(str(r.get("eventType") or ""))
                 if kind is None:
@@ -173,7 +173,7 @@ def _engagement(t: Transport, e: Engagement, limit: int) -> EventSource:
                 p = r.get("properties") or {}
                 modified = parse_time(p.get("hs_lastmodifieddate"))
                 if modified is not None:
-                    ms = int(modified.timestamp() * 1000)
+                    ms = ms_of(modified)
                     high = ms if high is None else max(high, ms)
                 kind = e.event_type(p)
                 when = parse_time(p.get("hs_timestamp")) or parse_time(r.get("createdAt"))
