@@ -49,8 +49,20 @@ class SalesforceSettings(BaseModel):
     security_token: SecretStr | None = Field(None, description="API user security token")
     domain: str = Field("login", description="'login', 'test' or a My Domain name")
     instance_url: str | None = Field(None, description="Instance URL, with session_id, to skip login")
-    session_id: SecretStr | None = Field(None, description="An existing session id")
+    session_id: SecretStr | None = Field(None, description="An existing session id (cannot be refreshed)")
     api_version: str = Field("59.0", description="REST API version")
+    consumer_key: str | None = Field(None, description="Connected app consumer key (JWT, OAuth, client credentials)")
+    consumer_secret: SecretStr | None = Field(None, description="Connected app consumer secret")
+    private_key_file: Path | None = Field(None, description="PEM private key for the JWT bearer flow")
+    timeout_s: float = Field(30.0, gt=0, description="Seconds to wait for one HTTP response")
+    max_attempts: int = Field(8, ge=1, description="Attempts per call on 429/5xx/timeouts before giving up")
+    max_api_share: float = Field(0.8, gt=0, le=1, description="Stop before the org's daily API usage passes this share")
+    bulk_query_threshold: int = Field(10_000, ge=0, description="Read by a Bulk 2.0 query job above this many rows")
+    bulk_write_threshold: int = Field(2_000, ge=0, description="Write by a Bulk 2.0 ingest job above this many records")
+    lookback_s: int = Field(300, ge=0, description="Overlap re-read before the cursor, for late timestamps")
+    permission_set: str | None = Field("Leadscore", description="Permission set that gets access to leadscore's fields")
+    profile: str | None = Field(None, description="Grant field access on this profile instead of a permission set")
+    mapping: Path | None = Field(None, description="Mapping YAML overriding the built-in mappings/salesforce.yaml")
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,258 @@
+"""The Salesforce adapter: :class:`adapters.base.Adapter` over simple-salesforce.
+
+Reads are incremental on ``SystemModstamp`` from the cursor minus a look-back, up to the run's
+start (:mod:`.pull`); Leads and Contacts are both canonical leads, each with its own mark in one
+JSON cursor. A converted lead is not yielded: its contact is the person now, and its engagement
+rows (``WhoId`` still naming the lead) are credited to that contact, so the score follows it.
+Deleted rows are not returned by ``query`` and so are never yielded. Writes go through
+:mod:`.write`; every call goes through one :class:`~.transport.Transport`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from simple_salesforce import format_soql
+
+from adapters.base import FieldSpec, InstallPlan, Owner, Page, TaskRequest, WriteRequest, WriteResult
+from adapters.cursors import advance, decode_map, encode_map, ms_of, window
+from adapters.errors import AdapterError
+from adapters.retry import RetryPolicy
+
+from . import install as installer
+from .auth import Credentials
+from .convert import as_bool, as_ms, to_account, to_event, to_lead, who_of
+from .mapping import SalesforceMapping, load_salesforce_mapping
+from .pull import Reader, floor_s, ids_soql
+from .transport import ApiSession, Transport
+from .write import bulk_update, collection_save, sobject_of
+
+__all__ = ["SalesforceAdapter"]
+
+R = TypeVar("R")
+_LEAD_EXTRA = ["IsConverted", "ConvertedContactId", "SystemModstamp"]
+
+
+def _last_is_done(pages: Iterable[tuple[Sequence[R], str | None]], final: str) -> Iterator[Page]:
+    """Yield pages one behind, so the last page carries ``done=True`` and the final cursor."""
+    held: tuple[Sequence[R], str | None] | None = None
+    for page in pages:
+        if held is not None:
+            yield Page(held[0], held[1], False)  # type: ignore[arg-type]
+        held = page
+    yield Page(held[0] if held else [], final, True)  # type: ignore[arg-type]
+
+
+class SalesforceAdapter:
+    name = "salesforce"
+
+    def __init__(self, transport: Transport, mapping: SalesforceMapping | None = None, *,
+                 bulk_query_threshold: int = 10_000, bulk_write_threshold: int = 2_000, lookback_s: int = 300,
+                 permission_set: str | None = "Leadscore", profile: str | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.t = transport
+        self.mapping = mapping or load_salesforce_mapping()
+        self.reader = Reader(transport, bulk_threshold=bulk_query_threshold, sleep=sleep)
+        self.bulk_write_threshold = bulk_write_threshold
+        self.lookback_ms = lookback_s * 1000
+        self.permission_set = permission_set
+        self.profile = profile
+        self.converted: dict[str, str] = {}  # converted lead id → its contact id
+        self._live: set[str] = set()  # lead ids seen unconverted in this process
+
+    @classmethod
+    def from_settings(cls, settings: Any, mapping: SalesforceMapping | None = None, policy: RetryPolicy | None = None,
+                      session: Any = None) -> SalesforceAdapter:
+        """Build from :class:`connector.settings.SalesforceSettings` (secrets stay inside);
+        ``session`` is a ``requests.Session`` to adopt (trust store, proxies, a sandbox's loopback)."""
+
+        def secret(v: Any) -> str | None:
+            return v.get_secret_value() if v is not None else None
+
+        creds = Credentials(
+            username=settings.username, password=secret(settings.password),
+            security_token=secret(settings.security_token), consumer_key=settings.consumer_key,
+            consumer_secret=secret(settings.consumer_secret),
+            private_key_file=str(settings.private_key_file) if settings.private_key_file else None,
+            domain=settings.domain, session_id=secret(settings.session_id), instance_url=settings.instance_url)
+        api = ApiSession.adopt(session, settings.timeout_s) if session is not None else ApiSession(settings.timeout_s)
+        transport = Transport(creds, api, version=settings.api_version,
+                              policy=policy or RetryPolicy(max_attempts=settings.max_attempts),
+                              max_api_share=settings.max_api_share)
+        if mapping is None:
+            mapping = load_salesforce_mapping(settings.mapping)
+        return cls(transport, mapping, bulk_query_threshold=settings.bulk_query_threshold,
+                   bulk_write_threshold=settings.bulk_write_threshold, lookback_s=settings.lookback_s,
+                   permission_set=settings.permission_set, profile=settings.profile)
+
+    # -- install ---------------------------------------------------------------------------------
+
+    def fields(self) -> list[FieldSpec]:
+        """The custom fields the mapping says leadscore writes (what ``install`` creates)."""
+        return installer.field_specs(self.mapping)
+
+    def plan_install(self, fields: Sequence[FieldSpec]) -> InstallPlan:
+        return installer.plan(self.t, fields, self.permission_set, self.profile)
+
+    def install(self, plan: InstallPlan) -> InstallPlan:
+        return installer.install(self.t, plan, self.permission_set, self.profile)
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def _stream(self, sobject: str, columns: list[str], marks: dict[str, int], default: int | None, until_ms: int,
+                convert: Callable[[list[dict[str, Any]]], list[Any]], filters: dict[str, Any] | None = None
+                ) -> Iterator[tuple[list[Any], str]]:
+        """Pages of one object's changes; the cursor after each page is the JSON map of marks."""
+        start = window(marks.get(sobject, default), until_ms, self.lookback_ms).start_ms
+        for rows, ordered in self.reader.pages(sobject, columns, start, until_ms, filters):
+            if ordered and rows:
+                moved = advance(marks.get(sobject, default), as_ms(rows[-1]["SystemModstamp"]), until_ms)
+                if moved is not None:
+                    marks[sobject] = moved
+            yield convert(rows), encode_map(marks)
+        marks[sobject] = until_ms
+
+    def pull_leads(self, cursor: str | None, until: datetime) -> Iterator[Page]:
+        """Leads (unconverted) and Contacts changed since the cursor."""
+        until_ms = floor_s(ms_of(until))
+        marks = decode_map(cursor)
+        default = marks.pop("*", None)
+        m = self.mapping
+        lead_cols = sorted(set(m.leads.columns()) | set(_LEAD_EXTRA), key=lambda c: (c != "Id", c))
+        contact_cols = sorted(set(m.contacts.columns()) | {"SystemModstamp"}, key=lambda c: (c != "Id", c))
+
+        def leads(rows: list[dict[str, Any]]) -> list[Any]:
+            out = []
+            for r in rows:
+                if as_bool(r.get("IsConverted")):
+                    if r.get("ConvertedContactId"):
+                        self.converted[str(r["Id"])] = str(r["ConvertedContactId"])
+                    continue
+                self._live.add(str(r["Id"]))
+                out.append(to_lead(r, m.leads))
+            return out
+
+        def pages() -> Iterator[tuple[list[Any], str]]:
+            yield from self._stream("Lead", lead_cols, marks, default, until_ms, leads)
+            yield from self._stream("Contact", contact_cols, marks, default, until_ms,
+                                    lambda rows: [to_lead(r, m.contacts) for r in rows])
+
+        return _last_is_done(pages(), encode_map({"Lead": until_ms, "Contact": until_ms}))
+
+    def pull_accounts(self, cursor: str | None, until: datetime) -> Iterator[Page]:
+        until_ms = floor_s(ms_of(until))
+        marks = decode_map(cursor)
+        default = marks.pop("*", None)
+        cols = sorted(set(self.mapping.accounts.columns()) | {"SystemModstamp"}, key=lambda c: (c != "Id", c))
+        stream = self._stream("Account", cols, marks, default, until_ms,
+                              lambda rows: [to_account(r, self.mapping.accounts) for r in rows])
+        return _last_is_done(stream, encode_map({"Account": until_ms}))
+
+    def pull_events(self, cursor: str | None, until: datetime) -> Iterator[Page]:
+        """Engagement from every source the mapping names; the cursor maps object → mark."""
+        until_ms = floor_s(ms_of(until))
+        marks = decode_map(cursor)
+        default = marks.pop("*", None)
+
+        def pages() -> Iterator[tuple[list[Any], str]]:
+            for source in self.mapping.events:
+                def convert(rows: list[dict[str, Any]], source: Any = source) -> list[Any]:
+                    people = {r["Id"]: who_of(r, source) for r in rows}
+                    self._learn_conversions([w for w in people.values() if w and w.startswith("00Q")])
+                    events = []
+                    for r in rows:
+                        who = people[r["Id"]]
+                        if who:
+                            event = to_event(r, source, self.converted.get(who, who))
+                            if event is not None:
+                                events.append(event)
+                    return events
+
+                yield from self._stream(source.object, source.columns(), marks, default, until_ms, convert,
+                                        dict(source.filters))
+
+        final = encode_map({s.object: until_ms for s in self.mapping.events})
+        return _last_is_done(pages(), final)
+
+    def _learn_conversions(self, lead_ids: Sequence[str]) -> None:
+        """Which of these leads were converted (and to which contact), for those not seen yet."""
+        unknown = sorted({i for i in lead_ids if i not in self._live and i not in self.converted})
+        for start in range(0, len(unknown), 300):  # 300 ids keep the query URI well under 16 KB
+            soql = ids_soql("Lead", ["Id", "ConvertedContactId"], unknown[start:start + 300], {"IsConverted": True})
+            for body in self.t.query_pages(soql):
+                for r in body.get("records") or []:
+                    if r.get("ConvertedContactId"):
+                        self.converted[str(r["Id"])] = str(r["ConvertedContactId"])
+            self._live.update(i for i in unknown[start:start + 300] if i not in self.converted)
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def write(self, requests: Sequence[WriteRequest]) -> list[WriteResult]:
+        """Field values (and owners) of Leads, Contacts and Accounts; one result per request."""
+        bad = [r for r in requests if sobject_of(r.record_id) not in ("Lead", "Contact", "Account")]
+        if bad:
+            raise AdapterError(f"write: {bad[0].record_id!r} is not a Lead, Contact or Account id "
+                               f"(expected a key prefix 00Q, 003 or 001)")
+        rows = [(r.record_id, {**r.values, **({"OwnerId": r.owner_id} if r.owner_id else {})}) for r in requests]
+        if len(rows) > self.bulk_write_threshold:
+            by_type: dict[str, list[int]] = {}
+            for i, (rid, _) in enumerate(rows):
+                by_type.setdefault(str(sobject_of(rid)), []).append(i)
+            results: dict[int, WriteResult] = {}
+            for sobject, index in by_type.items():
+                done = bulk_update(self.t, self.reader, sobject, [rows[i] for i in index])
+                results.update(zip(index, done, strict=True))
+            return [results[i] for i in range(len(rows))]
+        records = [{"attributes": {"type": sobject_of(rid)}, "id": rid, **values} for rid, values in rows]
+        return collection_save(self.t, "PATCH", records, [rid for rid, _ in rows], "update records")
+
+    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteResult]:
+        """One open Task per request, for the owner, on the lead/contact (``WhoId``)."""
+        records = []
+        for task in tasks:
+            values: dict[str, Any] = {"attributes": {"type": "Task"}, "WhoId": task.lead_id,
+                                      "Subject": task.subject[:255], "Description": task.body,
+                                      "Status": "Not Started", "Priority": "Normal"}
+            if task.owner_id:
+                values["OwnerId"] = task.owner_id
+            if task.due:
+                values["ActivityDate"] = task.due.date()
+            records.append(values)
+        return collection_save(self.t, "POST", records, [t.lead_id for t in tasks], "create tasks", idempotent=False)
+
+    def enroll(self, lead_ids: Sequence[str], target: str) -> list[WriteResult]:
+        """Add leads/contacts to a campaign: ``target`` is a Campaign id, optionally ``/Status``.
+        Existing memberships count as done (enrolling twice is a no-op)."""
+        campaign, _, status = target.partition("/")
+        if sobject_of(campaign) is not None or not campaign.startswith("701"):
+            raise AdapterError(f"enroll: {campaign!r} is not a Campaign id (key prefix 701); pass CAMPAIGN_ID[/Status]")
+        members: set[str] = set()
+        for start in range(0, len(lead_ids), 300):
+            chunk = list(lead_ids[start:start + 300])
+            soql = format_soql("SELECT LeadId, ContactId FROM CampaignMember WHERE CampaignId = {} AND "
+                               "(LeadId IN {} OR ContactId IN {})", campaign, chunk, chunk)
+            for body in self.t.query_pages(soql):
+                for r in body.get("records") or []:
+                    members.update(str(v) for v in (r.get("LeadId"), r.get("ContactId")) if v)
+        todo = [i for i in lead_ids if i not in members]
+        records = []
+        for lead in todo:
+            person = "LeadId" if sobject_of(lead) == "Lead" else "ContactId"
+            records.append({"attributes": {"type": "CampaignMember"}, "CampaignId": campaign, person: lead,
+                            **({"Status": status} if status else {})})
+        made = dict(zip(todo, collection_save(self.t, "POST", records, todo, "enroll in campaign", idempotent=False),
+                        strict=True))
+        return [made.get(i) or WriteResult(i, True, "already a member") for i in lead_ids]
+
+    def owners(self) -> list[Owner]:
+        out = []
+        for body in self.t.query_pages("SELECT Id, Email, Name, IsActive FROM User ORDER BY Id"):
+            for r in body.get("records") or []:
+                out.append(Owner(str(r["Id"]), r.get("Email"), r.get("Name"), active=as_bool(r.get("IsActive"))))
+        return out
+
+    def api_usage(self) -> dict[str, int | None]:
+        return self.t.usage()

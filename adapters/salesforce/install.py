@@ -1,0 +1,207 @@
+"""``leadscore install --crm salesforce``: the custom fields leadscore writes, and access to them.
+
+The plan reads the org (``describe`` of Lead, Contact and Account; the permission set or the
+profile's permission set); it changes nothing, so ``--dry-run`` prints it as is. Installing:
+
+1. log in afresh (Tooling calls are raw HTTP: simple-salesforce would not refresh them);
+2. create the permission set if it does not exist (never a profile: those are the admin's);
+3. create each missing field with the Tooling API ``CustomField`` (a field that already exists
+   but the API user cannot see answers ``DUPLICATE_DEVELOPER_NAME``: it only needs access);
+4. grant read and edit on every field through ``FieldPermissions`` rows (new fields are invisible,
+   even to the API user, until field-level security grants them);
+5. plan again, so the report says what is there now.
+
+Idempotent: a second run finds everything and does nothing. A refusal for lack of permission is
+reported naming the permission the API user needs, not raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from simple_salesforce import format_soql
+
+from adapters.base import FieldSpec, InstallPlan
+from adapters.errors import PermissionDenied
+from adapters.retry import RequestRejected
+
+from .mapping import SalesforceMapping
+from .transport import Transport
+
+__all__ = ["SalesforceInstallPlan", "field_specs", "install", "plan"]
+
+_METADATA: dict[str, dict[str, Any]] = {
+    "number": {"type": "Number", "precision": 18, "scale": 2},
+    "text": {"type": "Text", "length": 255},
+    "textarea": {"type": "LongTextArea", "length": 32768, "visibleLines": 5},
+    "datetime": {"type": "DateTime"},
+    "date": {"type": "Date"},
+    "bool": {"type": "Checkbox", "defaultValue": "false"},
+}
+CUSTOMIZE = "Customize Application"
+MANAGE_PERMS = "Manage Profiles and Permission Sets"
+
+
+@dataclass
+class SalesforceInstallPlan(InstallPlan):
+    """:class:`InstallPlan` plus what field-level security still needs and where it goes."""
+
+    to_grant: list[FieldSpec] = field(default_factory=list)  # exist, but the permission set lacks edit
+    permission_set: str | None = None  # the PermissionSet id access goes to (None: to be created)
+    target: str = ""  # "permission set Leadscore" / "profile System Administrator", for messages
+    done: list[str] = field(default_factory=list)  # what install did, in order
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.to_create and not self.to_grant and not self.problems and self.permission_set is not None
+
+
+def field_specs(mapping: SalesforceMapping) -> list[FieldSpec]:
+    out = []
+    wb = mapping.write_back
+    for objects, section in ((("Lead", "Contact"), wb.people), (("Account",), wb.accounts)):
+        for obj in objects:
+            for spec in section.values():
+                out.append(FieldSpec(obj, spec.name, spec.label, spec.type, spec.description))
+    return out
+
+
+def _visible(t: Transport, obj: str) -> dict[str, bool]:
+    """Field name → updateable, for the fields the API user can see."""
+    body = t.call(f"describe {obj}", t.sf.restful, f"sobjects/{obj}/describe")
+    return {str(f["name"]): bool(f.get("updateable")) for f in (body or {}).get("fields") or []}
+
+
+def _records(t: Transport, soql: str) -> list[dict[str, Any]]:
+    return [r for body in t.query_pages(soql) for r in body.get("records") or []]
+
+
+def _permission_set(t: Transport, permission_set: str | None, profile: str | None) -> tuple[str | None, str]:
+    if profile:
+        rows = _records(t, format_soql("SELECT Id FROM PermissionSet WHERE IsOwnedByProfile = true AND "
+                                       "Profile.Name = {}", profile))
+        return (str(rows[0]["Id"]) if rows else None), f"profile '{profile}'"
+    name = permission_set or "Leadscore"
+    rows = _records(t, format_soql("SELECT Id FROM PermissionSet WHERE Name = {}", name))
+    return (str(rows[0]["Id"]) if rows else None), f"permission set '{name}'"
+
+
+def _grants(t: Transport, parent: str, specs: Sequence[FieldSpec]) -> dict[str, dict[str, Any]]:
+    """Existing FieldPermissions rows of ``parent`` for these fields, by ``Object.Field``."""
+    names = sorted({f"{s.object}.{s.name}" for s in specs})
+    out: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(names), 100):
+        soql = format_soql("SELECT Id, Field, PermissionsRead, PermissionsEdit FROM FieldPermissions "
+                           "WHERE ParentId = {} AND Field IN {}", parent, names[start:start + 100])
+        out.update({str(r["Field"]): r for r in _records(t, soql)})
+    return out
+
+
+def plan(t: Transport, fields: Sequence[FieldSpec], permission_set: str | None, profile: str | None
+         ) -> SalesforceInstallPlan:
+    """What exists, what must be created, what needs access; reads only."""
+    result = SalesforceInstallPlan()
+    result.permission_set, result.target = _permission_set(t, permission_set, profile)
+    if result.permission_set is None and profile:
+        result.problems.append(f"the {result.target} does not exist; set LEADSCORE_SALESFORCE__PROFILE to an "
+                               f"existing profile name, or use a permission set instead")
+    visible = {obj: _visible(t, obj) for obj in sorted({s.object for s in fields})}
+    granted = _grants(t, result.permission_set, fields) if result.permission_set else {}
+    for spec in fields:
+        row = granted.get(f"{spec.object}.{spec.name}")
+        has_edit = bool(row and row.get("PermissionsEdit"))
+        if spec.name not in visible[spec.object]:
+            result.to_create.append(spec)
+        elif not has_edit:
+            result.to_grant.append(spec)
+        else:
+            result.existing.append(spec)
+    return result
+
+
+def _create_field(t: Transport, spec: FieldSpec) -> str:
+    """'created' or 'exists'; raises PermissionDenied naming the permission."""
+    metadata = {"label": spec.label, "description": spec.description or f"Written by leadscore ({spec.label})",
+                **_METADATA[spec.type]}
+    try:
+        t.http(f"create field {spec.object}.{spec.name}", "POST", "tooling/sobjects/CustomField",
+               json={"FullName": f"{spec.object}.{spec.name}", "Metadata": metadata}, idempotent=False)
+    except RequestRejected as exc:
+        body = exc.body if isinstance(exc.body, list) else []
+        codes = {str(e.get("errorCode")) for e in body if isinstance(e, dict)}
+        if "DUPLICATE_DEVELOPER_NAME" in codes:
+            return "exists"
+        if codes & {"INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY", "API_DISABLED_FOR_ORG"}:
+            raise PermissionDenied(f"{exc} — the API user needs the '{CUSTOMIZE}' permission") from None
+        raise
+    except PermissionDenied as exc:
+        raise PermissionDenied(f"{exc} — the API user needs the '{CUSTOMIZE}' permission") from None
+    return "created"
+
+
+def install(t: Transport, current: InstallPlan, permission_set: str | None, profile: str | None
+            ) -> SalesforceInstallPlan:
+    """Apply a plan (see the module docstring); returns the plan after, with ``done`` filled in."""
+    t.refresh()
+    done: list[str] = []
+    problems: list[str] = []
+    parent = getattr(current, "permission_set", None)
+    if parent is None and not profile:
+        name = permission_set or "Leadscore"
+        saved = t.call("create permission set", t.sf.restful, "sobjects/PermissionSet", method="POST",
+                       json={"Name": name, "Label": name},
+                       idempotent=False)
+        parent = str(saved["id"])
+        done.append(f"created permission set '{name}'")
+    to_grant = list(getattr(current, "to_grant", []))
+    for spec in current.to_create:
+        try:
+            outcome = _create_field(t, spec)
+        except (PermissionDenied, RequestRejected) as exc:
+            problems.append(f"{spec.object}.{spec.name}: {exc}")
+            continue
+        done.append(f"{outcome if outcome == 'created' else 'found (hidden)'} {spec.object}.{spec.name}")
+        to_grant.append(spec)
+    if parent and to_grant:
+        problems.extend(_grant(t, parent, to_grant, done))
+    after = plan(t, [*current.existing, *current.to_create, *getattr(current, "to_grant", [])], permission_set, profile)
+    after.done = done
+    after.problems = [*problems, *after.problems]
+    return after
+
+
+def _grant(t: Transport, parent: str, specs: Sequence[FieldSpec], done: list[str]) -> list[str]:
+    """Read + edit on each field for ``parent``: update rows that lack it, insert the rest."""
+    from .write import collection_save
+
+    existing = _grants(t, parent, specs)
+    updates, inserts, keys_u, keys_i = [], [], [], []
+    for spec in specs:
+        full = f"{spec.object}.{spec.name}"
+        row = existing.get(full)
+        if row and row.get("PermissionsEdit"):
+            continue
+        if row:
+            updates.append({"attributes": {"type": "FieldPermissions"}, "id": row["Id"], "PermissionsRead": True,
+                            "PermissionsEdit": True})
+            keys_u.append(full)
+        else:
+            inserts.append({"attributes": {"type": "FieldPermissions"}, "ParentId": parent, "SobjectType": spec.object,
+                            "Field": full, "PermissionsRead": True, "PermissionsEdit": True})
+            keys_i.append(full)
+    problems = []
+    try:
+        results = [*collection_save(t, "PATCH", updates, keys_u, "grant field access"),
+                   *collection_save(t, "POST", inserts, keys_i, "grant field access")]
+    except PermissionDenied as exc:
+        return [f"{exc} — the API user needs the '{MANAGE_PERMS}' permission"]
+    for r in results:
+        if r.ok:
+            done.append(f"granted read/edit on {r.record_id}")
+        elif r.error and "INSUFFICIENT_ACCESS" in r.error:
+            problems.append(f"{r.record_id}: {r.error} — the API user needs the '{MANAGE_PERMS}' permission")
+        else:
+            problems.append(f"{r.record_id}: could not grant access: {r.error}")
+    return problems

@@ -1,0 +1,221 @@
+"""Every Salesforce call goes through :meth:`Transport.call` (or :meth:`Transport.http` for the
+Bulk 2.0 and Tooling calls simple-salesforce does not wrap): daily-budget check → the call →
+errors classified → retried by the one shared policy (:mod:`adapters.retry`).
+
+Why our own pieces around simple-salesforce: it has no timeout (its default session waits
+forever), no retry on 429/5xx, and it refreshes an expired session only for its own REST calls.
+So it is given an :class:`ApiSession` (a ``requests.Session`` with a timeout and a response hook
+that reads ``Sforce-Limit-Info`` and counts calls), and raw calls refresh the session themselves
+on ``INVALID_SESSION_ID`` and before Bulk 2.0 work.
+
+Classification looks at the HTTP status before the error code: a 429 is a rate limit to wait out
+even when its body says ``REQUEST_LIMIT_EXCEEDED`` (gateways and the sandbox send that), while a
+403 ``REQUEST_LIMIT_EXCEEDED`` is the org's 24-hour limit: :class:`LimitExhausted`, stop.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
+
+from adapters.errors import AdapterError, AuthError, LimitExhausted, RetriableAPIError
+from adapters.retry import RetryPolicy, classify_exception, classify_http, error_body
+
+from .auth import Credentials, flow_of, login
+
+__all__ = ["ApiSession", "Transport", "translate"]
+
+T = TypeVar("T")
+_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+class ApiSession(requests.Session):
+    """A session with a default timeout that remembers the org's API usage and counts calls."""
+
+    def __init__(self, timeout_s: float = 30.0) -> None:
+        super().__init__()
+        self.timeout_s = timeout_s
+        self.used: int | None = None
+        self.total: int | None = None
+        self.requests_sent = 0
+        self.last_status: int | None = None
+        self.last_headers: Mapping[str, str] = {}
+        self._lock = threading.Lock()
+        self.hooks["response"].append(self._note)
+
+    @classmethod
+    def adopt(cls, other: requests.Session, timeout_s: float = 30.0) -> ApiSession:
+        """Take over another session's transport adapters, trust, proxies and headers (e.g. the
+        sandbox's loopback session, or a corporate proxy setup)."""
+        new = cls(timeout_s)
+        new.adapters = collections.OrderedDict(other.adapters)
+        new.verify, new.cert, new.proxies, new.trust_env = other.verify, other.cert, other.proxies, other.trust_env
+        new.headers.update(other.headers)
+        return new
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", self.timeout_s)
+        with self._lock:
+            self.requests_sent += 1
+        return super().request(method, url, *args, **kwargs)
+
+    def _note(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.last_status, self.last_headers = response.status_code, response.headers
+        m = _USAGE.search(response.headers.get("Sforce-Limit-Info", ""))
+        if m:
+            self.used, self.total = int(m.group(1)), int(m.group(2))
+
+
+def translate(exc: BaseException, what: str, session: ApiSession | None = None) -> BaseException:
+    """The adapter error ``exc`` means; other exceptions (bugs) come back unchanged."""
+    transport = classify_exception(exc, what)
+    if transport is not None:
+        return transport
+    last = session.last_status if session else None
+    if isinstance(exc, SalesforceAuthenticationFailed):
+        if last is not None and (last == 429 or last >= 500):  # the login endpoint was busy, not a refusal
+            return RetriableAPIError(f"{what}: login answered HTTP {last}", last, None)
+        return AuthError(f"{what}: Salesforce refused the login: {exc.code}: {exc.auth_message}")
+    if not isinstance(exc, SalesforceError):
+        return exc
+    status = int(exc.status or 0)
+    body = error_body(exc.content)
+    headers = session.last_headers if session and last == status else {}
+    if status == 429:
+        after = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+        return RetriableAPIError(f"{what}: HTTP 429 {body}", 429, float(after) if after and after.isdigit() else None)
+    if status == 401:
+        return AuthError(f"{what}: HTTP 401 {body} — the session expired or was revoked and cannot be "
+                         f"refreshed; configure a login (username + password + token, JWT or client "
+                         f"credentials) instead of LEADSCORE_SALESFORCE__SESSION_ID")
+    return classify_http(status, body, headers, what)
+
+
+class Transport:
+    """One org connection: the client, the session, the policy, the budget and the call log."""
+
+    def __init__(self, credentials: Credentials, session: ApiSession, *, version: str = "59.0",
+                 policy: RetryPolicy | None = None, max_api_share: float = 0.8,
+                 login_fn: Callable[[Credentials, requests.Session, str], Salesforce] = login):
+        self.credentials = credentials
+        self.session = session
+        self.version = version
+        self.policy = policy or RetryPolicy()
+        self.max_api_share = max_api_share
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.logins = 0
+        self._login_fn = login_fn
+        self._sf: Salesforce | None = None
+
+    @property
+    def can_refresh(self) -> bool:
+        return flow_of(self.credentials) not in (None, "direct")
+
+    @property
+    def sf(self) -> Salesforce:
+        if self._sf is None:
+            self._sf = self._guarded("log in", lambda: self._login_fn(self.credentials, self.session, self.version))
+            self.logins += 1
+        return self._sf
+
+    def refresh(self) -> None:
+        """Log in again (before Bulk 2.0 / Tooling work, or after ``INVALID_SESSION_ID``)."""
+        if not self.can_refresh:
+            return
+        sf = self.sf
+        self._guarded("refresh the session", sf._refresh_session)  # noqa: SLF001 - the library's own re-login
+        self.logins += 1
+
+    # -- budget ----------------------------------------------------------------------------------
+
+    def check_budget(self, what: str) -> None:
+        used, total = self.session.used, self.session.total
+        if used is not None and total and used >= total * self.max_api_share:
+            raise LimitExhausted(
+                f"{what}: the org has used {used} of its {total} daily API requests, at or past leadscore's "
+                f"share of {self.max_api_share:.0%} (LEADSCORE_SALESFORCE__MAX_API_SHARE); stopped before the "
+                f"call, the run resumes from its last checkpoint")
+
+    # -- calls -----------------------------------------------------------------------------------
+
+    def _guarded(self, what: str, fn: Callable[[], T], idempotent: bool = True) -> T:
+        def attempt() -> T:
+            try:
+                return fn()
+            except Exception as exc:  # noqa: BLE001 - classified in one place
+                raise translate(exc, what, self.session) from None
+
+        return self.policy.call(attempt, idempotent=idempotent)
+
+    def call(self, what: str, fn: Callable[..., T], *args: Any, idempotent: bool = True, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` (a simple-salesforce method) under the budget and the policy;
+        ``what`` names the call in errors and in :attr:`calls`."""
+
+        def run() -> T:
+            self.check_budget(what)
+            self.calls[what] += 1
+            return fn(*args, **kwargs)
+
+        return self._guarded(what, run, idempotent)
+
+    def http(self, what: str, method: str, path: str, *, idempotent: bool = True,
+             headers: Mapping[str, str] | None = None, **kwargs: Any) -> requests.Response:
+        """A raw call to ``/services/data/vXX.X/<path>`` with the session id, under the budget and
+        the policy; ``INVALID_SESSION_ID`` triggers one re-login and a retry."""
+
+        def send() -> requests.Response:
+            sf = self.sf
+            url = f"https://{sf.sf_instance}/services/data/v{self.version}/{path}"
+            sent = {"Authorization": f"Bearer {sf.session_id}", "Content-Type": "application/json", **(headers or {})}
+            self.calls[what] += 1
+            return self.session.request(method, url, headers=sent, **kwargs)
+
+        def attempt() -> requests.Response:
+            self.check_budget(what)
+            try:
+                resp = send()
+                if resp.status_code == 401 and self.can_refresh and b"INVALID_SESSION_ID" in resp.content:
+                    self.refresh()
+                    resp = send()
+            except AdapterError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified in one place
+                raise translate(exc, what, self.session) from None
+            if resp.status_code >= 300:
+                raise _as_error(resp, what)
+            return resp
+
+        result: requests.Response = self.policy.call(attempt, idempotent=idempotent)
+        return result
+
+    def query_pages(self, soql: str, batch_size: int = 2000) -> Iterator[dict[str, Any]]:
+        """The REST query's pages (one call each), following ``nextRecordsUrl``."""
+        headers = {"Sforce-Query-Options": f"batchSize={batch_size}"}
+        body: dict[str, Any] = self.call("query", self.sf.query, soql, headers=headers)
+        yield body
+        while not body.get("done", True):
+            body = self.call("query", self.sf.query_more, body["nextRecordsUrl"], identifier_is_url=True,
+                             headers=headers)
+            yield body
+
+    def usage(self) -> dict[str, int | None]:
+        return {"calls": sum(self.calls.values()), "retries": sum(self.policy.retries.values()),
+                "logins": self.logins, "daily_used": self.session.used, "daily_limit": self.session.total}
+
+
+def _as_error(resp: requests.Response, what: str) -> AdapterError:
+    body = error_body(resp.content)
+    if resp.status_code == 429:
+        after = resp.headers.get("Retry-After")
+        return RetriableAPIError(f"{what}: HTTP 429 {body}", 429, float(after) if after and after.isdigit() else None)
+    if resp.status_code == 401:
+        return AuthError(f"{what}: HTTP 401 {body} — the session expired and cannot be refreshed; configure a "
+                         f"login instead of LEADSCORE_SALESFORCE__SESSION_ID")
+    return classify_http(resp.status_code, body, resp.headers, what)
