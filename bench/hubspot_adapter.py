@@ -14,7 +14,7 @@ import json
 import math
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from adapters.base import WriteRequest
 from adapters.hubspot import HubSpotAdapter
@@ -22,6 +22,7 @@ from connector.settings import HubSpotSettings
 from sandbox.http import FaultConfig
 from sandbox.hubspot import create_server
 from sandbox.tenant import generate_tenant
+from scoring.records import Lead
 
 __all__ = ["main", "run"]
 
@@ -37,7 +38,8 @@ def run(contacts: int, fault_429: float, fault_5xx: float, seed: int, events: bo
     tenant = generate_tenant(seed=seed, leads=contacts, events_per_lead=2.0 if events else 0.0)
     faults = FaultConfig(rate_429=fault_429, rate_5xx=fault_5xx, seed=seed)
     report: dict[str, Any] = {"contacts": contacts, "fault_429": fault_429, "fault_5xx": fault_5xx}
-    with create_server(tenant, faults=faults) as server:
+    server = create_server(tenant, faults=faults)
+    with server:
         report["seconds_seed"] = round(time.perf_counter() - started, 1)
         settings = HubSpotSettings(access_token=server.token, base_url=server.url)  # defaults: budget, batch
         adapter = HubSpotAdapter.from_settings(settings)
@@ -49,8 +51,9 @@ def run(contacts: int, fault_429: float, fault_5xx: float, seed: int, events: bo
         ids: list[str] = []
         with_account = 0
         for page in adapter.pull_leads(None, until):
-            ids.extend(r.id for r in page.records)  # type: ignore[union-attr]
-            with_account += sum(1 for r in page.records if r.account_id)  # type: ignore[union-attr]
+            leads = cast(list[Lead], page.records)
+            ids.extend(r.id for r in leads)
+            with_account += sum(1 for r in leads if r.account_id)
         report["seconds_pull"] = round(time.perf_counter() - t0, 1)
         report["pulled"] = len(ids)
         report["pulled_distinct"] = len(set(ids))

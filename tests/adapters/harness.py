@@ -43,7 +43,8 @@ def hubspot_harness(tenant: Any, **server_options: Any) -> Harness:
 
     options = {"search_per_second": 50, **server_options}
     faults = options.pop("faults", None)
-    server = create_server(tenant, faults=faults, **options).start()
+    server = create_server(tenant, faults=faults, **options)
+    server.start()
     sleeps: list[float] = []
     transport = Transport(server.url, Credentials(server.token), rate_per_10s=2000,
                           search_per_second=options["search_per_second"],

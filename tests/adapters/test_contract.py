@@ -11,9 +11,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from adapters.base import Adapter, Lead, Page, TaskRequest, WriteRequest
+from adapters.base import Adapter, Page, TaskRequest, WriteRequest
 from adapters.cursors import decode, ms_of
-from scoring.records import Account, is_valid_event_type
+from scoring.records import Account, Lead, is_valid_event_type
 from tests.adapters.harness import FACTORIES, Harness
 
 
@@ -142,7 +142,7 @@ def test_faults_are_retried_without_losing_or_duplicating(tenant: object, make_h
 
     h = make_harness(name, tenant, faults=FaultConfig(rate_429=0.075, rate_5xx=0.075, seed=3))  # type: ignore[operator]
     h.adapter.install(h.adapter.plan_install(h.fields))
-    ids = [r.id for r in pull_all(list(h.adapter.pull_leads(None, now())))]
+    ids = [r.id for r in pull_all(list(h.adapter.pull_leads(None, now())))]  # type: ignore[attr-defined]
     assert sorted(ids) == sorted(h.lead_ids)
     results = h.adapter.write([WriteRequest("lead", i, {h.score_field: 7}) for i in ids])
     assert all(r.ok for r in results)

@@ -126,7 +126,7 @@ def test_a_create_is_not_retried_after_an_ambiguous_failure(script: tuple[Script
 
 def test_oauth_refreshes_before_expiry(script: tuple[Script, SandboxServer]) -> None:
     app, server = script
-    owners = (200, {"results": []}, {})
+    owners: tuple[int, Any, dict[str, str]] = (200, {"results": []}, {})
     app.answers += [(200, {"access_token": "at-1", "refresh_token": "rt-2", "expires_in": 1800}, {}), owners, owners,
                     (200, {"access_token": "at-2", "expires_in": 1800}, {}), owners]
     clock = [1000.0]

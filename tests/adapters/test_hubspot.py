@@ -7,7 +7,7 @@ import math
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -18,6 +18,7 @@ from adapters.retry import RetryPolicy
 from mappings.loader import load_hubspot_mapping
 from sandbox.hubspot import ALL_SCOPES, contact_id_of
 from sandbox.tenant import generate_tenant
+from scoring.records import Lead
 from tests.adapters.harness import Harness
 
 SEARCH = "POST /crm/v3/objects/{objectType}/search"
@@ -49,7 +50,7 @@ def test_call_counts_match_the_formula(hub: Harness, limit: int, batch: int) -> 
     adapter = adapter_for(hub, search_limit=limit, batch_size=batch)
     n = len(hub.lead_ids)
     hub.server.log.reset()
-    leads = [r for p in adapter.pull_leads(None, now()) for r in p.records]
+    leads = [cast(Lead, r) for p in adapter.pull_leads(None, now()) for r in p.records]
     assert len(leads) == n
     # ⌈N/limit⌉ searches, plus one v4 association read per page for Lead.account_id
     assert hub.server.log.counts() == {SEARCH: math.ceil(n / limit), ASSOC: math.ceil(n / limit)}

@@ -90,7 +90,7 @@ def test_classify_http(status: int, body: object, headers: dict[str, str], kind:
 def test_unknown_property_is_recognised_in_hubspots_400() -> None:
     class ApiException(Exception):  # the shape of every generated client's ApiException
         __module__ = "hubspot.crm.objects.exceptions"
-        status, headers = 400, {}
+        status, headers = 400, dict[str, str]()
         body = ('{"status":"error","category":"VALIDATION_ERROR","message":"Property values were not valid: '
                 '[{\\"isValid\\":false,\\"error\\":\\"PROPERTY_DOESNT_EXIST\\",\\"name\\":\\"lead_scroe\\"}]"}')
 
