@@ -2,11 +2,11 @@
 
 A learned model is a black box to the admin who owns scoring; a scorecard is the same kind of
 YAML file they already edit, with fit rules such as "Lead Origin is Lead Add Form: +92" and
-"Total Time Spent on Website between 607.5 and 1090.5: +64". It is built the way credit
+"Total Time Spent on Website between 607.5 and 1071.5: +64". It is built the way credit
 scorecards are:
 
-1. every numeric field is cut into up to ``bins`` ranges at quantiles (edges fall half-way
-   between observed values, so an observed value never sits on an edge), every category kept
+1. every numeric field is cut into up to ``bins`` ranges at quantiles (edges sit half a unit
+   of the data's precision above an observed value, so no value can sit on one), every category kept
    by the schema gets its own bin, rare categories share an "other" bin and a missing value
    has its own bin;
 2. a regularised logistic regression learns one weight per bin (an additive model, which is
@@ -88,14 +88,19 @@ class Scorecard:
         return 1 / (1 + np.exp(-z))
 
 
-def _nice_between(a: float, b: float) -> float:
-    """A short number strictly between a and b (a < b), near their midpoint."""
-    mid = (a + b) / 2
-    for digits in range(0, 10):
-        value = round(mid, digits)
-        if a < value < b:
-            return float(value)
-    return mid
+def _decimals(value: float) -> int:
+    text = f"{value:.6f}".rstrip("0")
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def _edge_between(a: float, b: float) -> float:
+    """An edge strictly between observed values a < b that no value of the data's precision
+    can equal: a plus half a unit of the finest decimal either uses (1071 → 1071.5,
+    2.33 → 2.335). A lead exactly on an edge would otherwise fall into two ranges, since
+    ``between`` includes both ends."""
+    digits = min(max(_decimals(a), _decimals(b)), 6)
+    edge = round(a + 0.5 * 10.0 ** -digits, digits + 1)
+    return edge if a < edge < b else (a + b) / 2
 
 
 def _numeric_bins(j: int, feat: Feature, values: np.ndarray, bins: int) -> list[Bin]:
@@ -105,7 +110,7 @@ def _numeric_bins(j: int, feat: Feature, values: np.ndarray, bins: int) -> list[
     for q in np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1], method="lower"):
         pos = np.searchsorted(distinct, q, side="right")
         if 0 < pos < len(distinct):
-            edge = _nice_between(float(distinct[pos - 1]), float(distinct[pos]))
+            edge = _edge_between(float(distinct[pos - 1]), float(distinct[pos]))
             if not edges or edge > edges[-1]:
                 edges.append(edge)
     out: list[Bin] = []
