@@ -44,6 +44,16 @@ def synthetic_history(n: int = 1500, seed: int = 1) -> pa.Table:
     })
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """One OpenMP thread, as the CLI uses: on a busy 2-core machine two threads of
+    HistGradientBoosting fighting other work run ten times slower."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture(scope="session")
 def history() -> pa.Table:
     return synthetic_history()
