@@ -15,7 +15,7 @@ from typing import Any
 from adapters.base import Adapter, FieldSpec
 from adapters.retry import RetryPolicy
 
-__all__ = ["FACTORIES", "Harness", "hubspot_harness"]
+__all__ = ["FACTORIES", "Harness", "hubspot_harness", "salesforce_harness"]
 
 
 @dataclass
@@ -75,4 +75,56 @@ def hubspot_harness(tenant: Any, **server_options: Any) -> Harness:
                    tenant.events.num_rows, sleeps, adapter.fields())
 
 
-FACTORIES: dict[str, Callable[..., Harness]] = {"hubspot": hubspot_harness}
+def salesforce_harness(tenant: Any, **server_options: Any) -> Harness:
+    from adapters.salesforce import ApiSession, Credentials, SalesforceAdapter, Transport
+    from sandbox.salesforce import client_session, create_server
+    from sandbox.salesforce.ids import to_18
+
+    server = create_server(tenant, **server_options).start()
+    info = server.connection_info()
+    sleeps: list[float] = []
+    creds = Credentials(username=info["username"], password=info["password"],
+                        security_token=info["security_token"], domain=info["domain"])
+    session = ApiSession.adopt(client_session(info["instance_url"], info["ca_cert"]), timeout_s=10)
+    adapter = SalesforceAdapter(Transport(creds, session, policy=RetryPolicy(sleep=sleeps.append, seed=1)),
+                                sleep=sleeps.append)
+    org = server.org
+    leads, contacts, accounts = org.tables["Lead"], org.tables["Contact"], org.tables["Account"]
+    people: dict[str, str | None] = {}  # every id engagement may name → the live person it counts for
+    with org.lock:
+        for rid, row in leads.rows.items():
+            converted = leads.value(row, "IsConverted")
+            people[rid] = leads.value(row, "ConvertedContactId") if converted else rid
+        people |= {rid: rid for rid in contacts.rows}
+        account_of = {rid: None for rid, to in people.items() if to == rid and rid.startswith("00Q")}
+        account_of |= {rid: contacts.value(row, "AccountId") for rid, row in contacts.rows.items()}
+        events = sum(1 for t in ("Task", "Event") for row in org.tables[t].rows.values()
+                     if people.get(org.tables[t].value(row, "WhoId") or ""))
+        members = org.tables["CampaignMember"]
+        events += sum(1 for row in members.rows.values() if members.value(row, "HasResponded") and
+                      people.get(members.value(row, "ContactId") or members.value(row, "LeadId") or ""))
+
+    def table(record: str) -> Any:
+        return leads if record.startswith("00Q") else contacts
+
+    def stored(lead: str, field: str) -> Any:
+        t = table(lead)
+        with org.lock:
+            return t.value(t.rows[lead], field)
+
+    def touch(lead: str) -> None:
+        org.update("Lead" if lead.startswith("00Q") else "Contact", lead,
+                   {"City" if lead.startswith("00Q") else "MailingCity": "Touched"})
+
+    def tasks_of(lead: str) -> list[dict[str, Any]]:
+        tasks = org.tables["Task"]
+        with org.lock:
+            return [{f: tasks.value(row, f) for f in tasks.obj.fields} for row in tasks.rows.values()
+                    if tasks.value(row, "WhoId") == lead]
+
+    return Harness("salesforce", adapter, server, set(account_of), set(accounts.rows), account_of,
+                   "Leadscore_Score__c", "not-a-number", to_18("00Q" + "9" * 12), stored, touch, tasks_of,
+                   events, sleeps, adapter.fields())
+
+
+FACTORIES: dict[str, Callable[..., Harness]] = {"hubspot": hubspot_harness, "salesforce": salesforce_harness}
