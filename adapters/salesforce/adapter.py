@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from simple_salesforce import format_soql
 
 from adapters.base import FieldSpec, InstallPlan, Owner, Page, TaskRequest, WriteRequest, WriteResult
-from adapters.cursors import advance, decode_map, encode_map, ms_of, window
+from adapters.cursors import advance, decode_map, encode, encode_map, ms_of, window
 from adapters.errors import AdapterError
 from adapters.retry import RetryPolicy
 
@@ -26,7 +26,7 @@ from . import install as installer
 from .auth import Credentials
 from .convert import as_bool, as_ms, to_account, to_event, to_lead, who_of
 from .mapping import SalesforceMapping, load_salesforce_mapping
-from .pull import Reader, floor_s, ids_soql
+from .pull import Reader, ids_soql
 from .transport import ApiSession, Transport
 from .write import bulk_update, collection_save, sobject_of
 
@@ -37,13 +37,19 @@ _LEAD_EXTRA = ["IsConverted", "ConvertedContactId", "SystemModstamp"]
 
 
 def _last_is_done(pages: Iterable[tuple[Sequence[R], str | None]], final: str) -> Iterator[Page]:
-    """Yield pages one behind, so the last page carries ``done=True`` and the final cursor."""
+    """Yield non-empty pages one behind, so the last carries ``done=True`` and the final cursor;
+    when nothing changed, one empty page with cursor None ("nothing new")."""
     held: tuple[Sequence[R], str | None] | None = None
     for page in pages:
+        if not page[0]:
+            continue
         if held is not None:
             yield Page(held[0], held[1], False)  # type: ignore[arg-type]
         held = page
-    yield Page(held[0] if held else [], final, True)  # type: ignore[arg-type]
+    if held is None:
+        yield Page([], None, True)
+    else:
+        yield Page(held[0], final, True)  # type: ignore[arg-type]
 
 
 class SalesforceAdapter:
@@ -60,7 +66,7 @@ class SalesforceAdapter:
         self.lookback_ms = lookback_s * 1000
         self.permission_set = permission_set
         self.profile = profile
-        self.converted: dict[str, str] = {}  # converted lead id → its contact id
+        self.converted: dict[str, str | None] = {}  # converted lead id → its contact (None: gone)
         self._live: set[str] = set()  # lead ids seen unconverted in this process
 
     @classmethod
@@ -117,7 +123,7 @@ class SalesforceAdapter:
 
     def pull_leads(self, cursor: str | None, until: datetime) -> Iterator[Page]:
         """Leads (unconverted) and Contacts changed since the cursor."""
-        until_ms = floor_s(ms_of(until))
+        until_ms = ms_of(until)
         marks = decode_map(cursor)
         default = marks.pop("*", None)
         m = self.mapping
@@ -128,8 +134,7 @@ class SalesforceAdapter:
             out = []
             for r in rows:
                 if as_bool(r.get("IsConverted")):
-                    if r.get("ConvertedContactId"):
-                        self.converted[str(r["Id"])] = str(r["ConvertedContactId"])
+                    self.converted[str(r["Id"])] = str(r["ConvertedContactId"] or "") or None
                     continue
                 self._live.add(str(r["Id"]))
                 out.append(to_lead(r, m.leads))
@@ -140,20 +145,20 @@ class SalesforceAdapter:
             yield from self._stream("Contact", contact_cols, marks, default, until_ms,
                                     lambda rows: [to_lead(r, m.contacts) for r in rows])
 
-        return _last_is_done(pages(), encode_map({"Lead": until_ms, "Contact": until_ms}))
+        return _last_is_done(pages(), encode(until_ms))
 
     def pull_accounts(self, cursor: str | None, until: datetime) -> Iterator[Page]:
-        until_ms = floor_s(ms_of(until))
+        until_ms = ms_of(until)
         marks = decode_map(cursor)
         default = marks.pop("*", None)
         cols = sorted(set(self.mapping.accounts.columns()) | {"SystemModstamp"}, key=lambda c: (c != "Id", c))
         stream = self._stream("Account", cols, marks, default, until_ms,
                               lambda rows: [to_account(r, self.mapping.accounts) for r in rows])
-        return _last_is_done(stream, encode_map({"Account": until_ms}))
+        return _last_is_done(stream, encode(until_ms))
 
     def pull_events(self, cursor: str | None, until: datetime) -> Iterator[Page]:
         """Engagement from every source the mapping names; the cursor maps object → mark."""
-        until_ms = floor_s(ms_of(until))
+        until_ms = ms_of(until)
         marks = decode_map(cursor)
         default = marks.pop("*", None)
 
@@ -165,8 +170,9 @@ class SalesforceAdapter:
                     events = []
                     for r in rows:
                         who = people[r["Id"]]
-                        if who:
-                            event = to_event(r, source, self.converted.get(who, who))
+                        person = self.converted.get(who, who) if who else None
+                        if person:  # None: a converted lead whose contact is gone
+                            event = to_event(r, source, person)
                             if event is not None:
                                 events.append(event)
                     return events
@@ -184,8 +190,7 @@ class SalesforceAdapter:
             soql = ids_soql("Lead", ["Id", "ConvertedContactId"], unknown[start:start + 300], {"IsConverted": True})
             for body in self.t.query_pages(soql):
                 for r in body.get("records") or []:
-                    if r.get("ConvertedContactId"):
-                        self.converted[str(r["Id"])] = str(r["ConvertedContactId"])
+                    self.converted[str(r["Id"])] = str(r.get("ConvertedContactId") or "") or None
             self._live.update(i for i in unknown[start:start + 300] if i not in self.converted)
 
     # -- writes ----------------------------------------------------------------------------------
@@ -214,7 +219,8 @@ class SalesforceAdapter:
         records = []
         for task in tasks:
             values: dict[str, Any] = {"attributes": {"type": "Task"}, "WhoId": task.lead_id,
-                                      "Subject": task.subject[:255], "Description": task.body,
+                                      "Subject": task.subject[:255],
+                                      "Description": f"{task.body}\n\n[leadscore {task.idempotency_key}]",
                                       "Status": "Not Started", "Priority": "Normal"}
             if task.owner_id:
                 values["OwnerId"] = task.owner_id

@@ -30,7 +30,7 @@ __all__ = ["Reader", "incremental_soql", "floor_s", "ids_soql"]
 
 
 def floor_s(ms: int) -> int:
-    """Whole seconds: SOQL datetime literals are sent without fractions, so a window's ends are too."""
+    """Whole seconds: SOQL datetime literals are sent without fractions."""
     return ms - ms % 1000
 
 
@@ -40,10 +40,15 @@ def _dt(ms: int) -> datetime:
 
 def incremental_soql(sobject: str, columns: Sequence[str], start_ms: int | None, until_ms: int,
                      filters: Mapping[str, Any] | None = None, order: bool = True) -> str:
-    """``SELECT cols FROM obj WHERE SystemModstamp <= :until [AND SystemModstamp >= :start] [AND f = :v]
-    ORDER BY SystemModstamp, Id`` (bounds in whole seconds)."""
-    soql = format_soql("SELECT {:literal} FROM {:literal} WHERE SystemModstamp <= {}",
-                       ", ".join(columns), sobject, _dt(floor_s(until_ms)))
+    """``SELECT cols FROM obj WHERE SystemModstamp < :upper [AND SystemModstamp >= :start] [AND f = :v]
+    ORDER BY SystemModstamp, Id``.
+
+    Literals are whole seconds, so the window is widened outwards: ``start`` rounds down, and
+    ``upper`` is the second after the one holding ``until``. Rows changed in that last part-second
+    are read now and again next run (de-duplicated downstream), never skipped.
+    """
+    soql = format_soql("SELECT {:literal} FROM {:literal} WHERE SystemModstamp < {}",
+                       ", ".join(columns), sobject, _dt(floor_s(until_ms) + 1000))
     if start_ms is not None:
         soql += format_soql(" AND SystemModstamp >= {}", _dt(floor_s(start_ms)))
     for name, value in (filters or {}).items():

@@ -32,6 +32,8 @@ __all__ = ["RETRIABLE_CODES", "UnknownField", "bulk_update", "collection_save", 
 #: Per-record status codes worth trying again later (locks and transient platform trouble).
 RETRIABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG",
                              "QUERY_TIMEOUT", "UNKNOWN_EXCEPTION"})
+#: Per-record codes that mean the mapping or the field-level security is wrong, not the record.
+_CONFIG_CODES = frozenset({"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE"})
 _PREFIXES = {"00Q": "Lead", "003": "Contact", "001": "Account", "00T": "Task", "00v": "CampaignMember"}
 
 
@@ -86,8 +88,7 @@ def collection_save(t: Transport, method: str, records: Sequence[dict[str, Any]]
         results += [WriteResult(k, False, "no SaveResult returned", True) for k in keys[start + len(results):
                                                                                         start + len(chunk)]]
         out.extend(results)
-        unknown = sorted({e for r in results if not r.ok and r.error and "INVALID_FIELD" in r.error
-                          for e in [r.error]})
+        unknown = sorted({r.error for r in results if not r.ok and r.error and r.error.split(":")[0] in _CONFIG_CODES})
         if unknown:
             err = UnknownField(f"{what}: the org refused a field: {unknown[0]} — run `leadscore install --crm "
                                f"salesforce` (it creates the fields and grants access), or fix the mapping")
