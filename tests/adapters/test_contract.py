@@ -154,3 +154,20 @@ def test_faults_are_retried_without_losing_or_duplicating(tenant: object, make_h
     assert all(r.ok for r in results)
     assert all(float(h.stored(i, h.score_field)) == 7 for i in ids)
     assert h.sleeps, "faults were injected, so the policy must have backed off"
+
+
+def test_a_run_killed_after_any_page_resumes_without_losing_records(harness: Harness) -> None:
+    until = now()
+    pages = list(harness.adapter.pull_leads(None, until))
+    assert len(pages) >= 2
+    for k, page in enumerate(pages[:-1]):
+        read = {r.id for p in pages[:k + 1] for r in p.records}  # type: ignore[attr-defined]
+        resumed = {r.id for r in pull_all(list(harness.adapter.pull_leads(page.cursor, until)))}  # type: ignore[attr-defined]
+        assert read | resumed == harness.lead_ids
+
+
+def test_account_scores_are_written_to_accounts(harness: Harness) -> None:
+    account = sorted(harness.account_ids)[0]
+    field = next(f.name for f in harness.fields if f.object in ("companies", "Account") and f.type == "number")
+    [result] = harness.adapter.write([WriteRequest("account", account, {field: 77})])
+    assert result.ok and result.record_id == account
