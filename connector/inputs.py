@@ -94,8 +94,9 @@ def _blank(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
         return per_value[codes.to_numpy()]
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return column.is_null().to_numpy(zero_copy_only=False)
-    blank = pc.or_kleene(pc.is_null(column), pc.equal(pc.utf8_trim_whitespace(column), ""))
-    return blank.to_numpy(zero_copy_only=False)
+    # empty, or white space only (utf8_is_space is false for ""), without allocating trimmed copies
+    blank = pc.or_(pc.equal(pc.binary_length(column), 0), pc.utf8_is_space(column))
+    return pc.fill_null(blank, True).to_numpy(zero_copy_only=False)
 
 
 def _to_float(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:

@@ -112,6 +112,25 @@ def _per_distinct(chunk: pa.Array, fn: Callable[[pa.Array], np.ndarray], null_va
     return lookup[codes.to_numpy()]
 
 
+def _lead_positions(column: pa.Array | pa.ChunkedArray, lead_ids: pa.Array) -> np.ndarray:
+    """Each event's row in the leads table (-1 for an unknown lead): one hash lookup per event,
+    or per run of equal ids when the events come grouped by lead, as CRM exports often do."""
+    chunks = _chunks(column)
+    if any(pa.types.is_dictionary(c.type) for c in chunks):
+        def positions(values: pa.Array) -> np.ndarray:
+            return pc.index_in(values.cast(pa.string()), value_set=lead_ids).fill_null(-1).to_numpy()
+        return np.concatenate([_per_distinct(c, positions, -1) for c in chunks]) if chunks else np.zeros(0, np.int64)
+    text = pa.chunked_array(chunks, type=chunks[0].type if chunks else pa.string()).cast(pa.string())
+    runs = pc.run_end_encode(text)
+    n_runs = sum(len(chunk.values) for chunk in runs.chunks)
+    if n_runs * 2 < len(text):
+        values = pa.chunked_array([chunk.values for chunk in runs.chunks], type=pa.string())
+        lengths = np.concatenate([np.diff(chunk.run_ends.to_numpy(), prepend=0) for chunk in runs.chunks])
+        found = pc.index_in(values, value_set=lead_ids).fill_null(-1).to_numpy()
+        return np.repeat(found, lengths)
+    return pc.index_in(text, value_set=lead_ids).fill_null(-1).to_numpy()
+
+
 class _Events:
     """Events reduced to NumPy arrays: which lead, which type code, how old, usable or not.
 
@@ -133,7 +152,7 @@ class _Events:
             self.type_codes = np.zeros(0, dtype=np.int32)
             return
         self.size = events.num_rows
-        self.lead = np.concatenate([self._lead_index(chunk, lead_ids) for chunk in _chunks(events.column("lead_id"))])
+        self.lead = _lead_positions(events.column("lead_id"), lead_ids)
         stamps = events.column("occurred_at")
         if not pa.types.is_timestamp(stamps.type):
             stamps = pc.cast(stamps, pa.timestamp("us", tz="UTC"))
@@ -154,14 +173,6 @@ class _Events:
         self.type_codes = np.concatenate([_per_distinct(c, code_of, -1) for c in _chunks(events.column("type"))])
         self.type_names = list(codes)
         self.valid &= self.type_codes >= 0
-
-    @staticmethod
-    def _lead_index(chunk: pa.Array, lead_ids: pa.Array) -> np.ndarray:
-        if pa.types.is_dictionary(chunk.type):
-            def positions(values: pa.Array) -> np.ndarray:
-                return pc.index_in(values.cast(pa.string()), value_set=lead_ids).fill_null(-1).to_numpy()
-            return _per_distinct(chunk, positions, -1)
-        return pc.index_in(chunk.cast(pa.string()), value_set=lead_ids).fill_null(-1).to_numpy()
 
     def type_mask(self, names: tuple[str, ...]) -> np.ndarray:
         lut = np.array([t in names for t in self.type_names] + [False], dtype=bool)
