@@ -18,7 +18,7 @@ from connector.app import app
 from connector.console import err, handle_errors, out, print_json
 from connector.settings import load_settings
 
-__all__ = ["install_cmd", "hubspot_adapter"]
+__all__ = ["crm_adapter", "hubspot_adapter", "install_cmd"]
 
 
 class Crm(str, Enum):
@@ -44,19 +44,34 @@ def hubspot_adapter(config: Path | None, mapping: Path | None) -> Any:
 
 def _only_hubspot(crm: Crm) -> None:
     if crm is not Crm.hubspot:
-        raise typer.BadParameter("only --crm hubspot is available in this build", param_hint="--crm")
+        raise typer.BadParameter("only --crm hubspot is available for this command", param_hint="--crm")
+
+
+def crm_adapter(crm: Crm, config: Path | None, mapping: Path | None) -> Any:
+    """The adapter for ``--crm``; an adapter that is not in this build is a usage error."""
+    if crm is Crm.hubspot:
+        return hubspot_adapter(config, mapping)
+    try:
+        from adapters.salesforce import SalesforceAdapter
+    except ImportError as exc:
+        raise typer.BadParameter(f"the Salesforce adapter is not available in this build ({exc})",
+                                 param_hint="--crm") from None
+    if mapping is not None:
+        raise typer.BadParameter("--mapping is only read for --crm hubspot here", param_hint="--mapping")
+    return SalesforceAdapter.from_settings(load_settings(config).salesforce)
 
 
 @app.command("install")
 @handle_errors
 def install_cmd(crm: CrmOpt, dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only")] = False,
                 config: ConfigOpt = None, mapping: MappingOpt = None, json_out: JsonOpt = False) -> None:
-    """Create the leadscore property group and properties in the CRM (idempotent)."""
-    _only_hubspot(crm)
-    adapter = hubspot_adapter(config, mapping)
-    group = adapter.mapping.write_back.group.name
+    """Create the fields leadscore writes in the CRM (idempotent; checks permissions first)."""
+    adapter = crm_adapter(crm, config, mapping)
+    write_back = getattr(getattr(adapter, "mapping", None), "write_back", None)
+    group = write_back.group.name if write_back is not None and hasattr(write_back, "group") else "leadscore"
     plan = adapter.plan_install(adapter.fields())
-    warnings = adapter.missing_optional_scopes() if not plan.problems else []
+    optional = getattr(adapter, "missing_optional_scopes", None)
+    warnings = optional() if optional is not None and not plan.problems else []
     created: list[str] = []
     if not plan.problems and plan.to_create and not dry_run:
         created = [f"{s.object}.{s.name}" for s in plan.to_create]
