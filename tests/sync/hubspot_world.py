@@ -31,6 +31,10 @@ def install(server: Any) -> None:
 
 
 def model_with_actions(owner_ids: list[str], enter: float = 55) -> ScoringModel:
+    return parse_model(model_text(owner_ids, enter), "<test model>")
+
+
+def model_text(owner_ids: list[str], enter: float = 55) -> str:
     """The default model with a lower MQL bar (more crossings) and actions that touch the CRM."""
     text = DEFAULT_MODEL_TEXT.split("\nthresholds:")[0]
     team = ", ".join(f'{{id: "{o}"}}' for o in owner_ids)
@@ -46,7 +50,7 @@ thresholds:
       - {{type: create_task, subject: "Call {{lead_id}}", due_days: 1}}
       - {{type: set_fields, lifecycle_stage: marketingqualifiedlead}}
 """
-    return parse_model(text, "<test model>")
+    return text
 
 
 def _pages(server: Any, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,0 +1,130 @@
+"""Notifications against local servers started here: a Slack-style webhook and an SMTP server;
+and the executor's rule that an interrupted notification is never sent twice."""
+
+from __future__ import annotations
+
+import json
+import socketserver
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+
+from connector.automation.execute import execute_actions
+from connector.automation.notify import Notifier, NotifyError
+from connector.store import Store
+from connector.sync.fields import DEFAULT
+
+from .fakes import FakeCRM
+
+NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+    status = 200
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append(json.loads(body))
+        self.send_response(type(self).status)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class _Smtp(socketserver.StreamRequestHandler):
+    """Just enough SMTP for smtplib: greet, accept one message, remember its text."""
+
+    messages: list[str] = []
+
+    def _say(self, line: str) -> None:
+        self.wfile.write((line + "\r\n").encode())
+
+    def handle(self) -> None:
+        self._say("220 test ESMTP")
+        while True:
+            line = self.rfile.readline().decode().strip()
+            verb = line[:4].upper()
+            if verb in ("EHLO", "HELO"):
+                self._say("250 test")
+            elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
+                self._say("250 ok")
+            elif verb == "DATA":
+                self._say("354 go ahead")
+                lines = []
+                while (data := self.rfile.readline().decode()) not in (".\r\n", ""):
+                    lines.append(data)
+                type(self).messages.append("".join(lines))
+                self._say("250 queued")
+            elif verb == "QUIT" or not line:
+                self._say("221 bye")
+                return
+            else:
+                self._say("502 not implemented")
+
+
+@pytest.fixture
+def servers() -> Iterator[dict[str, Any]]:
+    _Hook.received, _Hook.status, _Smtp.messages = [], 200, []
+    hook = HTTPServer(("127.0.0.1", 0), _Hook)
+    smtp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Smtp)
+    smtp.daemon_threads = True
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (hook, smtp)]
+    for t in threads:
+        t.start()
+    env = {"HOOK": f"http://127.0.0.1:{hook.server_address[1]}/services/T/B/secret",
+           "LEADSCORE_SMTP_HOST": "127.0.0.1", "LEADSCORE_SMTP_PORT": str(smtp.server_address[1]),
+           "LEADSCORE_SMTP_FROM": "leadscore@example.com", "LEADSCORE_SMTP_PASSWORD": "hunter2"}
+    yield {"env": env}
+    for s in (hook, smtp):
+        s.shutdown()
+        s.server_close()
+
+
+def _plan_notify(store: Store, key: str) -> None:
+    store.plan("t", {}, [{"key": key, "lead_id": "L1", "threshold": "mql", "kind": "notify", "seq": 0,
+                          "payload": {"webhook_env": "HOOK", "email_to": ["rep@example.com"],
+                                      "text": "Ada crossed mql: score 81, A1. Why: pricing +20"}}], {}, NOW)
+
+
+def test_webhook_and_email_are_delivered_once(servers: dict[str, Any], store: Store) -> None:
+    notifier = Notifier(env=servers["env"])
+    _plan_notify(store, "k1")
+    counts = execute_actions(store, "t", FakeCRM(), DEFAULT, notifier, NOW)
+    assert counts == {"done": 1}
+    assert _Hook.received == [{"text": "Ada crossed mql: score 81, A1. Why: pricing +20"}]
+    (mail,) = _Smtp.messages
+    assert "To: rep@example.com" in mail and "Subject: Ada crossed mql: score 81, A1" in mail
+    assert execute_actions(store, "t", FakeCRM(), DEFAULT, notifier, NOW) == {}
+    assert len(_Hook.received) == 1 and len(_Smtp.messages) == 1
+
+
+def test_interrupted_notification_is_not_sent_again(servers: dict[str, Any], store: Store) -> None:
+    _plan_notify(store, "k2")
+    store.mark_action("k2", "running", NOW)  # a process died during the call
+    counts = execute_actions(store, "t", FakeCRM(), DEFAULT, Notifier(env=servers["env"]), NOW)
+    assert counts == {"uncertain": 1} and _Hook.received == []
+    (row,) = store.actions("t")
+    assert row.status == "uncertain"
+
+
+def test_delivery_errors_name_the_setting_never_the_secret(servers: dict[str, Any], store: Store) -> None:
+    _Hook.status = 500
+    notifier = Notifier(env=servers["env"])
+    with pytest.raises(NotifyError, match="webhook in HOOK answered HTTP 500") as caught:
+        notifier.webhook("HOOK", "x")
+    assert "secret" not in str(caught.value)
+    with pytest.raises(NotifyError, match="export MISSING="):
+        notifier.webhook("MISSING", "x")
+    assert "hunter2" not in repr(notifier.smtp)
+    _plan_notify(store, "k3")
+    assert execute_actions(store, "t", FakeCRM(), DEFAULT, notifier, NOW) == {"failed": 1}
+    no_smtp = Notifier(env={"HOOK": servers["env"]["HOOK"]})
+    with pytest.raises(NotifyError, match="LEADSCORE_SMTP_HOST"):
+        no_smtp.email(["a@b.c"], "s", "t")
