@@ -1,0 +1,90 @@
+"""The store-backed commands end to end on the HubSpot sandbox: sync, queue, explain-stored, run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.cli import main
+from connector.store import Store, SyncLock
+from sandbox.hubspot import create_server
+
+from .hubspot_world import install, tenant
+
+pytestmark = pytest.mark.slow
+NOW = "2026-11-20T12:00:00Z"
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, str]]:
+    with create_server(tenant(80)) as server:
+        install(server)
+        values = {"LEADSCORE_HUBSPOT__ACCESS_TOKEN": server.token, "LEADSCORE_HUBSPOT__BASE_URL": server.url,
+                  "LEADSCORE_STORE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+        monkeypatch.delenv("LEADSCORE_CONFIG", raising=False)
+        for k, v in values.items():
+            monkeypatch.setenv(k, v)
+        yield values
+
+
+def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> Any:
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out.strip().splitlines()[-1])
+
+
+def test_sync_queue_and_explain_from_the_store(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    first = _json(capsys, ["sync", "--crm", "hubspot", "--now", NOW, "--json"])
+    assert first["pulled"]["leads"] == 80 and first["written"] >= 80 and first["failed"] == 0
+    assert first["api"]["used"] > 0 and first["api"]["left"] is not None
+    listed = _json(capsys, ["queue", "--limit", "5", "--json"])["leads"]
+    scores = [x["score"] for x in listed]
+    assert len(listed) == 5 and scores == sorted(scores, reverse=True)
+    assert all(x["grade"] in "ABCDF" and x["priority"].startswith(x["grade"]) for x in listed)
+    top = listed[0]["lead_id"]
+    explained = _json(capsys, ["explain-stored", top, "--now", NOW, "--json"])
+    assert round(explained["score"]) == listed[0]["score"] and explained["history"][0]["score"] == listed[0]["score"]
+    assert main(["queue", "--limit", "3"]) == 0
+    assert top in capsys.readouterr().out
+
+
+def test_a_second_concurrent_sync_exits_with_a_clear_message(env: dict[str, str],
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    store = Store.open(env["LEADSCORE_STORE_URL"])
+    with SyncLock(store, "hubspot:sync"):
+        code = main(["sync", "--crm", "hubspot", "--now", NOW])
+    store.close()
+    assert code == 1
+    assert "another sync of 'hubspot:sync' is running" in capsys.readouterr().err
+
+
+def test_run_prints_a_health_line_per_run_and_stops_on_sigterm(env: dict[str, str]) -> None:
+    child = subprocess.Popen([sys.executable, "-m", "connector.cli", "run", "--crm", "hubspot", "--every", "1h",
+                              "--json"], env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    assert child.stdout is not None
+    line = json.loads(child.stdout.readline())
+    assert line["status"] == "ok" and line["rescored"] == 80 and "next" in line
+    child.send_signal(signal.SIGTERM)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 0, stderr
+    assert "received SIGTERM" in stderr and "scheduler stopped after 1 run(s)" in stderr
+
+
+def test_run_max_runs_and_bad_schedules(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--crm", "hubspot", "--every", "1s", "--max-runs", "2", "--json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert [x["status"] for x in lines] == ["ok", "ok"] and lines[1]["written"] == 0
+    assert main(["run", "--every", "soon"]) == 2
+    assert "'soon' is not a duration" in capsys.readouterr().err
+    assert main(["run", "--cron", "61 * * * *"]) == 2
+    assert "is not a cron expression" in capsys.readouterr().err
