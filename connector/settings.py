@@ -41,6 +41,8 @@ class HubSpotSettings(BaseModel):
     timeout_s: float = Field(30.0, gt=0, description="Seconds to wait for one HTTP response")
     max_attempts: int = Field(8, ge=1, description="Attempts per call on 429/5xx/timeouts before giving up")
     mapping: Path | None = Field(None, description="Mapping YAML overriding the built-in mappings/hubspot.yaml")
+    daily_reserve: int = Field(0, ge=0, description="Daily API calls to leave for other integrations: stop "
+                               "when the portal reports no more than this many remaining")
 
 
 class SalesforceSettings(BaseModel):

@@ -68,7 +68,8 @@ class HubSpotAdapter:
                             secret(settings.client_secret))
         transport = Transport(settings.base_url, creds, rate_per_10s=settings.rate_per_10s,
                               search_per_second=settings.search_per_second, timeout_s=settings.timeout_s,
-                              policy=policy or RetryPolicy(max_attempts=settings.max_attempts))
+                              policy=policy or RetryPolicy(max_attempts=settings.max_attempts),
+                              daily_reserve=settings.daily_reserve)
         if mapping is None:
             mapping = load_hubspot_mapping(settings.mapping)
         return cls(transport, mapping, batch_size=settings.batch_size, search_limit=settings.search_limit,

@@ -27,7 +27,7 @@ import requests
 import urllib3
 from hubspot import HubSpot
 
-from adapters.errors import AuthError
+from adapters.errors import AuthError, LimitExhausted
 from adapters.hubspot.errors import translate
 from adapters.retry import RateLimiter, RequestRejected, RetryPolicy, classify_exception, classify_http
 
@@ -59,6 +59,7 @@ class Transport:
 
     def __init__(self, base_url: str, credentials: Credentials, *, rate_per_10s: int = 150,
                  search_per_second: int = 4, timeout_s: float = 30.0, policy: RetryPolicy | None = None,
+                 daily_reserve: int = 0,
                  clock: Callable[[], float] = time.time, session: requests.Session | None = None):
         if not credentials.access_token and not credentials.oauth:
             raise AuthError("HubSpot: no access token; set LEADSCORE_HUBSPOT__ACCESS_TOKEN (private app) or "
@@ -66,6 +67,7 @@ class Transport:
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
         self.timeout_s = timeout_s
+        self.daily_reserve = daily_reserve
         self.policy = policy or RetryPolicy()
         self.limiter = RateLimiter(rate_per_10s, 10.0)
         # HubSpot counts search per second; a slightly wider window absorbs arrival jitter.
@@ -152,6 +154,7 @@ class Transport:
         errors; ``endpoint`` names it in :attr:`calls`."""
 
         def attempt() -> tuple[Any, int]:
+            self._check_daily(what)
             self.limiter.acquire()
             if search:
                 self.search_limiter.acquire()
@@ -173,6 +176,7 @@ class Transport:
         """A call outside the generated client, through the same budget, auth and policy."""
 
         def attempt() -> tuple[Any, int]:
+            self._check_daily(what)
             self.limiter.acquire()
             token = self.token
             self.calls[what] += 1  # by description: a path may hold a token (/oauth/v1/access-tokens/…)
@@ -191,6 +195,14 @@ class Transport:
 
         result: tuple[Any, int] = self.policy.call(attempt, idempotent=idempotent)
         return result
+
+    def _check_daily(self, what: str) -> None:
+        """Stop before the portal's daily budget falls to the share other integrations need."""
+        remaining = self.daily_remaining
+        if remaining is not None and self.daily_reserve and remaining <= self.daily_reserve:
+            raise LimitExhausted(f"{what}: the portal has {remaining} API calls left today and "
+                                 f"LEADSCORE_HUBSPOT__DAILY_RESERVE keeps {self.daily_reserve} for other integrations; "
+                                 f"stopped before the call, run again after the daily reset")
 
     def _note_headers(self, headers: Mapping[str, str] | None) -> None:
         if not headers:

@@ -172,3 +172,16 @@ def test_mapping_check_names_missing_properties(hub: Harness, tmp_path: Path) ->
     adapter = adapter_for(hub, mapping=load_hubspot_mapping(path))
     assert adapter.check_mapping() == ["contacts.fields.title: the portal has no contact property 'job_title_typo'"]
     assert hub.adapter.check_mapping() == []  # type: ignore[attr-defined]
+
+
+def test_daily_reserve_stops_before_the_budget_other_integrations_need(tenant: Any, make_harness: Any) -> None:
+    h: Harness = make_harness("hubspot", tenant, daily_limit=40)
+    adapter = adapter_for(h, search_limit=10)
+    adapter.t.daily_reserve = 35
+    with pytest.raises(LimitExhausted, match="DAILY_RESERVE keeps 35"):
+        for _ in adapter.pull_leads(None, now()):
+            pass
+    # search answers carry no rate-limit headers, association reads do; nothing is sent after the stop
+    remaining = adapter.t.daily_remaining
+    assert remaining is not None and remaining <= 35
+    assert h.server.hubspot.daily.used == 40 - remaining
