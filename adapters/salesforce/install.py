@@ -127,7 +127,7 @@ def _create_field(t: Transport, spec: FieldSpec) -> str:
                 **_METADATA[spec.type]}
     try:
         t.http(f"create field {spec.object}.{spec.name}", "POST", "tooling/sobjects/CustomField",
-               json={"FullName": f"{spec.object}.{spec.name}", "Metadata": metadata}, idempotent=False)
+               json={"FullName": f"{spec.object}.{spec.name}", "Metadata": metadata})  # a repeat is a duplicate
     except RequestRejected as exc:
         body = exc.body if isinstance(exc.body, list) else []
         codes = {str(e.get("errorCode")) for e in body if isinstance(e, dict)}
@@ -144,17 +144,21 @@ def _create_field(t: Transport, spec: FieldSpec) -> str:
 def install(t: Transport, current: InstallPlan, permission_set: str | None, profile: str | None
             ) -> SalesforceInstallPlan:
     """Apply a plan (see the module docstring); returns the plan after, with ``done`` filled in."""
-    t.refresh()
+    t.ensure_fresh()  # raw Bulk 2.0 / Tooling calls: start with a fresh session
     done: list[str] = []
     problems: list[str] = []
     parent = getattr(current, "permission_set", None)
     if parent is None and not profile:
         name = permission_set or "Leadscore"
-        saved = t.call("create permission set", t.sf.restful, "sobjects/PermissionSet", method="POST",
-                       json={"Name": name, "Label": name},
-                       idempotent=False)
-        parent = str(saved["id"])
-        done.append(f"created permission set '{name}'")
+        try:  # retried like a read: names are unique, so a repeat cannot make a second one
+            saved = t.call("create permission set", t.sf.restful, "sobjects/PermissionSet", method="POST",
+                           json={"Name": name, "Label": name})
+            parent = str(saved["id"])
+            done.append(f"created permission set '{name}'")
+        except RequestRejected as exc:
+            parent = _permission_set(t, name, None)[0]
+            if parent is None:
+                raise PermissionDenied(f"{exc} — the API user needs the '{MANAGE_PERMS}' permission") from None
     to_grant = list(getattr(current, "to_grant", []))
     for spec in current.to_create:
         try:

@@ -98,7 +98,7 @@ class Reader:
 
     def bulk_query(self, soql: str) -> Iterator[list[dict[str, Any]]]:
         """A Bulk API 2.0 query job's rows, page by page (CSV text values; empty cells are None)."""
-        self.t.refresh()  # simple-salesforce does not refresh sessions for Bulk 2.0: start fresh
+        self.t.ensure_fresh()  # raw Bulk 2.0 / Tooling calls: start with a fresh session
         job = self.t.http("bulk query: create job", "POST", "jobs/query",
                           json={"operation": "query", "query": soql, "contentType": "CSV",
                                 "columnDelimiter": "COMMA", "lineEnding": "LF"}).json()

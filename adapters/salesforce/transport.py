@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -113,6 +114,7 @@ class Transport:
         self.logins = 0
         self._login_fn = login_fn
         self._sf: Salesforce | None = None
+        self._fresh_at = 0.0  # time.monotonic() of the last login
 
     @property
     def can_refresh(self) -> bool:
@@ -123,6 +125,7 @@ class Transport:
         if self._sf is None:
             self._sf = self._guarded("log in", lambda: self._login_fn(self.credentials, self.session, self.version))
             self.logins += 1
+            self._fresh_at = time.monotonic()
         return self._sf
 
     def refresh(self) -> None:
@@ -132,6 +135,15 @@ class Transport:
         sf = self.sf
         self._guarded("refresh the session", sf._refresh_session)  # noqa: SLF001 - the library's own re-login
         self.logins += 1
+        self._fresh_at = time.monotonic()
+
+    def ensure_fresh(self, max_age_s: float = 300.0) -> None:
+        """Log in again unless the session is younger than ``max_age_s``: Bulk 2.0 and Tooling
+        calls are raw HTTP that simple-salesforce would not re-authenticate mid-job."""
+        if self._sf is None:
+            self.sf  # noqa: B018 - logs in
+        elif time.monotonic() - self._fresh_at > max_age_s:
+            self.refresh()
 
     # -- budget ----------------------------------------------------------------------------------
 

@@ -114,7 +114,7 @@ def bulk_update(t: Transport, reader: Reader, sobject: str, rows: Sequence[tuple
     out.writerow(["Id", *columns])
     for rid, values in rows:
         out.writerow([rid, *(_cell(values[c]) if c in values else "" for c in columns)])
-    t.refresh()  # Bulk 2.0 calls are not refreshed by simple-salesforce: start with a fresh session
+    t.ensure_fresh()  # raw Bulk 2.0 / Tooling calls: start with a fresh session
     what = f"bulk update {sobject}"
     job = t.http(f"{what}: create job", "POST", "jobs/ingest",
                  json={"object": sobject, "operation": "update", "contentType": "CSV", "lineEnding": "LF"}).json()
