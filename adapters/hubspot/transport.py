@@ -27,7 +27,7 @@ import requests
 import urllib3
 from hubspot import HubSpot
 
-from adapters.errors import AuthError, LimitExhausted
+from adapters.errors import AuthError, LimitExhausted, RetriableAPIError
 from adapters.hubspot.errors import translate
 from adapters.retry import RateLimiter, RequestRejected, RetryPolicy, classify_exception, classify_http
 
@@ -187,6 +187,8 @@ class Transport:
                 err = classify_exception(exc, what)
                 if err is None:
                     raise
+                if token in str(err):  # a transport error quotes the URL, and one path holds the token
+                    err = RetriableAPIError(str(err).replace(token, "<token>"), None, None)
                 raise err from None
             if resp.status_code >= 400:
                 raise classify_http(resp.status_code, resp.content, resp.headers, what)

@@ -177,3 +177,21 @@ def test_401_outside_the_client_is_an_auth_error() -> None:
     [source] = [s for s in event_sources(a.t, a.mapping, lambda e: {}, 100) if s.name == "forms"]
     with pytest.raises(AuthError):
         list(source.read(Window(None, 1)))
+
+
+@responses.activate
+def test_a_transport_error_never_quotes_the_token() -> None:
+    import requests
+
+    base = "https://api.hubapi.example"
+    token = "pat-na1-secret-value"
+    responses.add(responses.GET, f"{base}/oauth/v1/access-tokens/{token}",
+                  body=requests.ConnectionError(f"Max retries exceeded with url: /oauth/v1/access-tokens/{token}"))
+    t = Transport(base, Credentials(token, "rt", "cid", "cs"), policy=RetryPolicy(max_attempts=2, sleep=lambda s: None))
+    t._token, t._expires_at = token, t.clock() + 3600  # a fresh OAuth token: no refresh first
+    from adapters.errors import RetriableAPIError
+    from adapters.hubspot.install import granted_scopes
+
+    with pytest.raises(RetriableAPIError) as info:
+        granted_scopes(t)
+    assert token not in str(info.value) and "<token>" in str(info.value)
