@@ -18,7 +18,7 @@ def make_adapter(crm: str, settings: Any) -> Any:
         return HubSpotAdapter.from_settings(settings.hubspot)
     if crm == "salesforce":
         try:
-            from adapters.salesforce.adapter import SalesforceAdapter  # type: ignore[import-not-found]
+            from adapters.salesforce.adapter import SalesforceAdapter
         except ImportError:
             raise ConfigError([Problem("--crm", None, "crm", "the Salesforce adapter is not available in this build",
                                        "use --crm hubspot")]) from None

@@ -42,7 +42,7 @@ DEFAULT = FieldNames(
 
 
 def field_names_for(adapter: Any) -> FieldNames:
-    mapping = getattr(adapter, "mapping", None)
+    mapping: Any = getattr(adapter, "mapping", None)
     write_back = getattr(mapping, "write_back", None)
     if write_back is None:
         return DEFAULT

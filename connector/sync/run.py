@@ -167,12 +167,10 @@ def _send(store: Store, adapter: Any, tenant: str, names: FieldNames, changes: S
         mine = [c for c in changes if c.object == obj]
         for start in range(0, len(mine), batch_size):
             batch = mine[start:start + batch_size]
-            requests = []
-            for c in batch:
-                values = names.crm(obj, c.values)
-                if names.has(obj, "scored_at"):
-                    values[names.crm(obj, {"scored_at": 1}).popitem()[0]] = stamp
-                requests.append(WriteRequest(obj, c.record_id, values))  # type: ignore[arg-type]
+            # "scored at" goes along with a record's changes, never alone (it would change every run)
+            stamped = [{**c.values, "scored_at": stamp} if names.has(obj, "scored_at") else c.values for c in batch]
+            requests = [WriteRequest(obj, c.record_id, names.crm(obj, values))
+                        for c, values in zip(batch, stamped, strict=True)]
             summary.write_calls += 1
             try:
                 results = adapter.write(requests)
