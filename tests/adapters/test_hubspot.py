@@ -185,3 +185,26 @@ def test_daily_reserve_stops_before_the_budget_other_integrations_need(tenant: A
     remaining = adapter.t.daily_remaining
     assert remaining is not None and remaining <= 35
     assert h.server.hubspot.daily.used == 40 - remaining
+
+
+def test_oauth_refresh_grant_end_to_end(tenant: Any, make_harness: Any) -> None:
+    """OAuth settings only (no access token): the adapter gets one from the sandbox's refresh grant
+    and gets a new one before the old one expires, on the portal's clock."""
+    from connector.settings import HubSpotSettings
+
+    clock = [2_000_000_000.0]
+    h: Harness = make_harness("hubspot", tenant, clock=lambda: clock[0])
+    oauth = h.server.connection_info()["oauth"]
+    settings = HubSpotSettings(base_url=h.server.url, refresh_token=oauth["refresh_token"],
+                               client_id=oauth["client_id"], client_secret=oauth["client_secret"],
+                               search_per_second=50)
+    adapter = HubSpotAdapter.from_settings(settings, policy=RetryPolicy(sleep=lambda s: None))
+    adapter.t.clock = lambda: clock[0]
+    until = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    assert sum(len(p.records) for p in adapter.pull_accounts(None, until)) == len(h.account_ids)
+    first = adapter.t.token
+    clock[0] += 1_600  # 200 s before expiry: inside the 300 s margin
+    assert sum(len(p.records) for p in adapter.pull_accounts(None, until)) == len(h.account_ids)
+    assert adapter.t.calls["POST /oauth/v1/token"] == 2 and adapter.t.token != first
+    assert h.server.portal.tokens[adapter.t.token].kind == "oauth"
+    assert oauth["client_secret"] not in repr(adapter.t.credentials)
