@@ -385,22 +385,23 @@ def _reasons(detail: ScoreDetail, k: int) -> pa.Array:
     n, rules = detail.contributions.shape
     if k == 0 or rules == 0:
         return pa.array([""] * n)
-    magnitude = np.abs(detail.contributions).copy()
-    parts: list[pa.Array] = []
+    magnitude = np.abs(detail.contributions)  # a new array: marking used entries is safe
     labels = pa.array(detail.rule_labels)
     rows = np.arange(n)
+    joined: pa.Array | None = None
     for _ in range(min(k, rules)):
         best = np.argmax(magnitude, axis=1)
         present = magnitude[rows, best] > 0
+        if not present.any():
+            break  # contributions come largest first: the rest are zero too
         texts, which = _points_texts(detail.contributions[rows, best])
         piece = pc.binary_join_element_wise(pc.take(labels, pa.array(best)), pc.take(texts, which), " ")
-        parts.append(pc.if_else(pa.array(present), piece, ""))
+        if joined is None:
+            joined = pc.if_else(pa.array(present), piece, "")
+        else:
+            joined = pc.if_else(pa.array(present), pc.binary_join_element_wise(joined, piece, "; "), joined)
         magnitude[rows, best] = -1.0
-    if len(parts) == 1:
-        return parts[0]
-    # Contributions come largest first, so absent (zero) ones only ever trail.
-    joined = pc.binary_join_element_wise(*parts, "; ")
-    return pc.replace_substring_regex(joined, pattern="(; )+$", replacement="")
+    return joined if joined is not None else pa.repeat("", n)
 
 
 def score_tables(model: Model, leads: pa.Table, events: pa.Table | None, now: datetime,

@@ -145,6 +145,7 @@ def test_batch_engine_and_explain_agree(model: ScoringModel, data: tuple[list[di
         events = sorted(events, key=lambda e: e["lead_id"])
     lead_table, event_table = _tables(leads, events, layout % 3)
     detail = score_detail(model, lead_table, event_table, NOW)
+    reasons = score_tables(model, lead_table, event_table, NOW).column("reasons").to_pylist()
     for i, lead in enumerate(leads):
         mine = [e for e in events if e["lead_id"] == lead["id"]]
         one = explain(model, lead, mine, NOW)
@@ -156,6 +157,11 @@ def test_batch_engine_and_explain_agree(model: ScoringModel, data: tuple[list[di
         bounds = list(model.outputs.grades.values())
         if all(abs(one.fit - b) > 1e-9 for b in bounds):
             assert one.grade == detail.grade[i]
+        sizes = sorted(abs(p) for p in per_rule if p)
+        ties = any(b - a <= 1e-9 for a, b in zip(sizes, sizes[1:], strict=False))
+        on_rounding_edge = any(abs(abs(p) * 10 % 1 - 0.5) < 1e-6 for p in per_rule)
+        if not ties and not on_rounding_edge:
+            assert reasons[i] == "; ".join(c.text for c in one.reasons)
 
 
 @settings(max_examples=150, deadline=None)
