@@ -109,9 +109,13 @@ def plan(t: Transport, fields: Sequence[FieldSpec], group: str) -> InstallPlan:
                 result.to_create.append(spec)
                 continue
             kind = hubspot_type(spec)[0]
+            missing = sorted(set(spec.options) - {str(o.get("value")) for o in prop.get("options") or []})
             if prop.get("type") != kind:
                 result.problems.append(f"{obj} property {spec.name} exists with type {prop.get('type')}, "
                                        f"leadscore writes {kind}: rename it in the mapping or delete it")
+            elif spec.type == "enumeration" and missing:
+                result.problems.append(f"{obj} property {spec.name} lacks the option(s) {', '.join(missing)} "
+                                       f"leadscore writes: add them in HubSpot's property settings")
             else:
                 result.existing.append(spec)
     return result

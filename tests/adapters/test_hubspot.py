@@ -208,3 +208,16 @@ def test_oauth_refresh_grant_end_to_end(tenant: Any, make_harness: Any) -> None:
     assert adapter.t.calls["POST /oauth/v1/token"] == 2 and adapter.t.token != first
     assert h.server.portal.tokens[adapter.t.token].kind == "oauth"
     assert oauth["client_secret"] not in repr(adapter.t.credentials)
+
+
+def test_install_reports_a_property_it_cannot_use(hub: Harness) -> None:
+    props = hub.server.portal.properties["contacts"]
+    props["leadscore_grade"]["options"] = props["leadscore_grade"]["options"][:4]  # A-D only
+    props["leadscore_score"]["type"] = "string"
+    plan = hub.adapter.plan_install(hub.fields)
+    assert sorted(plan.problems) == [
+        "contacts property leadscore_grade lacks the option(s) E, F leadscore writes: add them in HubSpot's "
+        "property settings",
+        "contacts property leadscore_score exists with type string, leadscore writes number: rename it in the "
+        "mapping or delete it"]
+    assert not plan.up_to_date
