@@ -28,7 +28,8 @@ def _model_table(evaluation: dict[str, Any], scorecard: dict[str, Any] | None) -
     table = Table("model", "AUC", "± sd", "log loss", "Brier", "top-decile lift", box=None,
                   title=f"Validated by {evaluation['validation']}")
     for name, m in evaluation["models"].items():
-        mark = " (chosen)" if name == evaluation["chosen"] else ""
+        mark = (" (chosen)" if name == evaluation["chosen"]
+                else "" if m.get("candidate", True) else " (ensemble member)")
         table.add_row(name + mark, f"{m['auc']:.4f}", f"{m['auc_sd']:.4f}", f"{m['log_loss']:.4f}",
                       f"{m['brier']:.4f}", f"{m['top_decile_lift']:.2f}×")
     if scorecard:
@@ -45,7 +46,7 @@ def train(
     out_path: Annotated[Path, typer.Option("--out", help="Where to write the trained model")],
     drop: Annotated[list[str] | None, typer.Option(help="A column to leave out (ids, leaks); repeat")] = None,
     time_column: Annotated[str | None, typer.Option(help="Validate on the latest 20 % by this column")] = None,
-    models: Annotated[str, typer.Option(help="Candidates, comma-separated")] = "logistic,gbm,ensemble",
+    models: Annotated[str, typer.Option(help="Candidates: logistic,gbm,trees,ensemble")] = "logistic,gbm,ensemble",
     choose: Annotated[str | None, typer.Option(help="Use this model instead of the best one")] = None,
     folds: Annotated[int, typer.Option(help="Cross-validation folds when there is no time column")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed (folds, trees)")] = 0,

@@ -21,15 +21,28 @@ def trained(history: pa.Table):
 
 def test_both_models_learn_the_signal_and_the_best_is_chosen(trained) -> None:
     models = trained.evaluation["models"]
-    assert set(models) == {"logistic", "gbm", "ensemble"}
+    assert set(models) == {"logistic", "gbm", "trees", "ensemble"}  # trees: an ensemble member
+    assert [k for k, m in models.items() if m["candidate"]] == ["logistic", "gbm", "ensemble"]
     for m in models.values():
         assert 0.7 < m["auc"] < 1.0
         assert len(m["auc_folds"]) == 3
         assert 0 < m["brier"] < 0.25 and m["log_loss"] > 0
         assert m["top_decile_lift"] > 1.5
-    best = max(models, key=lambda k: models[k]["auc"])
+    best = max((k for k in models if models[k]["candidate"]), key=lambda k: models[k]["auc"])
     assert trained.evaluation["chosen"] == best == trained.kind
     assert trained.evaluation["auc"] == models[best]["auc"]
+
+
+def test_the_ensemble_is_its_members_blended(trained, history: pa.Table) -> None:
+    from scoring.predict.dataset import encode
+    from scoring.predict.learners import ENSEMBLE_WEIGHTS, blend, make_learner
+
+    x = encode(trained.schema, history)
+    y = parse_target(history, "Converted")
+    ensemble = make_learner("ensemble", trained.schema).fit(x, y)
+    parts = {k: make_learner(k, trained.schema).fit(x, y).probability(x) for k in ENSEMBLE_WEIGHTS}
+    assert ensemble.probability(x) == pytest.approx(blend(parts))
+    assert sum(ENSEMBLE_WEIGHTS.values()) == pytest.approx(1.0)
 
 
 def test_scores_of_shuffled_labels_are_near_chance(history: pa.Table) -> None:
