@@ -147,7 +147,7 @@ class _Events:
             self.size = 0
             self.lead = np.zeros(0, dtype=np.int64)
             self.age = np.zeros(0)
-            self.day = np.zeros(0)
+            self._micros = np.zeros(0, dtype=np.int64)
             self.valid = np.zeros(0, dtype=bool)
             self.type_codes = np.zeros(0, dtype=np.int32)
             return
@@ -162,7 +162,7 @@ class _Events:
         has_time = micros.is_valid().to_numpy()
         t = micros.fill_null(now_us).to_numpy()
         self.age = (now_us - t) / DAY_US
-        self.day = t / DAY_US  # absolute days since the epoch, for window buckets
+        self._micros = t
         self.valid = (self.lead >= 0) & has_time & (self.age >= 0)
         codes: dict[str, int] = {}
 
@@ -173,6 +173,10 @@ class _Events:
         self.type_codes = np.concatenate([_per_distinct(c, code_of, -1) for c in _chunks(events.column("type"))])
         self.type_names = list(codes)
         self.valid &= self.type_codes >= 0
+
+    def days_since_epoch(self, idx: np.ndarray) -> np.ndarray:
+        """Absolute days since 1970 of the chosen events (window buckets are fixed in time)."""
+        return self._micros[idx] / DAY_US
 
     def type_mask(self, names: tuple[str, ...]) -> np.ndarray:
         lut = np.array([t in names for t in self.type_names] + [False], dtype=bool)
@@ -346,7 +350,7 @@ def score_detail(model: Model, leads: pa.Table, events: pa.Table | None, now: da
                 idx = np.flatnonzero(mask)
                 lead, age = ev.lead[idx], ev.age[idx]
                 if irule.window is not None and len(idx):
-                    keep = _window_keep(lead, age, ev.day[idx], irule.window)
+                    keep = _window_keep(lead, age, ev.days_since_epoch(idx), irule.window)
                     lead, age = lead[keep], age[keep]
                 weights = float(irule.points) * _decay(decay, age, idle[lead])
                 total = np.bincount(lead, weights=weights, minlength=n).astype(np.float64)
