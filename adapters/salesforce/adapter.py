@@ -54,6 +54,7 @@ def _last_is_done(pages: Iterable[tuple[Sequence[R], str | None]], final: str) -
 
 class SalesforceAdapter:
     name = "salesforce"
+    batch_size = 200  # records per write() the sync should send: one sObject Collections call
 
     def __init__(self, transport: Transport, mapping: SalesforceMapping | None = None, *,
                  bulk_query_threshold: int = 10_000, bulk_write_threshold: int = 2_000, lookback_s: int = 300,

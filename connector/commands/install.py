@@ -29,7 +29,7 @@ class Crm(str, Enum):
 CrmOpt = Annotated[Crm, typer.Option("--crm", help="Which CRM", case_sensitive=False)]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings YAML (else LEADSCORE_CONFIG / env)")]
 MappingOpt = Annotated[Path | None, typer.Option(
-    "--mapping", help="Mapping YAML (default: LEADSCORE_HUBSPOT__MAPPING, else the built-in mappings/hubspot.yaml)")]
+    "--mapping", help="Mapping YAML (default: LEADSCORE_<CRM>__MAPPING, else the built-in mappings/<crm>.yaml)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout")]
 
 
@@ -56,9 +56,10 @@ def crm_adapter(crm: Crm, config: Path | None, mapping: Path | None) -> Any:
     except ImportError as exc:
         raise typer.BadParameter(f"the Salesforce adapter is not available in this build ({exc})",
                                  param_hint="--crm") from None
-    if mapping is not None:
-        raise typer.BadParameter("--mapping is only read for --crm hubspot here", param_hint="--mapping")
-    return SalesforceAdapter.from_settings(load_settings(config).salesforce)
+    from adapters.salesforce import load_salesforce_mapping
+
+    settings = load_settings(config).salesforce
+    return SalesforceAdapter.from_settings(settings, load_salesforce_mapping(mapping or settings.mapping))
 
 
 @app.command("install")
@@ -73,7 +74,7 @@ def install_cmd(crm: CrmOpt, dry_run: Annotated[bool, typer.Option("--dry-run", 
     optional = getattr(adapter, "missing_optional_scopes", None)
     warnings = optional() if optional is not None and not plan.problems else []
     created: list[str] = []
-    if not plan.problems and plan.to_create and not dry_run:
+    if not plan.problems and not plan.up_to_date and not dry_run:  # Salesforce: also access to grant
         created = [f"{s.object}.{s.name}" for s in plan.to_create]
         plan = adapter.install(plan)
     summary: dict[str, Any] = {
@@ -82,6 +83,9 @@ def install_cmd(crm: CrmOpt, dry_run: Annotated[bool, typer.Option("--dry-run", 
         "to_create": [f"{s.object}.{s.name}" for s in plan.to_create], "problems": plan.problems,
         "warnings": [f"missing optional scope {w}" for w in warnings], "api_calls": adapter.api_usage()["calls"],
     }
+    if hasattr(plan, "to_grant"):  # Salesforce: field-level security and what install did
+        summary.update(access=getattr(plan, "target", ""), to_grant=[f"{s.object}.{s.name}" for s in plan.to_grant],
+                       done=list(getattr(plan, "done", [])))
     if json_out:
         print_json(summary)
     else:
@@ -90,8 +94,14 @@ def install_cmd(crm: CrmOpt, dry_run: Annotated[bool, typer.Option("--dry-run", 
         if plan.problems:
             for p in plan.problems:
                 err.print(f"[red]problem:[/] {p}", highlight=False)
+        elif summary.get("done"):
+            for line in summary["done"]:
+                out.print(line, highlight=False)
         elif created:
             out.print(f"created {len(created)} properties in group '{group}': {', '.join(created)}", highlight=False)
+        elif dry_run and summary.get("to_grant"):
+            out.print(f"would grant read/edit to the {summary['access']} on: {', '.join(summary['to_grant'])} "
+                      f"(dry run: nothing changed)", highlight=False)
         elif plan.to_create:
             out.print(f"would create {len(plan.to_create)} properties in group '{group}': "
                       f"{', '.join(summary['to_create'])} (dry run: nothing changed)", highlight=False)

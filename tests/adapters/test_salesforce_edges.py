@@ -222,3 +222,26 @@ def test_settings_build_the_adapter_without_leaking_secrets(server: Any) -> None
     assert adapter.bulk_write_threshold == 10 and adapter.t.max_api_share == 0.5
     assert info["password"] not in repr(vars(adapter)) and json.dumps(adapter.api_usage())
     assert SimpleNamespace(**adapter.api_usage()).calls == 0
+
+
+# -- the CLI -------------------------------------------------------------------------------------
+
+def test_install_command_on_a_session_from_the_environment(monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from connector.cli import main
+
+    with create_server(None) as srv:
+        info = srv.connection_info()
+        monkeypatch.delenv("LEADSCORE_CONFIG", raising=False)
+        monkeypatch.setenv("LEADSCORE_SALESFORCE__INSTANCE_URL", info["instance_url"])
+        monkeypatch.setenv("LEADSCORE_SALESFORCE__SESSION_ID", info["session_id"])
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", info["ca_cert"])
+        assert main(["install", "--crm", "salesforce", "--dry-run"]) == 0
+        assert "would create 23 properties" in capsys.readouterr().out
+        assert main(["install", "--crm", "salesforce"]) == 0
+        printed = capsys.readouterr().out
+        assert printed.startswith("created permission set 'Leadscore'\ncreated Lead.Leadscore_Score__c")
+        assert main(["install", "--crm", "salesforce", "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["up_to_date"] and len(summary["existing"]) == 23 and summary["to_grant"] == []
+        assert info["session_id"] not in printed
