@@ -4,7 +4,8 @@ A search query cannot page past 10,000 results (HubSpot answers 400), so when th
 would cross the cap the query is restarted from the last timestamp seen (``GTE``), skipping the
 ids already read at exactly that timestamp (:func:`adapters.cursors.restart_after`). Results are
 sorted ascending by the modified property; HubSpot breaks ties by id. Pulling N changed records
-costs ⌈N/limit⌉ search calls (at least one), plus one more per restart.
+costs ⌈N/limit⌉ search calls (at least one), plus one more per restart (the cap, or a record
+leaving the window while we page: see :func:`search_pages`).
 """
 
 from __future__ import annotations
@@ -31,12 +32,29 @@ def _filters(prop: str, lo: int | None, until_ms: int) -> list[dict[str, str]]:
 
 def search_pages(t: Transport, object_type: str, modified: str, properties: Sequence[str], win: Window,
                  limit: int) -> Iterator[list[dict[str, Any]]]:
-    """Pages of raw objects modified within ``win``, oldest change first, each object once."""
+    """Pages of raw objects modified within ``win``, oldest change first, each object once.
+
+    ``after`` is an offset, so if a record already read leaves the window while we page (someone
+    edits it: its new time is past the run's start; or it is deleted) every later record moves up
+    one place and the next page would skip one. HubSpot's ``total`` drops when that happens; the
+    query is then restarted from the last record read, as at the 10,000-result cap.
+    """
     api = t.api("crm.objects.search_api")
     props = sorted({*properties, modified})
     lo, skip, after = win.start_ms, frozenset[str](), None
     tail: tuple[int, frozenset[str]] | None = None
+    previous_total: int | None = None
     endpoint = f"POST /crm/v3/objects/{object_type}/search"
+
+    def restart() -> tuple[int | None, frozenset[str]]:
+        if tail is None:
+            return win.start_ms, frozenset()
+        ts, ids = tail
+        if ts == lo and ids <= skip:
+            raise AdapterError(f"search {object_type}: more than {MAX_RESULTS} records share the "
+                               f"{modified} {ts} ms; HubSpot search cannot page past them")
+        return ts, (skip | ids) if ts == lo else ids
+
     while True:
         body: dict[str, Any] = {"filterGroups": [{"filters": _filters(modified, lo, win.until_ms)}],
                                 "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
@@ -45,6 +63,11 @@ def search_pages(t: Transport, object_type: str, modified: str, properties: Sequ
             body["after"] = after
         data, _ = t.call(f"search {object_type}", api.do_search, object_type, body, search=True, endpoint=endpoint)
         results: list[dict[str, Any]] = data.get("results") or []
+        total = int(data.get("total") or 0)
+        if after is not None and previous_total is not None and total < previous_total:
+            (lo, skip), after, previous_total = restart(), None, None  # the window shrank under us
+            continue
+        previous_total = total
         fresh = [r for r in results if str(r["id"]) not in skip] if skip else results
         if fresh:
             yield fresh
@@ -53,7 +76,7 @@ def search_pages(t: Transport, object_type: str, modified: str, properties: Sequ
         offset = int(after or 0) + len(results)
         nxt = ((data.get("paging") or {}).get("next") or {}).get("after")
         capped = (nxt is not None and int(nxt) >= MAX_RESULTS) or (
-            nxt is None and int(data.get("total") or 0) > offset and offset >= MAX_RESULTS - limit)
+            nxt is None and total > offset and offset >= MAX_RESULTS - limit)
         if not capped:
             if nxt is None:
                 return
@@ -61,11 +84,7 @@ def search_pages(t: Transport, object_type: str, modified: str, properties: Sequ
             continue
         if tail is None:
             return
-        ts, ids = tail
-        if ts == lo and ids <= skip:
-            raise AdapterError(f"search {object_type}: more than {MAX_RESULTS} records share the "
-                               f"{modified} {ts} ms; HubSpot search cannot page past them")
-        lo, skip, after = ts, (skip | ids) if ts == lo else ids, None
+        (lo, skip), after, previous_total = restart(), None, None
 
 
 def associations(t: Transport, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:

@@ -171,3 +171,14 @@ def test_account_scores_are_written_to_accounts(harness: Harness) -> None:
     field = next(f.name for f in harness.fields if f.object in ("companies", "Account") and f.type == "number")
     [result] = harness.adapter.write([WriteRequest("account", account, {field: 77})])
     assert result.ok and result.record_id == account
+
+
+def test_a_lead_changed_during_the_pull_does_not_make_it_skip_others(harness: Harness) -> None:
+    until = now()
+    seen: list[str] = []
+    pages = harness.adapter.pull_leads(None, until)
+    first = next(pages)
+    seen.extend(r.id for r in first.records)  # type: ignore[union-attr]
+    harness.touch(seen[0])  # a rep edits a lead already read: it now reads as changed after `until`
+    seen.extend(r.id for p in pages for r in p.records)  # type: ignore[union-attr]
+    assert sorted(set(seen)) == sorted(harness.lead_ids) and len(seen) == len(set(seen))
