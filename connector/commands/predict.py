@@ -149,12 +149,13 @@ def _rules_scores(model_path: Path, table: Any, events_path: Path | None, now: s
     """Score a table with a YAML rules model through the batch engine."""
     from connector.console import load_model as load_rules
     from connector.console import parse_now
+    from connector.inputs import prepare_leads
     from scoring.engine import score_tables
 
     rules = load_rules(model_path)
-    leads = _with_id(table, id_column)
-    events = read_table(events_path) if events_path else None
-    return rules, score_tables(rules, leads, events, parse_now(now))
+    prepared = prepare_leads(_with_id(table, id_column), str(model_path))
+    _warn_bad(prepared)
+    return rules, score_tables(rules, prepared.table, _prepared(events_path, "events"), parse_now(now))
 
 
 def _with_id(table: Any, id_column: str | None) -> Any:
@@ -229,6 +230,36 @@ def report(
               f"{out_dir / 'report.html'} (+ {len(result.images)} PNGs)")
 
 
+def _prepared_leads(path: Path, id_column: str | None) -> Any:
+    """Leads for the engine: an ``id``, numbers as numbers, ``created_at``/``converted_at`` as
+    timestamps (a backtest uses them to keep only leads still open at each date)."""
+    from connector.inputs import parse_timestamps, prepare_leads
+
+    prepared = prepare_leads(_with_id(read_table(path), id_column), str(path))
+    _warn_bad(prepared)
+    table = prepared.table
+    for name in ("created_at", "converted_at"):
+        if name in table.column_names:
+            stamps, _bad = parse_timestamps(table.column(name))
+            table = table.set_column(table.column_names.index(name), name, stamps)
+    return table
+
+
+def _prepared(path: Path | None, kind: str) -> Any:
+    from connector.inputs import load_input
+
+    if path is None:
+        return None
+    prepared = load_input(path, kind)
+    _warn_bad(prepared)
+    return prepared.table
+
+
+def _warn_bad(prepared: Any) -> None:
+    if prepared.bad:
+        err.print(f"warning: {len(prepared.bad)} row(s) skipped, e.g. {prepared.bad[0]}")
+
+
 def _as_of(values: list[str]) -> list[Any]:
     from connector.console import parse_now
 
@@ -243,6 +274,7 @@ def backtest(
     target: Annotated[str, typer.Option(help="Outcome column: 0/1, yes/no or true/false")],
     as_of: Annotated[list[str], typer.Option(help="Replay as of this ISO time; repeat")],
     events: Annotated[Path | None, typer.Option(help="Events table (lead_id, type, occurred_at...)")] = None,
+    accounts: Annotated[Path | None, typer.Option(help="Accounts table (id + account fields)")] = None,
     id_column: Annotated[str | None, typer.Option(help="Lead id column (default: id, else row number)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the backtest as one JSON object")] = False,
 ) -> None:
@@ -253,10 +285,11 @@ def backtest(
     from scoring.predict.dataset import parse_target
 
     rules = load_rules(model)
-    table = _with_id(read_table(leads), id_column)
+    table = _prepared_leads(leads, id_column)
     y = parse_target(table, target)
-    event_table = read_table(events) if events else None
-    result = run_backtest(rules, table, event_table, y, _as_of(as_of))
+    event_table = _prepared(events, "events")
+    account_table = _prepared(accounts, "accounts")
+    result = run_backtest(rules, table, event_table, y, _as_of(as_of), account_table)
     if json_out:
         print_json(result)
         return
@@ -283,6 +316,7 @@ def diff(
     new: Annotated[Path, typer.Argument(help="The candidate model (.yaml)")],
     leads: Annotated[Path, typer.Option(help="Leads: CSV, JSONL or Parquet")],
     events: Annotated[Path | None, typer.Option(help="Events table")] = None,
+    accounts: Annotated[Path | None, typer.Option(help="Accounts table (id + account fields)")] = None,
     now: Annotated[str | None, typer.Option(help="Score as of this ISO time (default: now)")] = None,
     id_column: Annotated[str | None, typer.Option(help="Lead id column (default: id, else row number)")] = None,
     top: Annotated[int, typer.Option(help="How many of the biggest movers to list")] = 10,
@@ -293,9 +327,11 @@ def diff(
     from connector.console import parse_now
     from scoring.predict.backtest import diff_models
 
-    table = _with_id(read_table(leads), id_column)
-    event_table = read_table(events) if events else None
-    result = diff_models(load_rules(old), load_rules(new), table, event_table, parse_now(now), top)
+    table = _prepared_leads(leads, id_column)
+    event_table = _prepared(events, "events")
+    account_table = _prepared(accounts, "accounts")
+    result = diff_models(load_rules(old), load_rules(new), table, event_table, parse_now(now), top,
+                         account_table)
     if json_out:
         print_json(result)
         return

@@ -71,27 +71,43 @@ def _threshold_rows(model: ScoringModel, scored: pa.Table, y: np.ndarray) -> lis
     return rows
 
 
+def _times(leads: pa.Table, column: str) -> list[datetime | None] | None:
+    if column not in leads.column_names:
+        return None
+    values = leads.column(column)
+    if not pa.types.is_timestamp(values.type):
+        values = values.cast(pa.timestamp("us", tz="UTC"))
+    return values.to_pylist()
+
+
+def _on_or_before(value: datetime | None, cutoff: datetime) -> bool:
+    if value is None:
+        return False
+    return (value if value.tzinfo else value.replace(tzinfo=cutoff.tzinfo)) <= cutoff
+
+
 def _known_at(leads: pa.Table, as_of: datetime) -> np.ndarray:
-    """Leads that existed at ``as_of`` (all of them when there is no ``created_at``)."""
-    if "created_at" not in leads.column_names:
-        return np.ones(leads.num_rows, dtype=bool)
-    created = leads.column("created_at")
-    if not pa.types.is_timestamp(created.type):
-        created = created.cast(pa.timestamp("us", tz="UTC"))
-    values = created.to_pylist()
-    cutoff = as_of
-    return np.array([v is None or (v if v.tzinfo else v.replace(tzinfo=cutoff.tzinfo)) <= cutoff
-                     for v in values])
+    """Leads still open at ``as_of``: created by then (when there is a ``created_at``) and not
+    yet converted (when there is a ``converted_at``) — a lead that had already converted
+    would make any model look good."""
+    keep = np.ones(leads.num_rows, dtype=bool)
+    created = _times(leads, "created_at")
+    if created is not None:
+        keep &= np.array([v is None or _on_or_before(v, as_of) for v in created], dtype=bool)
+    converted = _times(leads, "converted_at")
+    if converted is not None:
+        keep &= ~np.array([_on_or_before(v, as_of) for v in converted], dtype=bool)
+    return keep
 
 
 def backtest(model: ScoringModel, leads: pa.Table, events: pa.Table | None, y: np.ndarray,
-             as_of: list[datetime]) -> dict[str, Any]:
+             as_of: list[datetime], accounts: pa.Table | None = None) -> dict[str, Any]:
     """Score ``leads`` as of each moment in ``as_of`` and measure the scores against ``y``."""
     results = []
     for moment in as_of:
         known = _known_at(leads, moment)
         subset = leads.filter(pa.array(known))
-        scored = score_tables(model, subset, events, moment)
+        scored = score_tables(model, subset, events, moment, accounts)
         outcome = y[known]
         score = scored.column("score").to_numpy()
         results.append({
@@ -108,12 +124,12 @@ def backtest(model: ScoringModel, leads: pa.Table, events: pa.Table | None, y: n
     out: dict[str, Any] = {"model": model.name, "model_version": model.version,
                            "as_of": results}
     if events is not None and events.num_rows and model.thresholds:
-        out["crossings_per_week"] = crossings_per_week(model, leads, events, max(as_of))
+        out["crossings_per_week"] = crossings_per_week(model, leads, events, max(as_of), accounts)
     return out
 
 
 def crossings_per_week(model: ScoringModel, leads: pa.Table, events: pa.Table,
-                       until: datetime) -> list[dict[str, Any]]:
+                       until: datetime, accounts: pa.Table | None = None) -> list[dict[str, Any]]:
     """How many leads would have entered each threshold in each week up to ``until``.
 
     Leads are rescored at the end of every week from the first event on (at most
@@ -130,7 +146,7 @@ def crossings_per_week(model: ScoringModel, leads: pa.Table, events: pa.Table,
     rows = []
     for moment in moments:
         known = _known_at(leads, moment)
-        scored = score_tables(model, leads, events, moment)
+        scored = score_tables(model, leads, events, moment, accounts)
         row: dict[str, Any] = {"week_ending": moment.date().isoformat()}
         for t in model.thresholds:
             value = scored.column(t.metric).to_numpy()
@@ -146,10 +162,11 @@ def crossings_per_week(model: ScoringModel, leads: pa.Table, events: pa.Table,
 
 
 def diff_models(old: ScoringModel, new: ScoringModel, leads: pa.Table,
-                events: pa.Table | None, now: datetime, top: int = 10) -> dict[str, Any]:
+                events: pa.Table | None, now: datetime, top: int = 10,
+                accounts: pa.Table | None = None) -> dict[str, Any]:
     """What deploying ``new`` instead of ``old`` would change for these leads at ``now``."""
-    a = score_tables(old, leads, events, now)
-    b = score_tables(new, leads, events, now)
+    a = score_tables(old, leads, events, now, accounts)
+    b = score_tables(new, leads, events, now, accounts)
     ga, gb = (np.asarray(t.column("grade").to_pylist()) for t in (a, b))
     pa_, pb = (np.asarray(t.column("priority").to_pylist()) for t in (a, b))
     sa, sb = a.column("score").to_numpy(), b.column("score").to_numpy()
