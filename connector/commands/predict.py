@@ -219,7 +219,7 @@ def report(
     for name, png in result.images.items():
         write_bytes(out_dir / f"{name}.png", png)
     write_bytes(out_dir / "report.html", result.html.encode("utf-8"))
-    summary = {k: result.metrics[k] for k in ("rows", "conversion_rate", "auc", "top_decile_lift",
+    summary: dict[str, Any] = {k: result.metrics[k] for k in ("rows", "conversion_rate", "auc", "top_decile_lift",
                                               "tiers", "deciles") if k in result.metrics}
     summary |= {"html": str(out_dir / "report.html"),
                 "charts": [str(out_dir / f"{n}.png") for n in result.images]}

@@ -127,11 +127,11 @@ def train(table: pa.Table, target: str, *, drop: tuple[str, ...] | list[str] = (
     splits, method = make_splits(table, y, time_column, folds, seed)
     tested = np.sort(np.concatenate([t for _, t in splits]))
     wanted = [*kinds, *([choose] if choose and choose not in kinds else [])]
-    base = [k for k in ("logistic", "gbm", "trees")
+    base: list[str] = [k for k in ("logistic", "gbm", "trees")
             if k in wanted or ("ensemble" in wanted and k in ENSEMBLE_WEIGHTS)]
     oos: dict[str, np.ndarray] = {}
-    for kind in base:
-        oos[kind], _ = out_of_sample(kind, schema, x, y, splits, seed)
+    for member in base:
+        oos[member], _ = out_of_sample(member, schema, x, y, splits, seed)
     if "ensemble" in wanted:  # members' out-of-sample probabilities, blended: no refitting
         oos["ensemble"] = blend(oos)
     models: dict[str, Any] = {}
