@@ -153,7 +153,7 @@ def install(t: Transport, current: InstallPlan, permission_set: str | None, prof
         try:  # retried like a read: names are unique, so a repeat cannot make a second one
             saved = t.call("create permission set", t.sf.restful, "sobjects/PermissionSet", method="POST",
                            json={"Name": name, "Label": name})
-            parent = str(saved["id"])
+            parent = str((saved or {}).get("id") or "") or None
             done.append(f"created permission set '{name}'")
         except RequestRejected as exc:
             parent = _permission_set(t, name, None)[0]

@@ -47,6 +47,7 @@ class ApiSession(requests.Session):
         self.total: int | None = None
         self.requests_sent = 0
         self.last_status: int | None = None
+        self.logins = 0
         self.last_headers: Mapping[str, str] = {}
         self._lock = threading.Lock()
         self.hooks["response"].append(self._note)
@@ -69,6 +70,8 @@ class ApiSession(requests.Session):
 
     def _note(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.last_status, self.last_headers = response.status_code, response.headers
+        if response.status_code == 200 and ("/services/Soap/u/" in response.url or "/oauth2/token" in response.url):
+            self.logins += 1  # counted here so simple-salesforce's own re-logins count too
         m = _USAGE.search(response.headers.get("Sforce-Limit-Info", ""))
         if m:
             self.used, self.total = int(m.group(1)), int(m.group(2))
@@ -111,7 +114,6 @@ class Transport:
         self.policy = policy or RetryPolicy()
         self.max_api_share = max_api_share
         self.calls: collections.Counter[str] = collections.Counter()
-        self.logins = 0
         self._login_fn = login_fn
         self._sf: Salesforce | None = None
         self._fresh_at = 0.0  # time.monotonic() of the last login
@@ -124,7 +126,6 @@ class Transport:
     def sf(self) -> Salesforce:
         if self._sf is None:
             self._sf = self._guarded("log in", lambda: self._login_fn(self.credentials, self.session, self.version))
-            self.logins += 1
             self._fresh_at = time.monotonic()
         return self._sf
 
@@ -134,7 +135,6 @@ class Transport:
             return
         sf = self.sf
         self._guarded("refresh the session", sf._refresh_session)  # noqa: SLF001 - the library's own re-login
-        self.logins += 1
         self._fresh_at = time.monotonic()
 
     def ensure_fresh(self, max_age_s: float = 300.0) -> None:
@@ -219,7 +219,7 @@ class Transport:
 
     def usage(self) -> dict[str, int | None]:
         return {"calls": sum(self.calls.values()), "retries": sum(self.policy.retries.values()),
-                "logins": self.logins, "daily_used": self.session.used, "daily_limit": self.session.total}
+                "logins": self.session.logins, "daily_used": self.session.used, "daily_limit": self.session.total}
 
 
 def _as_error(resp: requests.Response, what: str) -> AdapterError:
