@@ -108,9 +108,13 @@ def evaluate(
     table = read_table(data)
     y = parse_target(table, target)
     with single_thread(1):
-        p = trained.probability(table)
-    metrics = evaluate_scores(y, p, cuts=trained.tier_cuts)
+        p, rows, out_of_sample = trained.honest_probability(table, y)
+    metrics = evaluate_scores(y[rows], p, cuts=trained.tier_cuts)
     metrics["model"] = trained.kind
+    metrics["out_of_sample_predictions"] = out_of_sample
+    if out_of_sample:
+        err.print("note: this is the training table; judged on the out-of-sample predictions "
+                  f"kept from training ({trained.evaluation['validation']})")
     if json_out:
         print_json(metrics)
         return
@@ -207,13 +211,16 @@ def report(
     else:
         trained = load_model(model)
         with single_thread(1):
-            p = trained.probability(table)
+            p, rows, out_of_sample = trained.honest_probability(table, y)
+        honesty = (f"These are the training leads, so every figure uses predictions made "
+                   f"before the model saw each lead's outcome ({trained.evaluation['validation']})."
+                   if out_of_sample else
+                   "If these leads were used for training, the figures are optimistic.")
         result = build_report(
-            y, p, cuts=trained.tier_cuts, training=trained.evaluation,
+            y[rows], p, cuts=trained.tier_cuts, training=trained.evaluation,
             title=title or "Predictive lead scoring report",
-            subtitle=f"{trained.kind} model ({model.name}) on {data.name}, {len(y):,} leads, "
-                     f"target '{target}'. If these leads were used for training, the figures "
-                     "below are optimistic; the training comparison at the end is out of sample.",
+            subtitle=f"{trained.kind} model ({model.name}) on {data.name}, {len(rows):,} leads, "
+                     f"target '{target}'. {honesty}",
             footer=f"Made by leadscore report on {stamp}.")
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, png in result.images.items():

@@ -11,6 +11,7 @@ leads as the model would have scored them before knowing the outcome".
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,7 @@ from .dataset import (
 from .learners import ENSEMBLE_WEIGHTS, KINDS, Learner, blend, make_learner
 from .metrics import assign_tiers, evaluate_scores, roc_auc, tier_cuts
 
-__all__ = ["TrainedModel", "train", "make_splits", "out_of_sample", "DEFAULT_KINDS"]
+__all__ = ["TrainedModel", "train", "fingerprint", "make_splits", "out_of_sample", "DEFAULT_KINDS"]
 
 #: What ``leadscore train`` compares by default; "ensemble" blends logistic, gbm and trees.
 DEFAULT_KINDS: tuple[str, ...] = ("logistic", "gbm", "ensemble")
@@ -58,6 +59,26 @@ class TrainedModel:
 
     def tiers(self, probability: np.ndarray) -> np.ndarray:
         return assign_tiers(probability, self.tier_cuts)
+
+    def honest_probability(self, table: pa.Table, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(probabilities, rows they cover, out_of_sample?) for judging the model on ``table``.
+
+        On the very table it was trained on, the refitted model has seen every outcome and
+        looks better than it is; there the stored out-of-sample probabilities (from the
+        folds or the holdout) are returned instead, for the rows they cover.
+        """
+        x = encode(self.schema, table)
+        if self.extra.get("fingerprint") == fingerprint(x, y):
+            tested = self.extra["tested"]
+            return self.extra["out_of_sample"][tested], tested, True
+        return self.learner.probability(x), np.arange(len(y)), False
+
+
+def fingerprint(x: np.ndarray, y: np.ndarray) -> str:
+    """Identifies a training table (its encoded features and outcomes)."""
+    digest = hashlib.sha256(np.ascontiguousarray(x).tobytes())
+    digest.update(np.ascontiguousarray(y).astype(np.int64).tobytes())
+    return digest.hexdigest()
 
 
 def _folds(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -158,7 +179,7 @@ def train(table: pa.Table, target: str, *, drop: tuple[str, ...] | list[str] = (
     }
     return TrainedModel(schema, learner, cuts, float(y.mean()), evaluation, time_column,
                         {"folds": folds_used, "seed": seed, "out_of_sample": oos[chosen], "tested": tested,
-                         "reference": reference_row(schema, x)})
+                         "reference": reference_row(schema, x), "fingerprint": fingerprint(x, y)})
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -74,6 +74,8 @@ def test_evaluate_and_predict(trained, files, capsys, history) -> None:
                  "--target", "Converted", "--json"]) == 0
     metrics = _json_tail(capsys)
     assert 0.7 < metrics["auc"] <= 1 and metrics["brier"] < 0.25
+    # the training table: judged on the time holdout's predictions, not refitted ones
+    assert metrics["out_of_sample_predictions"] and metrics["rows"] == history.num_rows // 5
     out = files["root"] / "scores.jsonl"
     assert main(["predict", "--model", str(files["model"]), "--data", str(files["data"]),
                  "--out", str(out)]) == 0

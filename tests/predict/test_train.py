@@ -72,6 +72,17 @@ def test_tiers_hold_the_intended_shares_and_convert_in_order(trained, history: p
     assert rates == sorted(rates, reverse=True)
 
 
+def test_on_its_training_table_a_model_is_judged_out_of_sample(trained, history) -> None:
+    y = parse_target(history, "Converted")
+    p, rows, honest = trained.honest_probability(history, y)
+    assert honest and len(rows) == history.num_rows
+    assert np.array_equal(p, trained.extra["out_of_sample"])
+    assert roc_auc(y, p) < roc_auc(y, trained.probability(history))  # refitted looks better
+    other = history.slice(0, 700)
+    p2, rows2, honest2 = trained.honest_probability(other, y[:700])
+    assert not honest2 and len(rows2) == 700
+
+
 def test_predict_table_gives_probability_tier_and_factors(trained, history: pa.Table) -> None:
     out = predict_table(trained, history.slice(0, 50))
     assert out.column_names == ["lead_id", "probability", "tier", "factors"]
