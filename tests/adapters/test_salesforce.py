@@ -195,7 +195,11 @@ def test_owner_task_and_campaign_enrollment(server: Any) -> None:
     owner = [o for o in adapter.owners() if o.active][-1]
     lead, contact = live(server, "Lead")[3], live(server, "Contact")[3]
     server.log.reset()
+    sent: list[str | None] = []
+    hooks = adapter.t.session.hooks["response"]
+    hooks.append(lambda r, *a, **k: sent.append(r.request.headers.get("Sforce-Auto-Assign")))
     [moved] = adapter.write([WriteRequest("lead", lead, {}, owner_id=owner.id)])
+    assert sent == ["FALSE"]  # assignment rules must not override the owner we set
     assert moved.ok and server.org.tables["Lead"].value(server.org.tables["Lead"].rows[lead], "OwnerId") == owner.id
     [task] = adapter.create_tasks([TaskRequest(contact, owner.id, "Call: score 88", "Viewed /pricing", "k-1")])
     assert task.ok

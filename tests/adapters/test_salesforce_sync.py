@@ -1,0 +1,65 @@
+"""The sync engine end to end through the Salesforce adapter against the Salesforce sandbox:
+what HubSpot gets (scores on every person, account rollups, owner and task on an MQL crossing, a
+steady run that writes nothing), Salesforce gets too."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.store import Store
+from connector.sync.run import SyncOptions, run_sync
+from sandbox.salesforce import create_server
+from sandbox.tenant import generate_tenant
+from tests.adapters.test_salesforce import install, live, make_adapter
+from tests.sync.hubspot_world import model_with_actions
+
+pytestmark = pytest.mark.slow
+NOW = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def server() -> Iterator[Any]:
+    with create_server(generate_tenant(seed=11, leads=150, events_per_lead=8)) as srv:
+        yield srv
+
+
+def test_sync_writes_scores_tasks_and_owners_then_a_steady_run_writes_nothing(server: Any, tmp_path: Path) -> None:
+    adapter = make_adapter(server)
+    install(adapter)
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    owners = [o.id for o in adapter.owners() if o.active][:3]
+    model = model_with_actions(owners)
+    first = run_sync(store, adapter, model, SyncOptions(tenant="sf", now=NOW))
+    people = live(server, "Lead") + live(server, "Contact")
+    assert first.pulled["leads"] == len(people) and first.failed == 0
+    scores = store.scores("sf")
+    assert set(scores) == set(people)
+    org = server.org
+    for rid, s in scores.items():
+        table = org.tables["Lead" if rid.startswith("00Q") else "Contact"]
+        row = table.rows[rid]
+        assert table.value(row, "Leadscore_Score__c") == int(s.score + 0.5)
+        assert table.value(row, "Leadscore_Grade__c") == s.grade
+    accounts = org.tables["Account"]
+    assert any(accounts.value(row, "Leadscore_Account_Score__c") is not None for row in accounts.rows.values())
+    hot = sorted(rid for rid, s in scores.items() if s.score >= 55)
+    assert hot and first.crossings["mql.entered"] == len(hot)
+    tasks = org.tables["Task"]
+    made = sorted(str(tasks.value(row, "WhoId")) for row in tasks.rows.values()
+                  if str(tasks.value(row, "Subject") or "").startswith("Call "))
+    assert made == hot
+    for rid in hot:
+        table = org.tables["Lead" if rid.startswith("00Q") else "Contact"]
+        assert table.value(table.rows[rid], "OwnerId")  # kept (keep_existing) or assigned from the team
+        assert table.value(table.rows[rid], "Leadscore_MQL__c") is True
+
+    before = adapter.api_usage()["calls"] or 0
+    again = run_sync(store, adapter, model, SyncOptions(tenant="sf", now=NOW))
+    used = (adapter.api_usage()["calls"] or 0) - before
+    assert again.written == 0 and again.score_changes == 0 and not again.actions
+    assert used <= 10, f"a steady run made {used} calls"
