@@ -107,6 +107,10 @@ class SalesforceAdapter:
     def install(self, plan: InstallPlan) -> InstallPlan:
         return installer.install(self.t, plan, self.permission_set, self.profile)
 
+    def check_mapping(self) -> list[str]:
+        """Mapped fields the org lacks, each with its key path (``leadscore check-mapping``)."""
+        return installer.check_mapping(self.t, self.mapping)
+
     # -- reads -----------------------------------------------------------------------------------
 
     def _stream(self, sobject: str, columns: list[str], marks: dict[str, int], default: int | None, until_ms: int,

@@ -30,7 +30,7 @@ from adapters.retry import RequestRejected
 from .mapping import SalesforceMapping
 from .transport import Transport
 
-__all__ = ["SalesforceInstallPlan", "field_specs", "install", "plan"]
+__all__ = ["SalesforceInstallPlan", "check_mapping", "field_specs", "install", "plan"]
 
 _METADATA: dict[str, dict[str, Any]] = {
     "number": {"type": "Number", "precision": 18, "scale": 2},
@@ -209,3 +209,40 @@ def _grant(t: Transport, parent: str, specs: Sequence[FieldSpec], done: list[str
         else:
             problems.append(f"{r.record_id}: could not grant access: {r.error}")
     return problems
+
+
+def check_mapping(t: Transport, mapping: SalesforceMapping) -> list[str]:
+    """Every mapped field the org lacks (or the API user cannot see), as "key path: problem" lines;
+    one ``describe`` per object."""
+    missing: list[str] = []
+    cache: dict[str, dict[str, bool] | None] = {}
+
+    def fields_of(obj: str) -> dict[str, bool] | None:
+        if obj not in cache:
+            try:
+                cache[obj] = _visible(t, obj)
+            except RequestRejected:  # 404: no such object (e.g. a marketing package not installed)
+                cache[obj] = None
+        return cache[obj]
+
+    def check(path: str, obj: str, name: str, hint: str = "") -> None:
+        known = fields_of(obj)
+        if known is None:
+            missing.append(f"{path}: the org has no object '{obj}' (or the API user cannot see it)")
+        elif name not in known:
+            missing.append(f"{path}: the org has no {obj} field '{name}' (or the API user cannot see it){hint}")
+
+    for section, obj in (("leads", "Lead"), ("contacts", "Contact"), ("accounts", "Account")):
+        fields = getattr(mapping, section)
+        for kind in ("fields", "custom"):
+            for key, name in getattr(fields, kind).items():
+                check(f"{section}.{kind}.{key}", obj, name)
+    install_hint = " — run `leadscore install --crm salesforce`"
+    for group, objects in (("people", ("Lead", "Contact")), ("accounts", ("Account",))):
+        for key, spec in getattr(mapping.write_back, group).items():
+            for obj in objects:
+                check(f"write_back.{group}.{key}", obj, spec.name, install_hint)
+    for i, src in enumerate(mapping.events):
+        for name in src.columns():
+            check(f"events[{i}]", src.object, name)
+    return missing

@@ -245,3 +245,28 @@ def test_install_command_on_a_session_from_the_environment(monkeypatch: pytest.M
         summary = json.loads(capsys.readouterr().out)
         assert summary["up_to_date"] and len(summary["existing"]) == 23 and summary["to_grant"] == []
         assert info["session_id"] not in printed
+
+
+def test_check_mapping_command_names_each_missing_field(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from connector.cli import main
+
+    text = (Path(__file__).parents[2] / "mappings" / "salesforce.yaml").read_text()
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(text.replace("custom: {}", "custom: {rating: Rating, nps: NPS_Score__c}", 1))
+    with create_server(None) as srv:
+        info = srv.connection_info()
+        monkeypatch.delenv("LEADSCORE_CONFIG", raising=False)
+        monkeypatch.setenv("LEADSCORE_SALESFORCE__INSTANCE_URL", info["instance_url"])
+        monkeypatch.setenv("LEADSCORE_SALESFORCE__SESSION_ID", info["session_id"])
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", info["ca_cert"])
+        assert main(["check-mapping", "--crm", "salesforce", "--mapping", str(mine), "--json"]) == 2
+        summary = json.loads(capsys.readouterr().out)
+        assert "leads.custom.nps: the org has no Lead field 'NPS_Score__c' (or the API user cannot see it)" in \
+            summary["missing"]
+        assert not any("rating" in m for m in summary["missing"])
+        assert sum("run `leadscore install --crm salesforce`" in m for m in summary["missing"]) == 23
+        assert main(["install", "--crm", "salesforce"]) == 0
+        capsys.readouterr()
+        assert main(["check-mapping", "--crm", "salesforce"]) == 0
+        assert "every field exists in the org" in capsys.readouterr().out
