@@ -204,6 +204,7 @@ def report(
         rules, scored = _rules_scores(model, table, events, now, id_column)
         result = build_report(
             y, scored.column("score").to_numpy(), probability=False, score_label="score (0-100)",
+            labels=scored.column("grade").to_numpy(zero_copy_only=False), tier_word="grade",
             title=title or f"Lead scoring report: {rules.name}",
             subtitle=f"Rules model {rules.name} (version {rules.version}) on {data.name}, "
                      f"{len(y):,} leads, target '{target}'.",

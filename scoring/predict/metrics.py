@@ -74,17 +74,20 @@ def assign_tiers(score: np.ndarray, cuts: list[float],
 
 
 def evaluate_scores(y: np.ndarray, score: np.ndarray, *, probability: bool = True,
-                    cuts: list[float] | None = None) -> dict[str, Any]:
+                    cuts: list[float] | None = None,
+                    labels: np.ndarray | None = None) -> dict[str, Any]:
     """AUC, top-decile lift, conversion by decile and tier; log loss, Brier and calibration
-    when ``score`` is a probability. ``cuts`` are tier minimums (default: from these scores)."""
+    when ``score`` is a probability. ``cuts`` are tier minimums (default: from these scores);
+    ``labels`` gives each lead's tier directly instead (a rules model's grades)."""
     y = np.asarray(y, dtype=float)
     score = np.asarray(score, dtype=float)
     cuts = tier_cuts(score) if cuts is None else cuts
     deciles = decile_table(y, score)
-    tiers = assign_tiers(score, cuts)
+    tiers = assign_tiers(score, cuts) if labels is None else np.asarray(labels)
+    names = TIER_NAMES[:len(cuts) + 1] if labels is None else sorted(set(tiers.tolist()))
     base = float(y.mean()) if len(y) else float("nan")
     tier_rows = []
-    for name in TIER_NAMES[:len(cuts) + 1]:
+    for name in names:
         mask = tiers == name
         rate = float(y[mask].mean()) if mask.any() else float("nan")
         tier_rows.append({"tier": name, "leads": int(mask.sum()), "conversion": rate,

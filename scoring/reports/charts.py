@@ -30,7 +30,7 @@ GOOD = "#16a34a"
 CHART_TITLES = {
     "distribution": "Score distribution",
     "deciles": "Conversion by score decile",
-    "tiers": "Conversion by tier",
+    "tiers": "Conversion by tier (grade for a rules model)",
     "calibration": "Calibration: predicted vs actual",
     "roc": "ROC curve",
     "gains": "Cumulative gains (lift)",
@@ -132,7 +132,8 @@ def _gains(y: np.ndarray, score: np.ndarray) -> bytes:
 
 
 def render_charts(y: np.ndarray, score: np.ndarray, metrics: dict[str, Any], *,
-                  score_label: str = "predicted probability") -> dict[str, bytes]:
+                  score_label: str = "predicted probability",
+                  tier_word: str = "tier") -> dict[str, bytes]:
     """Every chart the metrics support, as ``{name: png bytes}`` in report order."""
     y = np.asarray(y, dtype=int)
     score = np.asarray(score, dtype=float)
@@ -140,7 +141,7 @@ def render_charts(y: np.ndarray, score: np.ndarray, metrics: dict[str, Any], *,
     charts = {
         "distribution": _distribution(y, score, score_label),
         "deciles": _bars(metrics["deciles"], "decile", base, "decile (1 = best scores)"),
-        "tiers": _bars(metrics["tiers"], "tier", base, "tier"),
+        "tiers": _bars(metrics["tiers"], "tier", base, tier_word),
     }
     if "calibration" in metrics:
         charts["calibration"] = _calibration(metrics["calibration"])

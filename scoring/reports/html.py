@@ -61,7 +61,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _headline(metrics: dict[str, Any]) -> str:
+def _headline(metrics: dict[str, Any], tier_word: str) -> str:
     top = metrics["deciles"][0]
     tiers = metrics["tiers"]
     a = tiers[0]
@@ -70,7 +70,8 @@ def _headline(metrics: dict[str, Any]) -> str:
     ratio = a["conversion"] / below if below else float("nan")
     return (f"The top 10 % of leads by score convert at <b>{_pct(top['conversion'])}</b>, "
             f"<b>{top['lift']:.1f}×</b> the average of {_pct(metrics['conversion_rate'])}. "
-            f"Tier A converts at {_pct(a['conversion'])}, {ratio:.1f}× the rest of the leads "
+            f"{tier_word.capitalize()} {a['tier']} converts at {_pct(a['conversion'])}, "
+            f"{ratio:.1f}× the rest of the leads "
             f"({_pct(below)}). AUC {metrics['auc']:.3f}: a random converted lead outscores a random "
             f"unconverted one {metrics['auc']:.0%} of the time.")
 
@@ -78,37 +79,41 @@ def _headline(metrics: dict[str, Any]) -> str:
 def build_report(y: np.ndarray, score: np.ndarray, *, title: str, subtitle: str,
                  probability: bool = True, cuts: list[float] | None = None,
                  score_label: str = "predicted probability",
-                 training: dict[str, Any] | None = None, footer: str = "") -> Report:
+                 training: dict[str, Any] | None = None, footer: str = "",
+                 labels: np.ndarray | None = None, tier_word: str = "tier") -> Report:
     """Measure ``score`` against outcomes ``y`` and lay the results out as one HTML page.
 
-    ``training`` is a training evaluation (``TrainedModel.evaluation``) whose out-of-sample
+    ``labels`` are the leads' own tiers (a rules model's grades, called ``tier_word``) used
+    instead of score quantiles. ``training`` is a training evaluation (``TrainedModel.evaluation``) whose out-of-sample
     model comparison is shown too; ``footer`` says where and when it was made (the caller
     knows the clock and the files).
     """
-    metrics = evaluate_scores(y, score, probability=probability, cuts=cuts)
-    images = render_charts(y, score, metrics, score_label=score_label)
+    metrics = evaluate_scores(y, score, probability=probability, cuts=cuts, labels=labels)
+    images = render_charts(y, score, metrics, score_label=score_label, tier_word=tier_word)
     kpis = [
         (f"{metrics['auc']:.3f}", "AUC (0.5 = chance, 1 = perfect)"),
         (f"{metrics['top_decile_lift']:.1f}×", "top-decile lift"),
         (_pct(metrics["conversion_rate"]), f"conversion of {metrics['rows']:,} leads"),
         ((f"{metrics['brier']:.3f}", "Brier score (lower is better)") if probability
-         else (f"{len(metrics['tiers'])}", "tiers")),
+         else (_pct(metrics["tiers"][0]["conversion"]),
+               f"conversion of {tier_word} {metrics['tiers'][0]['tier']}")),
     ]
     parts = [f"<h1>{_e(title)}</h1><p class='sub'>{_e(subtitle)}</p>",
              "<div class='kpis'>" + "".join(f"<div class='kpi'><b>{_e(v)}</b><span>{_e(k)}</span></div>"
                                             for v, k in kpis) + "</div>",
-             f"<p class='headline'>{_headline(metrics)}</p>",
+             f"<p class='headline'>{_headline(metrics, tier_word)}</p>",
              "<h2>Charts</h2><div class='grid'>"]
     for name, png in images.items():
         data = base64.b64encode(png).decode("ascii")
         parts.append(f"<figure><figcaption>{_e(CHART_TITLES[name])}</figcaption>"
                      f"<img alt='{_e(CHART_TITLES[name])}' src='data:image/png;base64,{data}'></figure>")
     parts.append("</div>")
-    parts.append("<h2>Conversion by tier</h2>" + _table(
-        ["tier", "leads", "conversion", "lift vs average", "minimum score"],
+    cuts_shown = [*metrics["tier_cuts"], None] if labels is None else [None] * len(metrics["tiers"])
+    parts.append(f"<h2>Conversion by {_e(tier_word)}</h2>" + _table(
+        [tier_word, "leads", "conversion", "lift vs average", "minimum score"],
         [[t["tier"], f"{t['leads']:,}", _pct(t["conversion"]), f"{t['lift']:.2f}×",
           f"{cut:.3g}" if cut is not None else "–"]
-         for t, cut in zip(metrics["tiers"], [*metrics["tier_cuts"], None], strict=True)]))
+         for t, cut in zip(metrics["tiers"], cuts_shown, strict=True)]))
     parts.append("<h2>Conversion by decile</h2>" + _table(
         ["decile", "leads", "conversion", "lift", "minimum score"],
         [[str(d["decile"]), f"{d['leads']:,}", _pct(d["conversion"]), f"{d['lift']:.2f}×",

@@ -109,6 +109,17 @@ def test_report_is_self_contained_and_renders(trained, files, capsys) -> None:
     assert blue.mean() > 0.005, "the charts did not render"
 
 
+def test_report_on_a_rules_model_shows_its_grades(trained, files, capsys) -> None:
+    report_dir = files["root"] / "rules-report"
+    assert main(["report", "--data", str(files["data"]), "--target", "Converted",
+                 "--model", str(files["card"]), "--now", "2026-01-01", "--out", str(report_dir),
+                 "--json"]) == 0
+    summary = _json_tail(capsys)
+    assert {t["tier"] for t in summary["tiers"]} <= {"A", "B", "C", "D", "F"}
+    page = (report_dir / "report.html").read_text()
+    assert "Conversion by grade" in page and "Calibration" not in page  # a score, not a probability
+
+
 def test_backtest_and_diff_on_the_exported_scorecard(trained, files, capsys, history) -> None:
     assert main(["backtest", "--model", str(files["card"]), "--leads", str(files["data"]),
                  "--target", "Converted", "--as-of", "2026-01-01", "--json"]) == 0
