@@ -101,10 +101,10 @@ class SalesforceAdapter:
         """The custom fields the mapping says leadscore writes (what ``install`` creates)."""
         return installer.field_specs(self.mapping)
 
-    def plan_install(self, fields: Sequence[FieldSpec]) -> InstallPlan:
+    def plan_install(self, fields: Sequence[FieldSpec]) -> installer.SalesforceInstallPlan:
         return installer.plan(self.t, fields, self.permission_set, self.profile)
 
-    def install(self, plan: InstallPlan) -> InstallPlan:
+    def install(self, plan: InstallPlan) -> installer.SalesforceInstallPlan:
         return installer.install(self.t, plan, self.permission_set, self.profile)
 
     def check_mapping(self) -> list[str]:

@@ -49,8 +49,9 @@ def test_a_hostile_value_stays_one_literal_in_every_query_we_build(value: str) -
     assert isinstance(flag, Compare) and flag.value.value is True
     since = parse(incremental_soql("Task", ["Id", "Subject"], 0, 10**12, {"Subject": value}))
     assert isinstance(since.where, And) and len(since.where.items) == 3
-    assert since.where.items[2] == Compare(since.where.items[2].field, "=", since.where.items[2].value)
-    assert since.where.items[2].value.value == value and since.limit is None
+    subject = since.where.items[2]
+    assert isinstance(subject, Compare) and subject.field.path == ("Subject",) and subject.op == "="
+    assert subject.value.value == value and since.limit is None and since.sobject == "Task"
 
 
 def test_hostile_lead_values_round_trip_and_cannot_widen_a_query(server: Any) -> None:
