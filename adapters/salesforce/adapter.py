@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from simple_salesforce import format_soql
@@ -26,7 +26,7 @@ from . import install as installer
 from .auth import Credentials
 from .convert import as_bool, as_ms, to_account, to_event, to_lead, who_of
 from .mapping import SalesforceMapping, load_salesforce_mapping
-from .pull import Reader, ids_soql
+from .pull import Reader, ids_soql, incremental_soql
 from .transport import ApiSession, Transport
 from .write import bulk_update, collection_save, sobject_of
 
@@ -197,6 +197,26 @@ class SalesforceAdapter:
                 for r in body.get("records") or []:
                     self.converted[str(r["Id"])] = str(r.get("ConvertedContactId") or "") or None
             self._live.update(i for i in unknown[start:start + 300] if i not in self.converted)
+
+    def removed(self, since: datetime, until: datetime) -> dict[str, str | None]:
+        """People who stopped being people to score in ``[since, until]``: id → the id their score
+        moves to (a converted lead's contact), or None (deleted; or converted with no contact).
+
+        For the connector to drop them from its store: ``/deleted`` per object (Salesforce keeps
+        15 days of deletions, so run at least that often) plus a query for conversions.
+        """
+        start, end = since.astimezone(timezone.utc), until.astimezone(timezone.utc)
+        gone: dict[str, str | None] = {}
+        for sobject in ("Lead", "Contact"):
+            body = self.t.call(f"deleted {sobject}s", self.t.sf.restful, f"sobjects/{sobject}/deleted/",
+                               params={"start": start.isoformat(timespec="seconds"),
+                                       "end": end.isoformat(timespec="seconds")})
+            gone.update({str(d["id"]): None for d in (body or {}).get("deletedRecords") or []})
+        soql = incremental_soql("Lead", ["Id", "ConvertedContactId"], ms_of(start), ms_of(end), {"IsConverted": True})
+        for body in self.t.query_pages(soql):
+            for r in body.get("records") or []:
+                gone[str(r["Id"])] = self.converted[str(r["Id"])] = str(r.get("ConvertedContactId") or "") or None
+        return gone
 
     # -- writes ----------------------------------------------------------------------------------
 

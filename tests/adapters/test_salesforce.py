@@ -188,6 +188,9 @@ def test_converted_lead_is_not_pulled_and_its_engagement_follows_the_contact(ser
     assert results[0].error.startswith("CANNOT_UPDATE_CONVERTED_LEAD") and not results[0].retriable  # type: ignore
     assert results[2].error.startswith("ENTITY_IS_DELETED")  # type: ignore[union-attr]
     assert deleted not in {r.id for p in adapter.pull_leads(None, now()) for r in p.records}
+    # what the connector should drop from its store (deletions are listed by whole minutes)
+    gone = adapter.removed(now() - timedelta(hours=1), now() + timedelta(minutes=2))
+    assert gone == {lead: contact, deleted: None}
 
 
 def test_owner_task_and_campaign_enrollment(server: Any) -> None:
