@@ -52,6 +52,17 @@ def _last_is_done(pages: Iterable[tuple[Sequence[R], str | None]], final: str) -
         yield Page(held[0], final, True)  # type: ignore[arg-type]
 
 
+def _marks(cursor: str | None, objects: Iterable[str]) -> dict[str, int]:
+    """Object → mark from a cursor; a plain time (a finished run's cursor) applies to every object,
+    so a page cursor staged mid-run still carries the objects not read yet."""
+    marks = decode_map(cursor)
+    default = marks.pop("*", None)
+    if default is not None:
+        for obj in objects:
+            marks.setdefault(obj, default)
+    return marks
+
+
 class SalesforceAdapter:
     name = "salesforce"
     batch_size = 200  # records per write() the sync should send: one sObject Collections call
@@ -113,14 +124,14 @@ class SalesforceAdapter:
 
     # -- reads -----------------------------------------------------------------------------------
 
-    def _stream(self, sobject: str, columns: list[str], marks: dict[str, int], default: int | None, until_ms: int,
+    def _stream(self, sobject: str, columns: list[str], marks: dict[str, int], until_ms: int,
                 convert: Callable[[list[dict[str, Any]]], list[Any]], filters: dict[str, Any] | None = None
                 ) -> Iterator[tuple[list[Any], str]]:
         """Pages of one object's changes; the cursor after each page is the JSON map of marks."""
-        start = window(marks.get(sobject, default), until_ms, self.lookback_ms).start_ms
+        start = window(marks.get(sobject), until_ms, self.lookback_ms).start_ms
         for rows, ordered in self.reader.pages(sobject, columns, start, until_ms, filters):
             if ordered and rows:
-                moved = advance(marks.get(sobject, default), as_ms(rows[-1]["SystemModstamp"]), until_ms)
+                moved = advance(marks.get(sobject), as_ms(rows[-1]["SystemModstamp"]), until_ms)
                 if moved is not None:
                     marks[sobject] = moved
             yield convert(rows), encode_map(marks)
@@ -129,8 +140,7 @@ class SalesforceAdapter:
     def pull_leads(self, cursor: str | None, until: datetime) -> Iterator[Page]:
         """Leads (unconverted) and Contacts changed since the cursor."""
         until_ms = ms_of(until)
-        marks = decode_map(cursor)
-        default = marks.pop("*", None)
+        marks = _marks(cursor, ("Lead", "Contact"))
         m = self.mapping
         lead_cols = sorted(set(m.leads.columns()) | set(_LEAD_EXTRA), key=lambda c: (c != "Id", c))
         contact_cols = sorted(set(m.contacts.columns()) | {"SystemModstamp"}, key=lambda c: (c != "Id", c))
@@ -146,26 +156,24 @@ class SalesforceAdapter:
             return out
 
         def pages() -> Iterator[tuple[list[Any], str]]:
-            yield from self._stream("Lead", lead_cols, marks, default, until_ms, leads)
-            yield from self._stream("Contact", contact_cols, marks, default, until_ms,
+            yield from self._stream("Lead", lead_cols, marks, until_ms, leads)
+            yield from self._stream("Contact", contact_cols, marks, until_ms,
                                     lambda rows: [to_lead(r, m.contacts) for r in rows])
 
         return _last_is_done(pages(), encode(until_ms))
 
     def pull_accounts(self, cursor: str | None, until: datetime) -> Iterator[Page]:
         until_ms = ms_of(until)
-        marks = decode_map(cursor)
-        default = marks.pop("*", None)
+        marks = _marks(cursor, ("Account",))
         cols = sorted(set(self.mapping.accounts.columns()) | {"SystemModstamp"}, key=lambda c: (c != "Id", c))
-        stream = self._stream("Account", cols, marks, default, until_ms,
+        stream = self._stream("Account", cols, marks, until_ms,
                               lambda rows: [to_account(r, self.mapping.accounts) for r in rows])
         return _last_is_done(stream, encode(until_ms))
 
     def pull_events(self, cursor: str | None, until: datetime) -> Iterator[Page]:
         """Engagement from every source the mapping names; the cursor maps object → mark."""
         until_ms = ms_of(until)
-        marks = decode_map(cursor)
-        default = marks.pop("*", None)
+        marks = _marks(cursor, [s.object for s in self.mapping.events])
 
         def pages() -> Iterator[tuple[list[Any], str]]:
             for source in self.mapping.events:
@@ -182,7 +190,7 @@ class SalesforceAdapter:
                                 events.append(event)
                     return events
 
-                yield from self._stream(source.object, source.columns(), marks, default, until_ms, convert,
+                yield from self._stream(source.object, source.columns(), marks, until_ms, convert,
                                         dict(source.filters))
 
         final = encode_map({s.object: until_ms for s in self.mapping.events})

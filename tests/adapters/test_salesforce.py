@@ -263,3 +263,15 @@ def test_faults_and_a_session_expiry_lose_and_duplicate_nothing(big: Any) -> Non
         results = adapter.write([WriteRequest("lead", rid, {"Leadscore_Score__c": 9}) for rid in ids[:1000]])
         assert all(r.ok for r in results)
         assert adapter.api_usage()["retries"]
+
+
+def test_a_page_cursor_staged_mid_run_keeps_the_marks_of_objects_not_read_yet(server: Any) -> None:
+    adapter = make_adapter(server, lookback_s=0)
+    final = list(adapter.pull_leads(None, now()))[-1].cursor
+    lead, contact = live(server, "Lead")[5], live(server, "Contact")[5]
+    server.org.update("Lead", lead, {"City": "Moved"})
+    server.org.update("Contact", contact, {"MailingCity": "Moved"})
+    pages = list(adapter.pull_leads(final, now() + timedelta(seconds=1)))
+    assert [[r.id for r in p.records] for p in pages] == [[lead], [contact]]
+    resumed = [r.id for p in adapter.pull_leads(pages[0].cursor, now() + timedelta(seconds=1)) for r in p.records]
+    assert resumed == [lead, contact]  # not every contact again: the plain cursor's mark was carried
