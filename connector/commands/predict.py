@@ -54,7 +54,7 @@ def train(
     threads: Annotated[int, _THREADS] = 1,
     json_out: Annotated[bool, typer.Option("--json", help="Print the evaluation as one JSON object")] = False,
 ) -> None:
-    """Learn conversion from history, compare a logistic model and boosted trees, keep the best."""
+    """Learn conversion from history: compare logistic, boosted trees, ensemble; keep the best."""
     from scoring.predict.export import export_scorecard as build_scorecard
     from scoring.predict.train import train as train_model
 
@@ -190,8 +190,7 @@ def report(
     title: Annotated[str | None, typer.Option(help="Report title")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object")] = False,
 ) -> None:
-    """Write a self-contained HTML report (charts inline, PNGs beside it) on how well a model
-    ranks and predicts conversion."""
+    """Write a self-contained HTML report (charts inline, PNGs beside it) on a model."""
     from datetime import datetime, timezone
 
     from scoring.predict.dataset import parse_target
@@ -286,8 +285,7 @@ def backtest(
     id_column: Annotated[str | None, typer.Option(help="Lead id column (default: id, else row number)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the backtest as one JSON object")] = False,
 ) -> None:
-    """Replay history under a rules model: conversion by tier, lift above vs below each
-    threshold (the 3-5× rule of thumb), crossings per week, score distribution."""
+    """Replay history under a rules model: conversion by grade, threshold lift, crossings."""
     from connector.console import load_model as load_rules
     from scoring.predict.backtest import backtest as run_backtest
     from scoring.predict.dataset import parse_target
