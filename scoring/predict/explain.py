@@ -7,7 +7,7 @@ of a number, the most common category). "+0.9" means the field raises the odds Ã
 with an otherwise identical, typical lead.
 
 :func:`predict_table` is the output the sync engine writes back beside the rules score:
-one row per lead with ``lead_id``, ``probability``, ``tier`` and ``factors``.
+one row per lead with ``lead_id``, ``probability``, ``tier``, ``factors`` and ``model_version``.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def top_factors(model: TrainedModel, x: np.ndarray, k: int = 3) -> list[str]:
 
 def predict_table(model: TrainedModel, table: pa.Table, *, id_column: str | None = None,
                   factors: int = 3) -> pa.Table:
-    """``lead_id``, ``probability``, ``tier`` (A-F, the training cut-offs) and ``factors``.
+    """``lead_id``, ``probability``, ``tier`` (A-F, the training cut-offs), ``factors`` and
+    ``model_version``.
 
     ``id_column`` defaults to ``id`` when the table has one, else the row number.
     """
@@ -85,4 +86,5 @@ def predict_table(model: TrainedModel, table: pa.Table, *, id_column: str | None
     }
     if factors:
         columns["factors"] = pa.array(top_factors(model, x, factors))
+    columns["model_version"] = pa.repeat(model.version, table.num_rows)
     return pa.table(columns)

@@ -54,6 +54,14 @@ class TrainedModel:
     def kind(self) -> str:
         return self.learner.kind
 
+    @property
+    def version(self) -> str:
+        """Identifies what was learned from what (training data, kind, seed, features), like a
+        rules model's content hash, so written-back predictions say which model made them."""
+        text = "|".join([str(self.extra.get("fingerprint")), self.kind,
+                         str(self.extra.get("seed")), *self.schema.names])
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
     def probability(self, table: pa.Table) -> np.ndarray:
         return self.learner.probability(encode(self.schema, table))
 

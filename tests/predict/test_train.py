@@ -85,7 +85,8 @@ def test_on_its_training_table_a_model_is_judged_out_of_sample(trained, history)
 
 def test_predict_table_gives_probability_tier_and_factors(trained, history: pa.Table) -> None:
     out = predict_table(trained, history.slice(0, 50))
-    assert out.column_names == ["lead_id", "probability", "tier", "factors"]
+    assert out.column_names == ["lead_id", "probability", "tier", "factors", "model_version"]
+    assert set(out.column("model_version").to_pylist()) == {trained.version}
     assert out.column("lead_id").to_pylist()[:2] == ["L00000", "L00001"]
     p = np.asarray(out.column("probability").to_pylist())
     assert ((p > 0) & (p < 1)).all()
