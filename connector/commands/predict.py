@@ -30,10 +30,12 @@ def _model_table(evaluation: dict[str, Any], scorecard: dict[str, Any] | None) -
     for name, m in evaluation["models"].items():
         mark = (" (chosen)" if name == evaluation["chosen"]
                 else "" if m.get("candidate", True) else " (ensemble member)")
-        table.add_row(name + mark, f"{m['auc']:.4f}", f"{m['auc_sd']:.4f}", f"{m['log_loss']:.4f}",
+        sd = f"{m['auc_sd']:.4f}" if len(m.get("auc_folds", [])) > 1 else "–"
+        table.add_row(name + mark, f"{m['auc']:.4f}", sd, f"{m['log_loss']:.4f}",
                       f"{m['brier']:.4f}", f"{m['top_decile_lift']:.2f}×")
     if scorecard:
-        table.add_row("scorecard (YAML)", f"{scorecard['auc']:.4f}", f"{scorecard['auc_sd']:.4f}",
+        sd = f"{scorecard['auc_sd']:.4f}" if len(scorecard["auc_folds"]) > 1 else "–"
+        table.add_row("scorecard (YAML)", f"{scorecard['auc']:.4f}", sd,
                       "", "", f"{scorecard['top_decile_lift']:.2f}×")
     return table
 
