@@ -195,7 +195,8 @@ def report(
     """Write a self-contained HTML report (charts inline, PNGs beside it) on a model."""
     from datetime import datetime, timezone
 
-    from scoring.predict.dataset import parse_target
+    from scoring.predict.dataset import encode, parse_target
+    from scoring.predict.explain import importance
     from scoring.reports.html import build_report
 
     table = read_table(data)
@@ -214,12 +215,13 @@ def report(
         trained = load_model(model)
         with single_thread(1):
             p, rows, out_of_sample = trained.honest_probability(table, y)
+            drivers = importance(trained, encode(trained.schema, table))
         honesty = (f"These are the training leads, so every figure uses predictions made "
                    f"before the model saw each lead's outcome ({trained.evaluation['validation']})."
                    if out_of_sample else
                    "If these leads were used for training, the figures are optimistic.")
         result = build_report(
-            y[rows], p, cuts=trained.tier_cuts, training=trained.evaluation,
+            y[rows], p, cuts=trained.tier_cuts, training=trained.evaluation, drivers=drivers,
             title=title or "Predictive lead scoring report",
             subtitle=f"{trained.kind} model ({model.name}) on {data.name}, {len(rows):,} leads, "
                      f"target '{target}'. {honesty}",

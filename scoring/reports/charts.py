@@ -34,6 +34,7 @@ CHART_TITLES = {
     "calibration": "Calibration: predicted vs actual",
     "roc": "ROC curve",
     "gains": "Cumulative gains (lift)",
+    "drivers": "What moves the prediction most",
 }
 
 
@@ -128,6 +129,19 @@ def _gains(y: np.ndarray, score: np.ndarray) -> bytes:
     _percent_axis(ax)
     _percent_axis(ax, "x")
     ax.legend(frameon=False, fontsize=9, loc="lower right")
+    return _png(fig)
+
+
+def drivers_chart(drivers: list[tuple[str, float]], top: int = 12) -> bytes:
+    """Horizontal bars: mean |change in log-odds| per field, largest on top."""
+    shown = drivers[:top][::-1]
+    fig = Figure(figsize=(6.4, 0.32 * len(shown) + 1.2), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.barh([name[:40] for name, _ in shown], [v for _, v in shown], color=ACCENT)
+    ax.tick_params(colors=INK, labelsize=8)
+    ax.set_xlabel("mean |effect on log-odds| vs a typical lead")
     return _png(fig)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..predict.metrics import evaluate_scores
-from .charts import CHART_TITLES, render_charts
+from .charts import CHART_TITLES, drivers_chart, render_charts
 
 __all__ = ["Report", "build_report"]
 
@@ -80,9 +80,11 @@ def build_report(y: np.ndarray, score: np.ndarray, *, title: str, subtitle: str,
                  probability: bool = True, cuts: list[float] | None = None,
                  score_label: str = "predicted probability",
                  training: dict[str, Any] | None = None, footer: str = "",
-                 labels: np.ndarray | None = None, tier_word: str = "tier") -> Report:
+                 labels: np.ndarray | None = None, tier_word: str = "tier",
+                 drivers: list[tuple[str, float]] | None = None) -> Report:
     """Measure ``score`` against outcomes ``y`` and lay the results out as one HTML page.
 
+    ``drivers`` (field, mean |effect|) adds a chart of what moves predictions most.
     ``labels`` are the leads' own tiers (a rules model's grades, called ``tier_word``) used
     instead of score quantiles. ``training`` is a training evaluation (``TrainedModel.evaluation``) whose out-of-sample
     model comparison is shown too; ``footer`` says where and when it was made (the caller
@@ -90,6 +92,8 @@ def build_report(y: np.ndarray, score: np.ndarray, *, title: str, subtitle: str,
     """
     metrics = evaluate_scores(y, score, probability=probability, cuts=cuts, labels=labels)
     images = render_charts(y, score, metrics, score_label=score_label, tier_word=tier_word)
+    if drivers:
+        images["drivers"] = drivers_chart(drivers)
     kpis = [
         (f"{metrics['auc']:.3f}", "AUC (0.5 = chance, 1 = perfect)"),
         (f"{metrics['top_decile_lift']:.1f}×", "top-decile lift"),

@@ -90,7 +90,9 @@ def test_report_is_self_contained_and_renders(trained, files, capsys) -> None:
                  "--model", str(files["model"]), "--out", str(report_dir), "--json"]) == 0
     summary = _json_tail(capsys)
     page = (report_dir / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 6 == len(summary["charts"])
+    assert page.count("data:image/png;base64,") == 7 == len(summary["charts"])
+    assert {Path(c).stem for c in summary["charts"]} == {
+        "distribution", "deciles", "tiers", "calibration", "roc", "gains", "drivers"}
     assert "<script" not in page and "http" not in page.split("<body>")[1]
     for chart in summary["charts"]:
         png = Path(chart).read_bytes()

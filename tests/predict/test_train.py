@@ -108,6 +108,15 @@ def test_contributions_point_the_way_the_signal_does(trained, history: pa.Table)
     assert c[pro, j].mean() - c[student, j].mean() > 1.0
 
 
+def test_importance_ranks_the_fields_that_carry_signal_first(trained, history: pa.Table) -> None:
+    from scoring.predict.dataset import encode
+    from scoring.predict.explain import importance
+
+    ranked = [name for name, _ in importance(trained, encode(trained.schema, history), limit=400)]
+    assert set(ranked[:3]) == {"Lead Source", "TotalVisits", "Occupation"}
+    assert ranked[-1] == "Noise"
+
+
 def test_x_education_subset_reaches_a_good_auc(xedu: pa.Table) -> None:
     """A 4,000-lead sample, 3 folds, boosted trees only (the full run is bench/predict_xeducation.py)."""
     rng = np.random.default_rng(0)
