@@ -231,6 +231,11 @@ def infer_schema(table: pa.Table, target: str, drop: tuple[str, ...] | list[str]
         if parsed >= NUMERIC_SHARE * len(present) and len(distinct) > 2:
             features.append(Feature(name, "numeric", missing_share=missing_share,
                                     placeholders=placeholders))
+            if len(distinct) == len(present) > 50 and all(
+                    x is not None and float(x).is_integer() for x in numbers):
+                notes.append(f"'{name}' kept but looks like a sequential id (every value a "
+                             "distinct whole number); if it is one, leave it out with --drop: "
+                             "ids often encode time and leak the outcome")
             continue
         if len(distinct) > 0.9 * len(present) and len(present) > 50:
             notes.append(f"'{name}' left out: looks like an identifier "
