@@ -1,6 +1,6 @@
 """Files of predictive scoring: saving and loading trained models, writing report artefacts.
 
-A model file is a pickle (the scikit-learn estimators inside have no other portable form),
+A model file is a gzipped pickle (the scikit-learn estimators inside have no other portable form),
 wrapped with a format tag and the library versions it was made with, so a file from another
 version is refused with a message instead of failing somewhere deep in scikit-learn. Loading
 a pickle runs code from the file: only load model files you (or your pipeline) trained.
@@ -9,6 +9,7 @@ a pickle runs code from the file: only load model files you (or your pipeline) t
 from __future__ import annotations
 
 import contextlib
+import gzip
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +36,7 @@ def save_model(model: TrainedModel, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
     payload = {"format": MODEL_FORMAT, "versions": _versions(), "model": model}
-    with open(tmp, "wb") as fh:
+    with gzip.open(tmp, "wb", compresslevel=6) as fh:  # trees compress ~4×
         pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(path)
 
@@ -46,9 +47,10 @@ def load_model(path: Path) -> TrainedModel:
         raise ConfigError([Problem(str(path), None, "", "model file not found",
                                    "train one with `leadscore train ... --out MODEL`")])
     try:
-        with open(path, "rb") as fh:
+        with gzip.open(path, "rb") as fh:
             payload: Any = pickle.load(fh)  # noqa: S301 - our own model files, see module doc
-    except (pickle.UnpicklingError, EOFError, AttributeError, ModuleNotFoundError) as exc:
+    except (pickle.UnpicklingError, EOFError, AttributeError, ModuleNotFoundError,
+            gzip.BadGzipFile) as exc:
         raise ConfigError([Problem(str(path), None, "", f"not a leadscore model file ({exc})",
                                    "train one with `leadscore train ... --out MODEL`")]) from None
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:

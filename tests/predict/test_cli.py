@@ -145,3 +145,11 @@ def test_backtest_and_diff_on_the_exported_scorecard(trained, files, capsys, his
     assert d["thresholds"][0]["leave"] > 0 and d["thresholds"][0]["enter"] == 0
     assert len(d["biggest_movers"]) == 10
     assert all(m["change"] < 0 for m in d["biggest_movers"])
+
+
+def test_a_file_that_is_not_a_model_is_refused_with_a_message(files, capsys) -> None:
+    bogus = files["root"] / "bogus.pkl"
+    bogus.write_text("not a model")
+    assert main(["evaluate", "--model", str(bogus), "--data", str(files["data"]),
+                 "--target", "Converted"]) != 0
+    assert "not a leadscore model file" in capsys.readouterr().err
