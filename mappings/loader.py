@@ -12,11 +12,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from scoring.errors import ConfigError, Problem
 from scoring.records import ACCOUNT_FIELDS, LEAD_FIELDS, is_valid_event_type
-from scoring.yamlsource import YamlSource, format_path
+from scoring.yamlsource import YamlSource, format_path, validate
 
 __all__ = [
     "BUILTIN_HUBSPOT",
@@ -141,22 +141,7 @@ def parse_hubspot_mapping(text: str, source: str = "<string>") -> HubSpotMapping
     if not isinstance(src.data, dict):
         raise ConfigError([Problem(source, 1, "", "a mapping file must be a mapping of keys",
                                    "start with 'version: 1'")])
-    try:
-        mapping = HubSpotMapping.model_validate(src.data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            bad = err.get("input")
-            if err["type"] == "extra_forbidden":
-                msg, bad = f"unknown key '{loc[-1]}'", None
-            elif err["type"] == "missing":
-                msg, bad = f"missing required key '{loc[-1]}'", None
-            if bad is not None and not isinstance(bad, dict | list) and repr(bad) not in msg:
-                msg += f" (got {bad!r})"
-            problems.append(Problem(source, src.line_of(loc), format_path(loc), msg))
-        raise ConfigError(problems) from None
+    mapping = validate(src, HubSpotMapping)
     found = _semantic(mapping)
     if found:
         raise ConfigError([Problem(source, src.line_of(loc), format_path(loc), msg, hint) for loc, msg, hint in found])

@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import ModelError, Problem
 from .records import (
@@ -27,7 +27,7 @@ from .records import (
     EventType,
     is_valid_event_type,
 )
-from .yamlsource import YamlSource, format_path
+from .yamlsource import YamlSource, format_path, validate
 
 __all__ = [
     "Condition",
@@ -438,24 +438,11 @@ def parse_model(text: str, source: str = "<string>") -> ScoringModel:
     if not isinstance(src.data, dict):
         raise ModelError([Problem(source, 1, "", "a scoring model must be a mapping of keys",
                                   "start with 'name: my-model'")])
-    try:
-        model = ScoringModel.model_validate(src.data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = _user_path(src.data, tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)))
-            msg = err["msg"].removeprefix("Value error, ")
-            bad = err.get("input")
-            if err["type"] == "extra_forbidden":
-                msg = f"unknown key '{loc[-1]}'"
-                bad = None
-            elif err["type"] == "missing":
-                msg = f"missing required key '{loc[-1]}'"
-                bad = None
-            if bad is not None and not isinstance(bad, dict | list) and repr(bad) not in msg:
-                msg += f" (got {bad!r})"
-            problems.append(Problem(source, src.line_of(loc), format_path(loc), msg))
-        raise ModelError(problems) from None
+    def user_path(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+        kept = tuple(p for p in loc if not (isinstance(p, str) and p in _UNION_TAGS))
+        return _user_path(src.data, kept)
+
+    model = validate(src, ScoringModel, ModelError, user_path)
     problems = _semantic_problems(model, src)
     if problems:
         raise ModelError(problems)

@@ -7,14 +7,17 @@ pydantic carry a location tuple such as ``("intent", "groups", 0, "rules", 2, "p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
 from .errors import ConfigError, Problem
 
-__all__ = ["YamlSource", "format_path"]
+__all__ = ["YamlSource", "format_path", "validate"]
+
+M = TypeVar("M", bound=BaseModel)
 
 Loc = Sequence[str | int]
 
@@ -69,3 +72,28 @@ class YamlSource:
                 return self._lines[path]
             path = path[:-1]
         return self._lines.get(())
+
+
+def validate(src: YamlSource, model: type[M], error_cls: type[ConfigError] = ConfigError,
+             user_path: Callable[[tuple[str | int, ...]], tuple[str | int, ...]] = tuple) -> M:
+    """Validate ``src.data`` as ``model``; raise ``error_cls`` with one located problem per error.
+
+    ``user_path`` turns pydantic's location into the key path the user wrote (a model may
+    restructure its input before validating it).
+    """
+    try:
+        return model.model_validate(src.data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = user_path(tuple(err["loc"]))
+            msg = err["msg"].removeprefix("Value error, ")
+            bad = err.get("input")
+            if err["type"] == "extra_forbidden":
+                msg, bad = f"unknown key '{loc[-1]}'", None
+            elif err["type"] == "missing":
+                msg, bad = f"missing required key '{loc[-1]}'", None
+            if bad is not None and not isinstance(bad, dict | list) and repr(bad) not in msg:
+                msg += f" (got {bad!r})"
+            problems.append(Problem(src.source, src.line_of(loc), format_path(loc), msg))
+        raise error_cls(problems) from None

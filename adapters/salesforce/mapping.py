@@ -15,12 +15,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from mappings.loader import WriteKey
 from scoring.errors import ConfigError, Problem
 from scoring.records import ACCOUNT_FIELDS, EVENT_ATTRIBUTES, LEAD_FIELDS, is_valid_event_type
-from scoring.yamlsource import YamlSource, format_path
+from scoring.yamlsource import YamlSource, format_path, validate
 
 __all__ = ["BUILTIN", "EventSource", "ObjectFields", "SalesforceMapping", "WriteField", "load_salesforce_mapping",
            "parse_salesforce_mapping"]
@@ -147,21 +147,7 @@ def parse_salesforce_mapping(text: str, source: str = "<string>") -> SalesforceM
     if not isinstance(src.data, dict):
         raise ConfigError([Problem(source, 1, "", "a mapping file must be a mapping of keys",
                                    "start with 'version: 1'")])
-    try:
-        mapping = SalesforceMapping.model_validate(src.data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = f"unknown key '{loc[-1]}'"
-            elif err["type"] == "missing":
-                msg = f"missing required key '{loc[-1]}'"
-            elif not isinstance(err.get("input"), dict | list):
-                msg += f" (got {err.get('input')!r})"
-            problems.append(Problem(source, src.line_of(loc), format_path(loc), msg))
-        raise ConfigError(problems) from None
+    mapping = validate(src, SalesforceMapping)
     found = _semantic(mapping)
     if found:
         raise ConfigError([Problem(source, src.line_of(loc), format_path(loc), msg, hint) for loc, msg, hint in found])
