@@ -8,9 +8,10 @@ the file, the line and the key path, as scoring models do (:class:`scoring.yamls
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,8 +19,12 @@ from scoring.errors import ConfigError, Problem
 from scoring.records import ACCOUNT_FIELDS, LEAD_FIELDS, is_valid_event_type
 from scoring.yamlsource import YamlSource, format_path, validate
 
+M = TypeVar("M", bound=BaseModel)
+
 __all__ = [
     "BUILTIN_HUBSPOT",
+    "parse_mapping",
+    "read_mapping_text",
     "Engagement",
     "HubSpotMapping",
     "WriteKey",
@@ -135,26 +140,37 @@ def _semantic(m: HubSpotMapping) -> list[tuple[tuple[str | int, ...], str, str |
     return out
 
 
-def parse_hubspot_mapping(text: str, source: str = "<string>") -> HubSpotMapping:
-    """Validate YAML text as a HubSpot mapping, or raise ConfigError listing every problem."""
+Located = tuple[tuple[str | int, ...], str, str | None]  # (key path, message, hint)
+
+
+def parse_mapping(text: str, source: str, model: type[M], semantic: Callable[[M], list[Located]]) -> M:
+    """Validate YAML text as a mapping of either CRM, or raise ConfigError listing every problem."""
     src = YamlSource(text, source)
     if not isinstance(src.data, dict):
         raise ConfigError([Problem(source, 1, "", "a mapping file must be a mapping of keys",
                                    "start with 'version: 1'")])
-    mapping = validate(src, HubSpotMapping)
-    found = _semantic(mapping)
+    mapping = validate(src, model)
+    found = semantic(mapping)
     if found:
         raise ConfigError([Problem(source, src.line_of(loc), format_path(loc), msg, hint) for loc, msg, hint in found])
     return mapping
 
 
-def load_hubspot_mapping(path: Path | None = None) -> HubSpotMapping:
-    """The admin's mapping file, or the built-in one when ``path`` is None."""
+def read_mapping_text(path: Path | None, builtin: str) -> tuple[str, str]:
+    """(text, source label) of the admin's mapping file, or of the built-in one when ``path`` is None."""
     if path is None:
-        text = resources.files("mappings").joinpath(BUILTIN_HUBSPOT).read_text("utf-8")
-        return parse_hubspot_mapping(text, f"<built-in {BUILTIN_HUBSPOT}>")
+        return resources.files("mappings").joinpath(builtin).read_text("utf-8"), f"<built-in {builtin}>"
     try:
-        text = Path(path).read_text("utf-8")
+        return Path(path).read_text("utf-8"), str(path)
     except OSError as exc:
         raise ConfigError([Problem(str(path), None, "", f"cannot read the mapping: {exc.strerror}")]) from None
-    return parse_hubspot_mapping(text, str(path))
+
+
+def parse_hubspot_mapping(text: str, source: str = "<string>") -> HubSpotMapping:
+    """Validate YAML text as a HubSpot mapping, or raise ConfigError listing every problem."""
+    return parse_mapping(text, source, HubSpotMapping, _semantic)
+
+
+def load_hubspot_mapping(path: Path | None = None) -> HubSpotMapping:
+    """The admin's mapping file, or the built-in one when ``path`` is None."""
+    return parse_hubspot_mapping(*read_mapping_text(path, BUILTIN_HUBSPOT))

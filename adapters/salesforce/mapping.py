@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mappings.loader import WriteKey
-from scoring.errors import ConfigError, Problem
+from mappings.loader import WriteKey, parse_mapping, read_mapping_text
 from scoring.records import ACCOUNT_FIELDS, EVENT_ATTRIBUTES, LEAD_FIELDS, is_valid_event_type
-from scoring.yamlsource import YamlSource, format_path, validate
 
 __all__ = ["BUILTIN", "EventSource", "ObjectFields", "SalesforceMapping", "WriteField", "load_salesforce_mapping",
            "parse_salesforce_mapping"]
@@ -143,24 +140,9 @@ def _semantic(m: SalesforceMapping) -> list[tuple[tuple[str | int, ...], str, st
 
 def parse_salesforce_mapping(text: str, source: str = "<string>") -> SalesforceMapping:
     """Validate YAML text as a Salesforce mapping, or raise ConfigError listing every problem."""
-    src = YamlSource(text, source)
-    if not isinstance(src.data, dict):
-        raise ConfigError([Problem(source, 1, "", "a mapping file must be a mapping of keys",
-                                   "start with 'version: 1'")])
-    mapping = validate(src, SalesforceMapping)
-    found = _semantic(mapping)
-    if found:
-        raise ConfigError([Problem(source, src.line_of(loc), format_path(loc), msg, hint) for loc, msg, hint in found])
-    return mapping
+    return parse_mapping(text, source, SalesforceMapping, _semantic)
 
 
 def load_salesforce_mapping(path: Path | None = None) -> SalesforceMapping:
     """The admin's mapping file, or the built-in one when ``path`` is None."""
-    if path is None:
-        text = resources.files("mappings").joinpath(BUILTIN).read_text("utf-8")
-        return parse_salesforce_mapping(text, f"<built-in {BUILTIN}>")
-    try:
-        text = Path(path).read_text("utf-8")
-    except OSError as exc:
-        raise ConfigError([Problem(str(path), None, "", f"cannot read the mapping: {exc.strerror}")]) from None
-    return parse_salesforce_mapping(text, str(path))
+    return parse_salesforce_mapping(*read_mapping_text(path, BUILTIN))
