@@ -153,22 +153,45 @@ class Store:
             conn.execute(stmt, list(rows[start:start + _CHUNK]))
 
     # ---- canonical records ----------------------------------------------------------------
-    def upsert_leads(self, tenant: str, records: Sequence[Lead]) -> int:
-        rows = [{"tenant": tenant, "id": r.id, "email": r.email, "account_id": r.account_id,
-                 "owner_id": r.owner_id, "updated_at": r.updated_at, "payload": _payload(r)} for r in records]
+    def ingest(self, tenant: str, obj: str, records: Sequence[Any], cursor: tuple[str, str] | None = None,
+               now: datetime | None = None) -> int:
+        """Store one pulled page and, in the same transaction, stage its cursor ``(adapter, value)``.
+
+        ``obj`` is ``leads``, ``accounts`` or ``events``; returns how many events were new (0 for
+        records). One commit per page: the page and its cursor are durable together or not at all.
+        """
         with self.engine.begin() as conn:
-            self._upsert(conn, s.leads, rows, ["email", "account_id", "owner_id", "updated_at", "payload"])
-        return len(rows)
+            new = 0
+            if obj == "leads":
+                self._upsert(conn, s.leads, _lead_rows(tenant, records),
+                             ["email", "account_id", "owner_id", "updated_at", "payload"])
+            elif obj == "accounts":
+                self._upsert(conn, s.accounts, _account_rows(tenant, records), ["name", "domain", "updated_at",
+                                                                                "payload"])
+            elif obj == "events":
+                new = self._add_events(conn, tenant, records)
+            else:
+                raise ValueError(f"unknown object '{obj}': leads, accounts or events")
+            if cursor is not None:
+                adapter, value = cursor
+                self._upsert(conn, s.cursors, [{"tenant": tenant, "adapter": adapter, "object": obj, "value": None,
+                                                "pending": value, "updated_at": now or datetime.now(timezone.utc)}],
+                             ["pending", "updated_at"])
+            return new
+
+    def upsert_leads(self, tenant: str, records: Sequence[Lead]) -> int:
+        self.ingest(tenant, "leads", records)
+        return len(records)
 
     def upsert_accounts(self, tenant: str, records: Sequence[Account]) -> int:
-        rows = [{"tenant": tenant, "id": r.id, "name": r.name, "domain": r.domain, "updated_at": r.updated_at,
-                 "payload": _payload(r)} for r in records]
-        with self.engine.begin() as conn:
-            self._upsert(conn, s.accounts, rows, ["name", "domain", "updated_at", "payload"])
-        return len(rows)
+        self.ingest(tenant, "accounts", records)
+        return len(records)
 
     def add_events(self, tenant: str, records: Sequence[Event]) -> int:
         """Store events not seen before; returns how many were new."""
+        return self.ingest(tenant, "events", records)
+
+    def _add_events(self, conn: Connection, tenant: str, records: Sequence[Event]) -> int:
         rows: dict[str, dict[str, Any]] = {}
         for e in records:
             key = event_key(e)
@@ -176,10 +199,14 @@ class Store:
                          "occurred_us": to_utc_micros(e.occurred_at), "url": e.url, "form": e.form,
                          "campaign": e.campaign, "email_id": e.email_id, "duration_seconds": e.duration_seconds,
                          "attributes": e.attributes or None}
-        with self.engine.begin() as conn:
-            before = self._count(conn, s.events, tenant)
-            self._upsert(conn, s.events, list(rows.values()))
-            return self._count(conn, s.events, tenant) - before
+        keys = list(rows)
+        seen: set[str] = set()
+        for start in range(0, len(keys), 500):  # the primary key answers this without a scan
+            seen.update(conn.execute(sa.select(s.events.c.key).where(
+                s.events.c.tenant == tenant, s.events.c.key.in_(keys[start:start + 500]))).scalars())
+        fresh = [row for key, row in rows.items() if key not in seen]
+        self._upsert(conn, s.events, fresh)  # ON CONFLICT DO NOTHING still guards a concurrent writer
+        return len(fresh)
 
     @staticmethod
     def _count(conn: Connection, table: sa.Table, tenant: str) -> int:
@@ -429,6 +456,16 @@ _EVENT_COLUMNS = ("lead_id", "type", "occurred_us", "url", "form", "campaign", "
 
 def _micros(us: int) -> timedelta:
     return timedelta(microseconds=int(us))
+
+
+def _lead_rows(tenant: str, records: Sequence[Lead]) -> list[dict[str, Any]]:
+    return [{"tenant": tenant, "id": r.id, "email": r.email, "account_id": r.account_id, "owner_id": r.owner_id,
+             "updated_at": r.updated_at, "payload": _payload(r)} for r in records]
+
+
+def _account_rows(tenant: str, records: Sequence[Account]) -> list[dict[str, Any]]:
+    return [{"tenant": tenant, "id": r.id, "name": r.name, "domain": r.domain, "updated_at": r.updated_at,
+             "payload": _payload(r)} for r in records]
 
 
 def _flatten(payload: Mapping[str, Any]) -> dict[str, Any]:

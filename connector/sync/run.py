@@ -52,6 +52,7 @@ from .thresholds import decide_thresholds
 __all__ = ["SyncOptions", "SyncSummary", "run_sync"]
 
 Progress = Callable[[str, int], None]
+_FLUSH_ROWS = 5_000  # pulled records stored per transaction
 
 
 @dataclass(frozen=True)
@@ -100,22 +101,26 @@ def _pull(store: Store, adapter: Any, tenant: str, obj: str, until: datetime, dr
     total = new = 0
     last_renew = time.monotonic()
     page: Page
+    buffer: list[Any] = []
+    staged: tuple[str, str] | None = None
     for page in pages(cursor, until):
         records: Sequence[Any] = page.records
-        if obj == "accounts":
-            store.upsert_accounts(tenant, records)
-        elif obj == "leads":
-            store.upsert_leads(tenant, records)
-        else:
-            new += store.add_events(tenant, records)
-        total += len(records)
+        buffer.extend(records)
         if page.cursor is not None and not dry_run:
-            store.stage_cursor(tenant, adapter.name, obj, page.cursor, until)
+            staged = (adapter.name, page.cursor)
+        total += len(records)
+        # several pages per transaction (one commit costs more than a thousand rows), always
+        # together with the cursor of the last page they hold
+        if len(buffer) >= _FLUSH_ROWS or page.done:
+            new += store.ingest(tenant, obj, buffer, staged, until)
+            buffer, staged = [], None
         if progress:
             progress(f"pulled {obj}", len(records))
         if time.monotonic() - last_renew > 30:
             lock.renew()
             last_renew = time.monotonic()
+    if buffer or staged:
+        new += store.ingest(tenant, obj, buffer, staged, until)
     return total, new
 
 
