@@ -56,13 +56,14 @@ def _model(path: Path | None, settings: Any) -> tuple[Any, str]:
 
 
 def _one_run(settings: Any, store: Store, crm: str, tenant: str, model_path: Path | None, now: str | None,
-             dry_run: bool, budget: int | None, rollup: str, show_progress: bool) -> SyncSummary:
+             dry_run: bool, budget: int | None, rollup: str, show_progress: bool, arm: bool = False) -> SyncSummary:
     if rollup not in ("max", "sum", "top_n", "seniority"):
         raise typer.BadParameter(f"'{rollup}' is not max, sum, top_n or seniority", param_hint="--rollup")
     model, source = _model(model_path, settings)
     adapter = make_adapter(crm, settings)
     options = SyncOptions(tenant=tenant, now=parse_now(now) if now else None, dry_run=dry_run, write_budget=budget,
-                          batch_size=getattr(adapter, "batch_size", 100), rollup=rollup)  # type: ignore[arg-type]
+                          batch_size=getattr(adapter, "batch_size", 100), rollup=rollup,  # type: ignore[arg-type]
+                          arm_only=arm)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,.0f}"),
                   TimeElapsedColumn(), console=err, transient=True, disable=not show_progress) as bar:
         tasks: dict[str, Any] = {}
@@ -99,12 +100,15 @@ def _print_summary(s: SyncSummary) -> None:
 def sync(crm: CrmOpt = "hubspot", dry_run: Annotated[bool, typer.Option(
              "--dry-run", help="Show what would be written and done; writes nothing to the CRM")] = False,
          json_out: JsonOpt = False, model: ModelOpt = None, store: StoreOpt = None, tenant: TenantOpt = None,
-         config: ConfigOpt = None, now: NowOpt = None, budget: BudgetOpt = None, rollup: RollupOpt = "max") -> None:
+         config: ConfigOpt = None, now: NowOpt = None, budget: BudgetOpt = None, rollup: RollupOpt = "max",
+         arm_only: Annotated[bool, typer.Option(
+             "--arm-only", help="Record threshold entries without running their actions (first sync of a "
+                                "portal full of already-hot leads: no flood of tasks)")] = False) -> None:
     """Pull what changed, rescore every lead, write back only what changed, run threshold actions."""
     settings, opened, name = _context(config, store, crm, tenant)
     try:
         summary = _one_run(settings, opened, crm, name, model, now, dry_run, budget, rollup,
-                           show_progress=not json_out and err.is_terminal)
+                           show_progress=not json_out and err.is_terminal, arm=arm_only)
     finally:
         opened.close()
     if json_out:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["OUTPUT_FIELDS", "Change", "whole_points", "desired_lead_values", "diff", "rank", "plan_writes",
-           "split_budget"]
+           "split_budget", "demote_failing"]
 
 #: canonical names of the fields leadscore writes to a lead (see connector.sync.fields for CRM names)
 OUTPUT_FIELDS = ("score", "fit", "intent", "grade", "priority", "reasons", "model_version")
@@ -89,6 +89,16 @@ def plan_writes(obj: str, desired: Mapping[str, Mapping[str, Any]],
             changes.append(Change(obj, record_id, changed, rank(changed, values, before) - offset))
     changes.sort(key=lambda c: (-c.rank, c.record_id))
     return changes
+
+
+def demote_failing(changes: Sequence[Change], attempts: Mapping[tuple[str, str], int]) -> list[Change]:
+    """Records the CRM keeps rejecting go after every other write (each failed attempt drops a
+    record by a whole tier), so one bad record cannot take the budget from good ones."""
+    out = []
+    for c in changes:
+        failed = attempts.get((c.object, c.record_id), 0)
+        out.append(Change(c.object, c.record_id, c.values, c.rank - 10_000.0 * min(failed, 10)) if failed else c)
+    return out
 
 
 def split_budget(changes: Sequence[Change], calls: int | None, batch_size: int) -> tuple[list[Change], list[Change]]:

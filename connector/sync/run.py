@@ -44,10 +44,10 @@ from connector.store import PendingWrite, Store, SyncLock
 from scoring.engine import score_tables
 from scoring.model import ScoringModel
 
-from .diff import Change, plan_writes, split_budget
+from .diff import Change, demote_failing, plan_writes, split_budget
 from .fields import FieldNames, field_names_for
 from .scores import rows_from_table, score_changes, visible
-from .thresholds import decide_thresholds
+from .thresholds import arm_only, decide_thresholds
 
 __all__ = ["SyncOptions", "SyncSummary", "run_sync"]
 
@@ -64,6 +64,7 @@ class SyncOptions:
     batch_size: int = 100
     rollup: Method = "max"
     rollup_top_n: int = 3
+    arm_only: bool = False  # record threshold entries without running their actions (first sync of a portal)
     actor: str = field(default_factory=lambda: f"sync@{socket.gethostname()} pid {os.getpid()}")
 
 
@@ -233,6 +234,8 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
 
             states = store.threshold_states(tenant)
             crossings = decide_thresholds(model.thresholds, states, new_scores, now)
+            if options.arm_only:
+                crossings = arm_only(crossings)
             summary.crossings = dict(crossings.counts)
             by_id = {s.lead_id: s for s in new_scores}
             fired_leads = {}
@@ -252,6 +255,8 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
             accounts = _account_desired(store, tenant, by_id, options.rollup, options.rollup_top_n, model.version)
             changes += plan_writes("account", accounts, store.written(tenant, "account"))
             summary.writes_planned = len(changes)
+            attempts = {(w.object, w.record_id): w.attempts for w in store.outbox(tenant)}
+            changes = demote_failing(changes, attempts)
             send_now, later = split_budget(changes, options.write_budget, options.batch_size)
             summary.deferred = len(later)
             if options.dry_run:
@@ -261,7 +266,6 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
                 summary.actions = dict(would + Counter(f"would_{r['kind']}" for r in planned))
                 status = "dry-run"
                 return summary
-            attempts = {(w.object, w.record_id): w.attempts for w in store.outbox(tenant)}
             store.replace_outbox(tenant, [PendingWrite(c.object, c.record_id, c.values, c.rank,
                                                        attempts.get((c.object, c.record_id), 0)) for c in changes],
                                  summary.run_id, now)

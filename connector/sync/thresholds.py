@@ -15,7 +15,7 @@ from connector.store import StoredScore
 from scoring.model import Threshold
 from scoring.thresholds import ThresholdState, step
 
-__all__ = ["Crossings", "decide_thresholds"]
+__all__ = ["Crossings", "decide_thresholds", "arm_only"]
 
 
 @dataclass
@@ -40,3 +40,20 @@ def decide_thresholds(thresholds: Sequence[Threshold], states: Mapping[tuple[str
             if transition.fires:
                 out.fired.append((s.lead_id, th, now))
     return out
+
+
+def arm_only(crossings: Crossings) -> Crossings:
+    """The same crossings with no actions: entries are recorded as quiet and never counted as fired.
+
+    For the first sync of a portal that already has many hot leads: reps should not get hundreds of
+    tasks at once for leads that were hot before leadscore arrived. A lead armed this way fires
+    when it next enters after leaving (no cooldown applies: it never fired).
+    """
+    states = dict(crossings.states)
+    counts = dict(crossings.counts)
+    for lead_id, threshold, fired_at in crossings.fired:
+        states[(lead_id, threshold.name)] = ThresholdState(active=True, since=fired_at, last_fired=None)
+        key = f"{threshold.name}.entered"
+        counts[key] -= 1
+        counts[f"{threshold.name}.armed"] = counts.get(f"{threshold.name}.armed", 0) + 1
+    return Crossings(states, [], {k: v for k, v in counts.items() if v})

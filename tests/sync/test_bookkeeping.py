@@ -13,7 +13,7 @@ from connector.automation.config import AssignOwner, parse_actions
 from connector.automation.plan import idempotency_key, plan_actions, render
 from connector.automation.rollup import rollup
 from connector.store import StoredScore
-from connector.sync.diff import Change, desired_lead_values, diff, plan_writes, split_budget
+from connector.sync.diff import Change, demote_failing, desired_lead_values, diff, plan_writes, split_budget
 from connector.sync.scores import score_changes
 from connector.sync.thresholds import decide_thresholds
 from scoring.errors import ConfigError
@@ -164,3 +164,10 @@ def test_rollup_methods() -> None:
     assert rollup(rows, "top_n", top_n=2) == {"A": 65.0, "B": 50.0}
     weighted = rollup(rows, "seniority")["A"]
     assert weighted < 50.0  # the engaged VP weighs more than the hot intern
+
+
+def test_records_the_crm_keeps_rejecting_go_last() -> None:
+    changes = [Change("lead", "bad", {"grade": "A"}, 2100.0), Change("lead", "ok", {"score": 3}, 1003.0)]
+    demoted = demote_failing(changes, {("lead", "bad"): 2})
+    assert [c.record_id for c in split_budget(demoted, calls=1, batch_size=1)[0]] == ["ok"]
+    assert demote_failing(changes, {}) == changes

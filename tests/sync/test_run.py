@@ -146,3 +146,22 @@ def test_killed_at_any_mutation_then_rerun_ends_like_an_uninterrupted_run(store_
     assert rerun.actions.get("uncertain", 0) == 0
     assert max(Counter(t.idempotency_key for t in crm.tasks).values()) == 1
     store.close()
+
+
+def test_arm_only_records_entries_without_actions_and_they_fire_on_the_next_entry(store: Store) -> None:
+    crm = FakeCRM()
+    seed(crm)
+    first = _sync(store, crm, arm_only=True)
+    assert first.crossings == {"mql.armed": 3} and crm.tasks == [] and crm.enrollments == []
+    assert crm.fields[("lead", "L06")]["leadscore_score"] >= 70
+    states = store.threshold_states("t")
+    assert all(s.active and s.last_fired is None for s in states.values()) and len(states) == 3
+    later = _sync(store, crm, hours=24 * 21)  # decay: the armed leads fall below the exit bar
+    assert later.crossings == {"mql.left": 3}
+    from scoring.records import Event
+
+    for k in range(6):
+        crm.put_event(Event(lead_id="L06", type="page_view", url="/pricing",
+                            occurred_at=T0 + timedelta(hours=24 * 21 - k - 1)))
+    back = _sync(store, crm, hours=24 * 21)
+    assert back.crossings == {"mql.entered": 1} and [t.lead_id for t in crm.tasks] == ["L06"]
