@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from scoring.errors import ConfigError, Problem
 
-from .tableio import detect_format, read_table
+from .tableio import column_names, detect_format, read_table
 
 __all__ = ["BadRow", "Prepared", "parse_column_map", "prepare_leads", "prepare_events",
            "prepare_accounts", "load_input", "parse_timestamps"]
@@ -29,6 +29,7 @@ NUMERIC_FIELDS = ("employees", "annual_revenue", "duration_seconds",
 _CHUNK = 65536
 #: columns with few distinct values, read dictionary-encoded so the engine works on codes
 _DICTIONARY = {"events": ("type", "url", "form", "campaign")}
+_REQUIRED = {"leads": ["id"], "accounts": ["id"], "events": ["lead_id", "type", "occurred_at"]}
 _ZONE = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
 
 
@@ -61,11 +62,15 @@ def parse_column_map(pairs: list[str]) -> dict[str, dict[str, str]]:
     return out
 
 
-def _rename(table: pa.Table, mapping: dict[str, str], source: str) -> pa.Table:
-    missing = [src for src in mapping.values() if src not in table.column_names]
+def _check_mapped(present: list[str], mapping: dict[str, str], source: str) -> None:
+    missing = [src for src in mapping.values() if src not in present]
     if missing:
         raise ConfigError([Problem(source, 1, "columns", f"column '{m}' (from --column) is not in the file",
-                                   f"columns are: {', '.join(table.column_names)}") for m in missing])
+                                   f"columns are: {', '.join(present)}") for m in missing])
+
+
+def _rename(table: pa.Table, mapping: dict[str, str], source: str) -> pa.Table:
+    _check_mapped(table.column_names, mapping, source)
     reverse = {src: dst for dst, src in mapping.items()}
     return table.rename_columns([reverse.get(c, c) for c in table.column_names])
 
@@ -74,12 +79,13 @@ def _line_offset(path: Path) -> int:
     return 2 if detect_format(path) == "csv" else 1
 
 
-def _require(table: pa.Table, names: list[str], source: str, what: str) -> None:
-    missing = [n for n in names if n not in table.column_names]
+def _require(present: list[str], names: list[str], source: str, what: str) -> None:
+    """``names`` are canonical; the file's columns have been renamed to them already."""
+    missing = [n for n in names if n not in present]
     if missing:
         raise ConfigError([Problem(
             source, 1, "columns", f"{what} needs column(s) {', '.join(missing)}",
-            f"columns found: {', '.join(table.column_names)}; map yours with --column {what}.{missing[0]}=NAME")])
+            f"columns found: {', '.join(present)}; map yours with --column {what}.{missing[0]}=NAME")])
 
 
 def _blank(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -177,7 +183,7 @@ def _note(bad_rows: dict[int, str], mask: np.ndarray, message: str) -> None:
 
 
 def prepare_leads(table: pa.Table, source: str, offset: int = 2) -> Prepared:
-    _require(table, ["id"], source, "leads")
+    _require(table.column_names, ["id"], source, "leads")
     bad_rows: dict[int, str] = {}
     _note(bad_rows, _blank(table.column("id")), "lead has no id")
     ids = table.column("id")
@@ -192,7 +198,7 @@ def prepare_leads(table: pa.Table, source: str, offset: int = 2) -> Prepared:
 
 
 def prepare_accounts(table: pa.Table, source: str, offset: int = 2) -> Prepared:
-    _require(table, ["id"], source, "accounts")
+    _require(table.column_names, ["id"], source, "accounts")
     bad_rows: dict[int, str] = {}
     _note(bad_rows, _blank(table.column("id")), "account has no id")
     for name in ("employees", "annual_revenue"):
@@ -204,7 +210,7 @@ def prepare_accounts(table: pa.Table, source: str, offset: int = 2) -> Prepared:
 
 
 def prepare_events(table: pa.Table, source: str, offset: int = 2) -> Prepared:
-    _require(table, ["lead_id", "type", "occurred_at"], source, "events")
+    _require(table.column_names, ["lead_id", "type", "occurred_at"], source, "events")
     bad_rows: dict[int, str] = {}
     _note(bad_rows, _blank(table.column("lead_id")), "event has no lead_id")
     _note(bad_rows, _blank(table.column("type")), "event has no type")
@@ -219,10 +225,22 @@ def prepare_events(table: pa.Table, source: str, offset: int = 2) -> Prepared:
     return _finish(table, bad_rows, source, offset)
 
 
-def load_input(path: Path, kind: str, mapping: dict[str, str] | None = None) -> Prepared:
-    """Read and prepare one input file (``kind`` is leads, events or accounts)."""
+def load_input(path: Path, kind: str, mapping: dict[str, str] | None = None,
+               columns: set[str] | None = None) -> Prepared:
+    """Read and prepare one input file (``kind`` is leads, events or accounts).
+
+    ``columns`` (canonical names) limits the read to what the caller needs; mapped names are
+    translated to the file's own."""
     path = Path(path)
-    table = read_table(path, dictionary=_DICTIONARY.get(kind, ()))
+    wanted = None
+    if columns is not None:  # check the header before reading a large file
+        present = column_names(path)
+        _check_mapped(present, mapping or {}, str(path))
+        reverse = {src: dst for dst, src in (mapping or {}).items()}
+        _require([reverse.get(c, c) for c in present], _REQUIRED[kind], str(path), kind)
+        wanted = {(mapping or {}).get(name, name) for name in columns}
+    dictionary = [(mapping or {}).get(c, c) for c in _DICTIONARY.get(kind, ())]
+    table = read_table(path, dictionary=dictionary, columns=wanted)
     if mapping:
         table = _rename(table, mapping, str(path))
     prepare = {"leads": prepare_leads, "events": prepare_events, "accounts": prepare_accounts}[kind]

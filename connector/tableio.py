@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from scoring.errors import ConfigError, Problem
 
-__all__ = ["FORMATS", "detect_format", "read_table", "write_table", "sniff_delimiter"]
+__all__ = ["FORMATS", "column_names", "detect_format", "read_table", "write_table", "sniff_delimiter"]
 
 FORMATS = ("csv", "jsonl", "parquet")
 _EXTENSIONS = {
@@ -54,11 +54,13 @@ def sniff_delimiter(path: Path) -> str:
         return ","
 
 
-def read_table(path: Path, fmt: str | None = None, dictionary: Sequence[str] = ()) -> pa.Table:
-    """Read a whole table. Raises :class:`ConfigError` naming the file when it cannot be read.
+def read_table(path: Path, fmt: str | None = None, dictionary: Sequence[str] = (),
+               columns: Collection[str] | None = None) -> pa.Table:
+    """Read a table. Raises :class:`ConfigError` naming the file when it cannot be read.
 
     Columns named in ``dictionary`` are read dictionary-encoded (Parquet and CSV), which keeps
-    repetitive columns such as event types small and lets the engine work on codes.
+    repetitive columns such as event types small and lets the engine work on codes. With
+    ``columns``, only those of them that the file has are read (Parquet and CSV skip the rest).
     """
     path = Path(path)
     if not path.exists():
@@ -67,9 +69,11 @@ def read_table(path: Path, fmt: str | None = None, dictionary: Sequence[str] = (
     try:
         if kind == "parquet":
             names = pq.read_schema(path).names
-            return pq.read_table(path, read_dictionary=[c for c in dictionary if c in names])
+            wanted = None if columns is None else [c for c in names if c in columns]
+            return pq.read_table(path, columns=wanted, read_dictionary=[c for c in dictionary if c in names])
         if kind == "jsonl":
-            return pajson.read_json(path)
+            table = pajson.read_json(path)
+            return table if columns is None else table.select([c for c in table.column_names if c in columns])
         header = _csv_header(path)
         return pacsv.read_csv(
             path,
@@ -79,11 +83,34 @@ def read_table(path: Path, fmt: str | None = None, dictionary: Sequence[str] = (
                               else pa.string() for name in header},
                 strings_can_be_null=True,
                 null_values=[""],
+                include_columns=None if columns is None else [c for c in header if c in columns],
             ),
             read_options=pacsv.ReadOptions(block_size=1 << 24),
         )
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(str(path), _line_of(str(exc)), "", f"cannot read {kind}: {exc}")]) from None
+
+
+def column_names(path: Path, fmt: str | None = None) -> list[str]:
+    """The columns a file has, read from its header, schema or first line only."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError([Problem(str(path), None, "", "file not found")])
+    kind = detect_format(path, fmt)
+    if kind == "parquet":
+        try:
+            return list(pq.read_schema(path).names)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ConfigError([Problem(str(path), None, "", f"cannot read parquet: {exc}")]) from None
+    if kind == "jsonl":
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            first = fh.readline()
+        try:
+            row = json.loads(first) if first.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ConfigError([Problem(str(path), 1, "", f"not a JSON object: {exc.msg}")]) from None
+        return list(row) if isinstance(row, dict) else []
+    return _csv_header(path)
 
 
 def _csv_header(path: Path) -> list[str]:

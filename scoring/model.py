@@ -345,6 +345,28 @@ class ScoringModel(_Strict):
             for i, r in enumerate(g.rules)
         ]
 
+    def input_columns(self) -> dict[str, set[str]]:
+        """The input columns this model reads, per table (leads, accounts, events), so readers
+        can skip the rest. Derived fields name the columns they derive from."""
+        derived_from = {"email_domain": "email", "free_email": "email", "seniority": "title",
+                        "department": "title", "days_since_last_activity": None, "event_count": None}
+        leads, accounts = {"id", "account_id"}, {"id"}
+        for _, _, rule in self.fit_rules():
+            scope, _, name = rule.field.partition(".")
+            if scope == "lead":
+                source = derived_from.get(name, name)
+                if source:
+                    leads.add(source)
+            else:  # account facts may come inline, from the accounts table, or from the lead itself
+                leads.update({f"account.{name}", name})
+                accounts.add(name)
+        events = {"lead_id", "type", "occurred_at"}
+        for _, _, irule, _ in self.intent_rules():
+            for attr in irule.where:
+                name = attr.removeprefix("attributes.")
+                events.update({attr, name, f"attributes.{name}"})
+        return {"leads": leads, "accounts": accounts, "events": events}
+
     def intent_rules(self) -> list[tuple[str, int, IntentRule, Decay]]:
         """(rule id, group index, rule, effective decay) in model order."""
         out = []

@@ -80,10 +80,10 @@ def check(model: Annotated[Path | None, typer.Argument(help="Scoring model YAML"
 
 
 def _load(path: Path | None, kind: str, mapping: dict[str, str], on_error: str,
-          bad: list[BadRow]) -> pa.Table | None:
+          bad: list[BadRow], columns: set[str] | None = None) -> pa.Table | None:
     if path is None:
         return None
-    prepared: Prepared = load_input(path, kind, mapping)
+    prepared: Prepared = load_input(path, kind, mapping, columns)
     bad.extend(prepared.bad)
     if prepared.bad and on_error == "fail":
         raise InputError(prepared.bad)
@@ -118,10 +118,11 @@ def score(leads: LeadsOpt,
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err, transient=True, disable=json_out or not err.is_terminal) as progress:
         task = progress.add_task("reading leads", total=4)
-        lead_table = _load(leads, "leads", maps["leads"], on_error, bad)
+        needed = scoring_model.input_columns()  # read only what the model uses
+        lead_table = _load(leads, "leads", maps["leads"], on_error, bad, needed["leads"])
         progress.update(task, advance=1, description="reading events")
-        event_table = _load(events, "events", maps["events"], on_error, bad)
-        account_table = _load(accounts, "accounts", maps["accounts"], on_error, bad)
+        event_table = _load(events, "events", maps["events"], on_error, bad, needed["events"])
+        account_table = _load(accounts, "accounts", maps["accounts"], on_error, bad, needed["accounts"])
         progress.update(task, advance=1, description="scoring")
         assert lead_table is not None
         result = score_tables(scoring_model, lead_table, event_table, moment, account_table)
