@@ -28,7 +28,7 @@ NUMERIC_FIELDS = ("employees", "annual_revenue", "duration_seconds",
                   "account.employees", "account.annual_revenue")
 _CHUNK = 65536
 #: columns with few distinct values, read dictionary-encoded so the engine works on codes
-_DICTIONARY = {"events": ("type", "url", "form", "campaign")}
+_DICTIONARY = {"events": ("lead_id", "type", "url", "form", "campaign")}
 _REQUIRED = {"leads": ["id"], "accounts": ["id"], "events": ["lead_id", "type", "occurred_at"]}
 _ZONE = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
 

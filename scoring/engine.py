@@ -113,14 +113,18 @@ def _per_distinct(chunk: pa.Array, fn: Callable[[pa.Array], np.ndarray], null_va
 
 
 def _lead_positions(column: pa.Array | pa.ChunkedArray, lead_ids: pa.Array) -> np.ndarray:
-    """Each event's row in the leads table (-1 for an unknown lead): one hash lookup per event,
-    or per run of equal ids when the events come grouped by lead, as CRM exports often do."""
+    """Each event's row in the leads table (-1 for an unknown lead).
+
+    The lookup table of lead ids is hashed once. Dictionary-encoded chunks (Parquet row groups)
+    are looked up once per distinct dictionary; plain text once per run of equal ids when the
+    events come grouped by lead, as CRM exports often do, else once per event.
+    """
     chunks = _chunks(column)
-    if any(pa.types.is_dictionary(c.type) for c in chunks):
-        def positions(values: pa.Array) -> np.ndarray:
-            return pc.index_in(values.cast(pa.string()), value_set=lead_ids).fill_null(-1).to_numpy()
-        return np.concatenate([_per_distinct(c, positions, -1) for c in chunks]) if chunks else np.zeros(0, np.int64)
-    text = pa.chunked_array(chunks, type=chunks[0].type if chunks else pa.string()).cast(pa.string())
+    if not chunks:
+        return np.zeros(0, dtype=np.int64)
+    if pa.types.is_dictionary(chunks[0].type):
+        return _dictionary_positions(chunks, lead_ids)
+    text = pa.chunked_array(chunks, type=chunks[0].type).cast(pa.string())
     runs = pc.run_end_encode(text)
     n_runs = sum(len(chunk.values) for chunk in runs.chunks)
     if n_runs * 2 < len(text):
@@ -129,6 +133,28 @@ def _lead_positions(column: pa.Array | pa.ChunkedArray, lead_ids: pa.Array) -> n
         found = pc.index_in(values, value_set=lead_ids).fill_null(-1).to_numpy()
         return np.repeat(found, lengths)
     return pc.index_in(text, value_set=lead_ids).fill_null(-1).to_numpy()
+
+
+def _dictionary_positions(chunks: list[pa.Array], lead_ids: pa.Array) -> np.ndarray:
+    slot: dict[tuple[int, int, int], int] = {}  # record batches of one row group share a dictionary
+    distinct: list[pa.Array] = []
+    for chunk in chunks:
+        d = chunk.dictionary
+        key = (d.buffers()[1].address, d.offset, len(d))
+        if key not in slot:
+            slot[key] = len(distinct)
+            distinct.append(d.cast(pa.string()))
+    found = pc.index_in(pa.chunked_array(distinct, type=pa.string()), value_set=lead_ids).fill_null(-1).to_numpy()
+    bounds = np.cumsum([0] + [len(d) for d in distinct])
+    lookups = [np.append(found[a:b], -1) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    out = []
+    for chunk in chunks:
+        d = chunk.dictionary
+        lookup = lookups[slot[(d.buffers()[1].address, d.offset, len(d))]]
+        indices = chunk.indices
+        codes = indices.fill_null(len(lookup) - 1) if indices.null_count else indices
+        out.append(lookup[codes.to_numpy()])
+    return np.concatenate(out)
 
 
 class _Events:
