@@ -1,20 +1,17 @@
-"""kill -9 at random moments of real ``leadscore sync`` processes against the HubSpot sandbox,
+"""kill -9 at random moments of sync processes against the HubSpot sandbox,
 then a run to completion: the CRM ends as after one uninterrupted sync, with no duplicate tasks.
 
 The sandbox runs in this process; each sync is a forked child process killed with SIGKILL at a
 random request count between its first and the last request a full sync makes (seeded: set
-LEADSCORE_KILL_SEED to replay or vary), so kills land in pulls, writes and actions alike; the
-real ``leadscore sync`` command then finishes the job.
+LEADSCORE_KILL_SEED to replay or vary), so kills land in pulls, writes and actions alike; a last
+run left alone then finishes the job. (``leadscore sync`` itself runs in tests/sync/test_cli.py.)
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -27,19 +24,11 @@ from connector.store import Store
 from connector.sync.run import SyncOptions, run_sync
 from sandbox.hubspot import create_server
 
-from .hubspot_world import adapter, install, model_text, model_with_actions, snapshot, tenant
+from .hubspot_world import adapter, install, model_with_actions, snapshot, tenant
 
 pytestmark = pytest.mark.slow
 NOW = "2026-11-20T12:00:00Z"
-KILLS = 4
-
-
-def _child(server: Any, store_url: str, model_path: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "LEADSCORE_HUBSPOT__ACCESS_TOKEN": server.token, "LEADSCORE_HUBSPOT__BASE_URL": server.url}
-    env.pop("LEADSCORE_CONFIG", None)
-    return subprocess.Popen([sys.executable, "-m", "connector.cli", "sync", "--crm", "hubspot", "--store", store_url,
-                             "--now", NOW, "--model", str(model_path), "--json"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+KILLS = 5
 
 
 _EXITED: dict[int, int] = {}
@@ -83,8 +72,6 @@ def test_kill_9_at_random_points_then_rerun_matches_an_uninterrupted_run(store_u
         install(server)
         owners = [o.id for o in adapter(reference).owners()][:3]
         model = model_with_actions(owners)
-        model_path = tmp_path / "model.yaml"
-        model_path.write_text(model_text(owners), "utf-8")
 
         ref_store = Store.open(f"sqlite:///{tmp_path / 'reference.db'}")
         before = reference.log.total()
@@ -108,11 +95,13 @@ def test_kill_9_at_random_points_then_rerun_matches_an_uninterrupted_run(store_u
             code = _kill(pid)
             killed_at.append((target, server.log.total() - start, code))
 
-        final = _child(server, store_url, model_path)  # the real command finishes the job
-        stdout, stderr = final.communicate(timeout=120)
-        assert final.returncode == 0, stderr
-        summary = json.loads(stdout)
+        final = _fork_sync(server, store_url, model)  # a run left alone finishes the job
+        deadline = time.monotonic() + 120
+        while not _exited(final) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _kill(final) == 0
         store = Store.open(store_url)
+        summary = store.last_runs("hubspot", 1)[0]["summary"]
         steady = run_sync(store, adapter(server), model, SyncOptions(tenant="hubspot", now=parse_now(NOW)))
         store.close()
         assert steady.written == 0 and not steady.actions
