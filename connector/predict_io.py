@@ -13,10 +13,12 @@ import gzip
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scoring.errors import ConfigError, Problem
-from scoring.predict.train import TrainedModel
+
+if TYPE_CHECKING:  # scikit-learn takes a second to import: only commands that train or load pay it
+    from scoring.predict.train import TrainedModel
 
 __all__ = ["MODEL_FORMAT", "save_model", "load_model", "write_bytes", "single_thread"]
 
@@ -62,6 +64,8 @@ def load_model(path: Path) -> TrainedModel:
             f"model was trained with scikit-learn {payload['versions'].get('sklearn')} but "
             f"{_versions()['sklearn']} is installed", "retrain the model with this version")])
     model = payload["model"]
+    from scoring.predict.train import TrainedModel
+
     if not isinstance(model, TrainedModel):
         raise ConfigError([Problem(str(path), None, "", "model file holds no trained model")])
     return model

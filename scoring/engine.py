@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import derive
-from .conditions import column_matches, is_missing
+from .conditions import column_matches, is_missing, matches
 from .model import Decay, Window
 from .model import ScoringModel as Model
 from .outputs import (
@@ -103,10 +103,24 @@ def _map_distinct(column: pa.Array | pa.ChunkedArray, fn: Callable[[Any], Any],
     return pa.chunked_array(pieces, type=pa.dictionary(pa.int32(), out_type))
 
 
-def _per_distinct(chunk: pa.Array, fn: Callable[[pa.Array], np.ndarray], null_value: Any) -> np.ndarray:
+def _dictionary_key(dictionary: pa.Array) -> tuple[int, int, int]:
+    """Identifies a dictionary shared by several chunks (the record batches of one row group)."""
+    buffers = dictionary.buffers()
+    data = buffers[1] if len(buffers) > 1 and buffers[1] is not None else buffers[-1]
+    return (0 if data is None else data.address, dictionary.offset, len(dictionary))
+
+
+def _per_distinct(chunk: pa.Array, fn: Callable[[pa.Array], np.ndarray], null_value: Any,
+                  cache: dict[tuple[int, int, int], np.ndarray] | None = None) -> np.ndarray:
     """Evaluate ``fn`` on a chunk's distinct values (its dictionary) and gather to rows."""
     encoded = chunk if pa.types.is_dictionary(chunk.type) else pc.dictionary_encode(chunk)
-    lookup = np.append(fn(encoded.dictionary), null_value)
+    key = _dictionary_key(encoded.dictionary) if cache is not None and chunk is encoded else None
+    if key is not None and cache is not None and key in cache:
+        lookup = cache[key]
+    else:
+        lookup = np.append(fn(encoded.dictionary), null_value)
+        if key is not None and cache is not None:
+            cache[key] = lookup
     indices = encoded.indices
     codes = indices.fill_null(len(lookup) - 1) if indices.null_count else indices
     return lookup[codes.to_numpy()]
@@ -157,27 +171,43 @@ def _dictionary_positions(chunks: list[pa.Array], lead_ids: pa.Array) -> np.ndar
     return np.concatenate(out)
 
 
-class _Events:
-    """Events reduced to NumPy arrays: which lead, which type code, how old, usable or not.
+def _global_codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
+    """One integer code per row for the column's distinct (non-missing) values, -1 for missing,
+    built chunk by chunk from each chunk's dictionary; and the values in code order."""
+    codes: dict[Any, int] = {}
 
-    Event columns are processed chunk by chunk: Parquet row groups arrive with dictionaries of
-    their own, and unifying them costs more than all of the scoring.
+    def code_of(values: pa.Array) -> np.ndarray:
+        return np.array([codes.setdefault(v, len(codes)) if not is_missing(v) else -1
+                         for v in values.to_pylist()], dtype=np.int32)
+
+    chunks = _chunks(column)
+    seen: dict[tuple[int, int, int], np.ndarray] = {}
+    rows = np.concatenate([_per_distinct(c, code_of, -1, seen) for c in chunks]) if chunks else np.zeros(0, np.int32)
+    return rows, list(codes)
+
+
+class _Events:
+    """Events reduced to NumPy arrays: which lead, which type, when, usable or not.
+
+    Columns are read chunk by chunk (Parquet row groups carry dictionaries of their own, and
+    unifying them costs more than the scoring), text columns become integer codes once, and the
+    events are partitioned by type so each rule only looks at the events of its own types.
     """
 
     def __init__(self, events: pa.Table | None, lead_ids: pa.Array, now_us: int):
         self.table = events
         self.n_leads = len(lead_ids)
-        self._masks: dict[tuple[str, str], np.ndarray] = {}
-        self.type_names: list[str] = []
-        if events is None or events.num_rows == 0:
-            self.size = 0
+        self.now_us = now_us
+        self._codes: dict[str, tuple[np.ndarray, list[Any]]] = {}
+        self.size = 0 if events is None else events.num_rows
+        if events is None or self.size == 0:
             self.lead = np.zeros(0, dtype=np.int64)
-            self.age = np.zeros(0)
             self._micros = np.zeros(0, dtype=np.int64)
             self.valid = np.zeros(0, dtype=bool)
-            self.type_codes = np.zeros(0, dtype=np.int32)
+            self.type_names: list[str] = []
+            self._by_type = np.zeros(0, dtype=np.int64)
+            self._type_bounds = np.zeros(1, dtype=np.int64)
             return
-        self.size = events.num_rows
         self.lead = _lead_positions(events.column("lead_id"), lead_ids)
         stamps = events.column("occurred_at")
         if not pa.types.is_timestamp(stamps.type):
@@ -185,47 +215,52 @@ class _Events:
         elif stamps.type.unit != "us":
             stamps = pc.cast(stamps, pa.timestamp("us", tz=stamps.type.tz))
         micros = stamps.cast(pa.int64())
-        has_time = micros.is_valid().to_numpy()
-        t = micros.fill_null(now_us).to_numpy()
-        self.age = (now_us - t) / DAY_US
-        self._micros = t
-        self.valid = (self.lead >= 0) & has_time & (self.age >= 0)
-        codes: dict[str, int] = {}
+        self._micros = micros.fill_null(now_us + 1).to_numpy()  # a missing time reads as "after now"
+        type_codes, self.type_names = _global_codes(events.column("type"))
+        self.valid = (self.lead >= 0) & (self._micros <= now_us) & (type_codes >= 0)
+        # stable sort by type (a radix sort on 16-bit codes): each type's events stay in input order
+        narrow = type_codes.astype(np.int16) if len(self.type_names) < 2**15 - 1 else type_codes
+        self._by_type = np.argsort(narrow, kind="stable")
+        self._type_bounds = np.searchsorted(type_codes[self._by_type], np.arange(-1, len(self.type_names)))
+        self._type_bounds = np.append(self._type_bounds, self.size)
 
-        def code_of(values: pa.Array) -> np.ndarray:
-            return np.array([codes.setdefault(v, len(codes)) if not is_missing(v) else -1
-                             for v in values.to_pylist()], dtype=np.int32)
+    def of_types(self, names: tuple[str, ...]) -> np.ndarray:
+        """Usable events of these types, as positions in input order."""
+        parts = [self._by_type[self._type_bounds[i + 1]:self._type_bounds[i + 2]]
+                 for i, t in enumerate(self.type_names) if t in names]
+        if not parts:
+            return np.zeros(0, dtype=np.int64)
+        idx = parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts))
+        return idx[self.valid[idx]]
 
-        self.type_codes = np.concatenate([_per_distinct(c, code_of, -1) for c in _chunks(events.column("type"))])
-        self.type_names = list(codes)
-        self.valid &= self.type_codes >= 0
+    def age(self, idx: np.ndarray) -> np.ndarray:
+        """Age in days at ``now`` of the chosen events."""
+        return (self.now_us - self._micros[idx]) / DAY_US
 
     def days_since_epoch(self, idx: np.ndarray) -> np.ndarray:
         """Absolute days since 1970 of the chosen events (window buckets are fixed in time)."""
         return self._micros[idx] / DAY_US
 
-    def type_mask(self, names: tuple[str, ...]) -> np.ndarray:
-        lut = np.array([t in names for t in self.type_names] + [False], dtype=bool)
-        return lut[self.type_codes]  # code -1 reads the trailing False
-
-    def attribute_mask(self, attr: str, cond: object) -> np.ndarray:
-        key = (attr, repr(cond))
-        if key not in self._masks:
+    def attribute_matches(self, idx: np.ndarray, attr: str, cond: object) -> np.ndarray:
+        """Does each chosen event's attribute satisfy the condition? Evaluated once per
+        distinct value (with Arrow kernels when there are many), then gathered."""
+        if attr not in self._codes:
             assert self.table is not None
             name = attr.removeprefix("attributes.")
-            candidates = [attr, name, f"attributes.{name}"]
-            column = next((self.table.column(c) for c in candidates if c in self.table.column_names), None)
-            if column is None:
-                column = pa.nulls(self.size, pa.string())
-            self._masks[key] = column_matches(cond, column)  # type: ignore[arg-type]
-        return self._masks[key]
+            found = [c for c in (attr, name, f"attributes.{name}") if c in self.table.column_names]
+            column = self.table.column(found[0]) if found else pa.nulls(self.size, pa.string())
+            self._codes[attr] = _global_codes(column)
+        codes, values = self._codes[attr]
+        lookup = np.append(column_matches(cond, pa.array(values)), matches(cond, None))  # type: ignore[arg-type]
+        return lookup[codes[idx]]  # code -1 reads the trailing "missing" answer
 
     def last_activity_age(self) -> np.ndarray:
         """Per lead: age in days of the newest usable event (NaN when none)."""
-        out = np.full(self.n_leads, np.inf)
+        newest = np.full(self.n_leads, np.iinfo(np.int64).min)
         if self.size:
-            np.minimum.at(out, self.lead[self.valid], self.age[self.valid])
-        out[np.isinf(out)] = np.nan
+            np.maximum.at(newest, self.lead[self.valid], self._micros[self.valid])
+        out = (self.now_us - newest) / DAY_US
+        out[newest == np.iinfo(np.int64).min] = np.nan
         return out
 
     def count(self) -> np.ndarray:
@@ -370,11 +405,10 @@ def score_detail(model: Model, leads: pa.Table, events: pa.Table | None, now: da
                 continue
             total = np.zeros(n)
             if ev.size:
-                mask = ev.valid & ev.type_mask(irule.events)
+                idx = ev.of_types(irule.events)
                 for attr, cond in irule.where.items():
-                    mask &= ev.attribute_mask(attr, cond)
-                idx = np.flatnonzero(mask)
-                lead, age = ev.lead[idx], ev.age[idx]
+                    idx = idx[ev.attribute_matches(idx, attr, cond)]
+                lead, age = ev.lead[idx], ev.age(idx)
                 if irule.window is not None and len(idx):
                     keep = _window_keep(lead, age, ev.days_since_epoch(idx), irule.window)
                     lead, age = lead[keep], age[keep]
