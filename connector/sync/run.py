@@ -47,7 +47,7 @@ from scoring.model import ScoringModel
 from .diff import Change, demote_failing, plan_writes, split_budget
 from .fields import FieldNames, field_names_for
 from .scores import rows_from_table, score_changes, visible
-from .thresholds import arm_only, decide_thresholds
+from .thresholds import Crossings, arm_only, decide_thresholds
 
 __all__ = ["SyncOptions", "SyncSummary", "run_sync"]
 
@@ -125,8 +125,21 @@ def _pull(store: Store, adapter: Any, tenant: str, obj: str, until: datetime, dr
     return total, new
 
 
-def _desired(model: ScoringModel, names: FieldNames, scores: Sequence[Any], states: dict[tuple[str, str], Any],
-             now_text: str) -> dict[str, dict[str, Any]]:
+def _fired_leads(store: Store, tenant: str, crossings: Crossings) -> dict[str, dict[str, Any]]:
+    """The stored record of each lead whose crossing fired, with its account as ``account.<field>``
+    (territory rules may look at either)."""
+    out = {}
+    for lead_id, _, _ in crossings.fired:
+        lead = store.lead(tenant, lead_id) or {}
+        account = store.account(tenant, lead["account_id"]) if lead.get("account_id") else None
+        out[lead_id] = {**{f"account.{k}": v for k, v in (account or {}).items()}, **lead}
+    return out
+
+
+def _desired(model: ScoringModel, names: FieldNames, scores: Sequence[Any],
+             states: dict[tuple[str, str], Any]) -> dict[str, dict[str, Any]]:
+    """What every lead's leadscore fields should say: visible scores, plus threshold flags the
+    mapping names (``mql`` true/false and ``mql_date``, the moment it entered)."""
     out: dict[str, dict[str, Any]] = {}
     flags = [th.name for th in model.thresholds if names.has("lead", th.name)]
     for s in scores:
@@ -224,12 +237,10 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
 
             if progress:
                 progress("scoring", 0)
-            table = score_tables(model, store.lead_table(tenant), store.event_table(tenant), now,
-                                 store.account_table(tenant))
-            new_scores = rows_from_table(table)
+            new_scores = rows_from_table(score_tables(model, store.lead_table(tenant), store.event_table(tenant),
+                                                      now, store.account_table(tenant)))
             summary.rescored = len(new_scores)
-            old = store.scores(tenant)
-            changed, history = score_changes(old, new_scores, now, summary.run_id, options.actor)
+            changed, history = score_changes(store.scores(tenant), new_scores, now, summary.run_id, options.actor)
             summary.score_changes = len(changed)
 
             states = store.threshold_states(tenant)
@@ -238,19 +249,13 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
                 crossings = arm_only(crossings)
             summary.crossings = dict(crossings.counts)
             by_id = {s.lead_id: s for s in new_scores}
-            fired_leads = {}
-            for lead_id, _, _ in crossings.fired:
-                lead = store.lead(tenant, lead_id) or {}
-                account = store.account(tenant, lead["account_id"]) if lead.get("account_id") else None
-                fired_leads[lead_id] = {**{f"account.{k}": v for k, v in (account or {}).items()}, **lead}
-            planned, counters = plan_actions(tenant, crossings.fired, specs, fired_leads, by_id,
-                                             store.get_kv(tenant, "assign:"))
+            planned, counters = plan_actions(tenant, crossings.fired, specs, _fired_leads(store, tenant, crossings),
+                                             by_id, store.get_kv(tenant, "assign:"))
             if not options.dry_run:
                 store.save_scores(tenant, changed, history, now)
                 store.plan(tenant, crossings.states, planned, counters, now)
 
-            all_states = {**states, **crossings.states}
-            desired = _desired(model, names, new_scores, all_states, _iso(now))
+            desired = _desired(model, names, new_scores, {**states, **crossings.states})
             changes = plan_writes("lead", desired, store.written(tenant, "lead"))
             accounts = _account_desired(store, tenant, by_id, options.rollup, options.rollup_top_n, model.version)
             changes += plan_writes("account", accounts, store.written(tenant, "account"))
