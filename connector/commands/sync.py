@@ -23,6 +23,7 @@ from connector.console import err, handle_errors, load_model, out, parse_now, pr
 from connector.settings import load_settings
 from connector.store import Store, StoreLocked, redact_url
 from connector.sync.adapters import make_adapter
+from connector.sync.diff import whole_points
 from connector.sync.run import SyncOptions, SyncSummary, run_sync
 from connector.sync.schedule import check_cron, next_run, parse_every
 from scoring.explain import explain as explain_lead
@@ -205,7 +206,7 @@ def queue(limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How m
         opened.close()
     items = [{"lead_id": r["lead_id"], "name": _name(r["payload"]), "email": r["payload"].get("email"),
               "score": int(r["score"] + 0.5), "grade": r["grade"], "priority": r["priority"],
-              "owner_id": r["owner_id"], "reasons": r["reasons"]} for r in rows]
+              "owner_id": r["owner_id"], "reasons": whole_points(r["reasons"])} for r in rows]
     if json_out:
         print_json({"tenant": name, "leads": items})
         return
@@ -256,5 +257,6 @@ def explain_stored(lead_id: Annotated[str, typer.Argument(help="The lead's CRM i
             table.add_row(c.label, c.kind, f"{c.points:+.2f}")
     out.print(table)
     for h in history:
-        out.print(f"  {h['at']:%Y-%m-%d %H:%M} {h['old_score']}→{h['score']} {h['old_grade']}→{h['grade']} "
-                  f"by {h['actor']} (model {h['model_version']})", highlight=False)
+        before = "new" if h["old_score"] is None else f"{h['old_score']} {h['old_grade']}"
+        out.print(f"  {h['at']:%Y-%m-%d %H:%M} {before} → {h['score']} {h['grade']} {h['priority']} "
+                  f"by {h['actor']} (model {h['model_version']}): {h['reasons']}", highlight=False)

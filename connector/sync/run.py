@@ -265,6 +265,8 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
             send_now, later = split_budget(changes, options.write_budget, options.batch_size)
             summary.deferred = len(later)
             if options.dry_run:
+                summary.write_calls = sum(-(-sum(1 for c in send_now if c.object == o) // options.batch_size)
+                                          for o in ("lead", "account"))
                 summary.would_write = [{"object": c.object, "id": c.record_id, "values": c.values}
                                        for c in send_now[:20]]
                 would = execute_actions(store, tenant, adapter, names, notifier or Notifier(), now, dry_run=True)
