@@ -18,6 +18,7 @@ Inputs are Arrow tables with canonical column names (see ``docs/formats.md``):
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -28,7 +29,7 @@ import pyarrow.compute as pc
 
 from . import derive
 from .conditions import column_matches, is_missing, matches
-from .model import Decay, Window
+from .model import Decay, IntentRule, Window
 from .model import ScoringModel as Model
 from .outputs import (
     band_array,
@@ -241,16 +242,20 @@ class _Events:
         """Absolute days since 1970 of the chosen events (window buckets are fixed in time)."""
         return self._micros[idx] / DAY_US
 
-    def attribute_matches(self, idx: np.ndarray, attr: str, cond: object) -> np.ndarray:
-        """Does each chosen event's attribute satisfy the condition? Evaluated once per
-        distinct value (with Arrow kernels when there are many), then gathered."""
+    def codes(self, attr: str) -> tuple[np.ndarray, list[Any]]:
+        """Integer codes of an event attribute (``url``, ``form``, ``attributes.plan``, ...)."""
         if attr not in self._codes:
             assert self.table is not None
             name = attr.removeprefix("attributes.")
             found = [c for c in (attr, name, f"attributes.{name}") if c in self.table.column_names]
             column = self.table.column(found[0]) if found else pa.nulls(self.size, pa.string())
             self._codes[attr] = _global_codes(column)
-        codes, values = self._codes[attr]
+        return self._codes[attr]
+
+    def attribute_matches(self, idx: np.ndarray, attr: str, cond: object) -> np.ndarray:
+        """Does each chosen event's attribute satisfy the condition? Evaluated once per
+        distinct value (with Arrow kernels when there are many), then gathered."""
+        codes, values = self.codes(attr)
         lookup = np.append(column_matches(cond, pa.array(values)), matches(cond, None))  # type: ignore[arg-type]
         return lookup[codes[idx]]  # code -1 reads the trailing "missing" answer
 
@@ -369,9 +374,26 @@ def _col(table: pa.Table, name: str, n: int) -> pa.Array:
     return pa.nulls(n, pa.string())
 
 
+def _intent_total(ev: _Events, rule: IntentRule, decay: Decay, idle: np.ndarray) -> np.ndarray:
+    """One intent rule's per-lead total: matching events, window limit, decay, sum, cap."""
+    if not ev.size:
+        return np.zeros(ev.n_leads)
+    idx = ev.of_types(rule.events)
+    for attr, cond in rule.where.items():
+        idx = idx[ev.attribute_matches(idx, attr, cond)]
+    lead, age = ev.lead[idx], ev.age(idx)
+    if rule.window is not None and len(idx):
+        keep = _window_keep(lead, age, ev.days_since_epoch(idx), rule.window)
+        lead, age = lead[keep], age[keep]
+    weights = float(rule.points) * _decay(decay, age, idle[lead])
+    total = np.bincount(lead, weights=weights, minlength=ev.n_leads).astype(np.float64)
+    return clip_cap_array(total, rule.cap)
+
+
 def score_detail(model: Model, leads: pa.Table, events: pa.Table | None, now: datetime,
-                 accounts: pa.Table | None = None) -> ScoreDetail:
-    """Score every lead in ``leads``; keep the per-rule contributions."""
+                 accounts: pa.Table | None = None, workers: int = 2) -> ScoreDetail:
+    """Score every lead in ``leads``; keep the per-rule contributions. ``workers`` threads
+    evaluate intent rules side by side."""
     lead_ids = _flat(leads.column("id")).cast(pa.string())
     n = len(lead_ids)
     ev = _Events(events, lead_ids, to_utc_micros(now))
@@ -395,26 +417,25 @@ def score_detail(model: Model, leads: pa.Table, events: pa.Table | None, now: da
         fit_raw = fit_raw + clip_cap_array(group_total, group.cap)
 
     intent_raw = np.zeros(n)
-    needs_idle = any(d.type == "step" for _, _, _, d in model.intent_rules())
-    idle = ev.last_activity_age() if ev.size and needs_idle else np.full(n, np.nan)
     intent_rules = model.intent_rules()
+    needs_idle = any(d.type == "step" for _, _, _, d in intent_rules)
+    idle = ev.last_activity_age() if ev.size and needs_idle else np.full(n, np.nan)
+    for _, _, irule, _ in intent_rules if ev.size else ():  # attribute codes first, then rules in parallel
+        for attr in irule.where:
+            ev.codes(attr)
+
+    def one_rule(item: tuple[str, int, IntentRule, Decay]) -> np.ndarray:
+        return _intent_total(ev, item[2], item[3], idle)
+
+    # NumPy and Arrow release the GIL in their kernels, so rules run in parallel threads; the
+    # results are combined in model order below, so the sums do not depend on scheduling.
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        totals = list(pool.map(one_rule, intent_rules))
     for gi, igroup in enumerate(model.intent.groups):
         group_total = np.zeros(n)
-        for rid, rgi, irule, decay in intent_rules:
+        for (rid, rgi, irule, _), total in zip(intent_rules, totals, strict=True):
             if rgi != gi:
                 continue
-            total = np.zeros(n)
-            if ev.size:
-                idx = ev.of_types(irule.events)
-                for attr, cond in irule.where.items():
-                    idx = idx[ev.attribute_matches(idx, attr, cond)]
-                lead, age = ev.lead[idx], ev.age(idx)
-                if irule.window is not None and len(idx):
-                    keep = _window_keep(lead, age, ev.days_since_epoch(idx), irule.window)
-                    lead, age = lead[keep], age[keep]
-                weights = float(irule.points) * _decay(decay, age, idle[lead])
-                total = np.bincount(lead, weights=weights, minlength=n).astype(np.float64)
-            total = clip_cap_array(total, irule.cap)
             columns.append(total)
             rule_ids.append(rid)
             labels.append(irule.description or rid)
@@ -469,10 +490,10 @@ def _reasons(detail: ScoreDetail, k: int) -> pa.Array:
 
 
 def score_tables(model: Model, leads: pa.Table, events: pa.Table | None, now: datetime,
-                 accounts: pa.Table | None = None) -> pa.Table:
+                 accounts: pa.Table | None = None, workers: int = 2) -> pa.Table:
     """Score a table of leads. Columns: lead_id, fit, intent, score, grade, priority, reasons,
     model_version. Scores are rounded to two decimals."""
-    detail = score_detail(model, leads, events, now, accounts)
+    detail = score_detail(model, leads, events, now, accounts, workers)
     grade = pa.array(detail.grade.astype(str))
     priority = pc.binary_join_element_wise(grade, pa.array(detail.band.astype(str)), "")
     return pa.table({
