@@ -93,9 +93,18 @@ def _blank(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     if isinstance(column, pa.ChunkedArray):
         if column.num_chunks == 0:
             return np.zeros(0, dtype=bool)
-        return np.concatenate([_blank(chunk) for chunk in column.chunks])
+        seen: dict[tuple[int, int, int], np.ndarray] = {}  # a row group's batches share one dictionary
+        return np.concatenate([_blank_chunk(chunk, seen) for chunk in column.chunks])
+    return _blank_chunk(column, {})
+
+
+def _blank_chunk(column: pa.Array, seen: dict[tuple[int, int, int], np.ndarray]) -> np.ndarray:
     if pa.types.is_dictionary(column.type):
-        per_value = np.append(_blank(column.dictionary), True)
+        values = column.dictionary
+        key = (values.buffers()[1].address if values.buffers()[1] is not None else 0, values.offset, len(values))
+        if key not in seen:
+            seen[key] = np.append(_blank_chunk(values, {}), True)
+        per_value = seen[key]
         codes = column.indices.fill_null(len(per_value) - 1) if column.indices.null_count else column.indices
         return per_value[codes.to_numpy()]
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
