@@ -13,3 +13,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root() -> None:
+    """Transparent, versioned lead scoring for Salesforce and HubSpot."""
+    # A callback keeps the app a group of subcommands even when only one command module is
+    # imported (connector.cli imports just the module of the command being run).
