@@ -111,22 +111,6 @@ def _dictionary_key(dictionary: pa.Array) -> tuple[int, int, int]:
     return (0 if data is None else data.address, dictionary.offset, len(dictionary))
 
 
-def _per_distinct(chunk: pa.Array, fn: Callable[[pa.Array], np.ndarray], null_value: Any,
-                  cache: dict[tuple[int, int, int], np.ndarray] | None = None) -> np.ndarray:
-    """Evaluate ``fn`` on a chunk's distinct values (its dictionary) and gather to rows."""
-    encoded = chunk if pa.types.is_dictionary(chunk.type) else pc.dictionary_encode(chunk)
-    key = _dictionary_key(encoded.dictionary) if cache is not None and chunk is encoded else None
-    if key is not None and cache is not None and key in cache:
-        lookup = cache[key]
-    else:
-        lookup = np.append(fn(encoded.dictionary), null_value)
-        if key is not None and cache is not None:
-            cache[key] = lookup
-    indices = encoded.indices
-    codes = indices.fill_null(len(lookup) - 1) if indices.null_count else indices
-    return lookup[codes.to_numpy()]
-
-
 def _lead_positions(column: pa.Array | pa.ChunkedArray, lead_ids: pa.Array) -> np.ndarray:
     """Each event's row in the leads table (-1 for an unknown lead).
 
@@ -154,18 +138,16 @@ def _dictionary_positions(chunks: list[pa.Array], lead_ids: pa.Array) -> np.ndar
     slot: dict[tuple[int, int, int], int] = {}  # record batches of one row group share a dictionary
     distinct: list[pa.Array] = []
     for chunk in chunks:
-        d = chunk.dictionary
-        key = (d.buffers()[1].address, d.offset, len(d))
+        key = _dictionary_key(chunk.dictionary)
         if key not in slot:
             slot[key] = len(distinct)
-            distinct.append(d.cast(pa.string()))
+            distinct.append(chunk.dictionary.cast(pa.string()))
     found = pc.index_in(pa.chunked_array(distinct, type=pa.string()), value_set=lead_ids).fill_null(-1).to_numpy()
     bounds = np.cumsum([0] + [len(d) for d in distinct])
     lookups = [np.append(found[a:b], -1) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     out = []
     for chunk in chunks:
-        d = chunk.dictionary
-        lookup = lookups[slot[(d.buffers()[1].address, d.offset, len(d))]]
+        lookup = lookups[slot[_dictionary_key(chunk.dictionary)]]
         indices = chunk.indices
         codes = indices.fill_null(len(lookup) - 1) if indices.null_count else indices
         out.append(lookup[codes.to_numpy()])
@@ -173,18 +155,19 @@ def _dictionary_positions(chunks: list[pa.Array], lead_ids: pa.Array) -> np.ndar
 
 
 def _global_codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
-    """One integer code per row for the column's distinct (non-missing) values, -1 for missing,
-    built chunk by chunk from each chunk's dictionary; and the values in code order."""
-    codes: dict[Any, int] = {}
-
-    def code_of(values: pa.Array) -> np.ndarray:
-        return np.array([codes.setdefault(v, len(codes)) if not is_missing(v) else -1
-                         for v in values.to_pylist()], dtype=np.int32)
-
+    """One integer code per row and the distinct values in code order; a null row gets code
+    ``len(values)``. Chunk dictionaries (small for types, URLs, forms) are unified by Arrow."""
     chunks = _chunks(column)
-    seen: dict[tuple[int, int, int], np.ndarray] = {}
-    rows = np.concatenate([_per_distinct(c, code_of, -1, seen) for c in chunks]) if chunks else np.zeros(0, np.int32)
-    return rows, list(codes)
+    if not chunks:
+        return np.zeros(0, dtype=np.int32), []
+    chunked = pa.chunked_array(chunks, type=chunks[0].type)
+    if not pa.types.is_dictionary(chunked.type):
+        chunked = pc.dictionary_encode(chunked)
+    encoded = chunked.unify_dictionaries().combine_chunks() if chunked.num_chunks > 1 else chunked.chunk(0)
+    values = encoded.dictionary.to_pylist()
+    indices = encoded.indices
+    codes = indices.fill_null(len(values)) if indices.null_count else indices
+    return codes.to_numpy(), values
 
 
 class _Events:
@@ -218,16 +201,17 @@ class _Events:
         micros = stamps.cast(pa.int64())
         self._micros = micros.fill_null(now_us + 1).to_numpy()  # a missing time reads as "after now"
         type_codes, self.type_names = _global_codes(events.column("type"))
-        self.valid = (self.lead >= 0) & (self._micros <= now_us) & (type_codes >= 0)
+        named = np.array([not is_missing(t) for t in self.type_names] + [False], dtype=bool)
+        self.valid = (self.lead >= 0) & (self._micros <= now_us) & named[type_codes]
         # stable sort by type (a radix sort on 16-bit codes): each type's events stay in input order
         narrow = type_codes.astype(np.int16) if len(self.type_names) < 2**15 - 1 else type_codes
         self._by_type = np.argsort(narrow, kind="stable")
-        self._type_bounds = np.searchsorted(type_codes[self._by_type], np.arange(-1, len(self.type_names)))
-        self._type_bounds = np.append(self._type_bounds, self.size)
+        # type i's events are _by_type[bounds[i]:bounds[i + 1]]; code len(names) holds the nulls
+        self._type_bounds = np.searchsorted(type_codes[self._by_type], np.arange(len(self.type_names) + 1))
 
     def of_types(self, names: tuple[str, ...]) -> np.ndarray:
         """Usable events of these types, as positions in input order."""
-        parts = [self._by_type[self._type_bounds[i + 1]:self._type_bounds[i + 2]]
+        parts = [self._by_type[self._type_bounds[i]:self._type_bounds[i + 1]]
                  for i, t in enumerate(self.type_names) if t in names]
         if not parts:
             return np.zeros(0, dtype=np.int64)
@@ -257,7 +241,7 @@ class _Events:
         distinct value (with Arrow kernels when there are many), then gathered."""
         codes, values = self.codes(attr)
         lookup = np.append(column_matches(cond, pa.array(values)), matches(cond, None))  # type: ignore[arg-type]
-        return lookup[codes[idx]]  # code -1 reads the trailing "missing" answer
+        return lookup[codes[idx]]  # the null code reads the trailing "missing" answer
 
     def last_activity_age(self) -> np.ndarray:
         """Per lead: age in days of the newest usable event (NaN when none)."""
