@@ -98,7 +98,7 @@ def _is_number(v: Any) -> bool:
 
 def _split_condition(data: Any, reserved: set[str], what: str) -> Any:
     """Turn ``{field: x, in: [...], points: 5}`` into ``{field: x, condition: {op, value}}``."""
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or "condition" in data:  # already split (a dumped model)
         return data
     ops = [k for k in data if k not in reserved]
     if not ops:
@@ -200,7 +200,9 @@ class IntentRule(_Strict):
             return value
         out = {}
         for attr, cond in value.items():
-            if isinstance(cond, dict):
+            if isinstance(cond, dict) and set(cond) == {"op", "value"}:  # already split (a dumped model)
+                out[attr] = cond
+            elif isinstance(cond, dict):
                 out[attr] = _split_condition(cond, {"condition"}, f"filter on '{attr}'")["condition"]
             elif isinstance(cond, list):
                 out[attr] = {"op": "in", "value": cond}

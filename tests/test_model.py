@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from scoring.errors import ModelError
 from scoring.model import parse_model
@@ -152,3 +153,10 @@ fit:
 """
     found = "\n".join(problems(text))
     assert "model.yaml:2: colour: unknown key 'colour'" in found
+
+
+def test_a_dumped_model_reads_back_as_the_same_model() -> None:
+    """Models are exportable: dumping to YAML and parsing again gives the same model and version."""
+    model = parse_model(DEFAULT_MODEL_TEXT)
+    again = parse_model(yaml.safe_dump(model.model_dump(mode="json", exclude_none=True), sort_keys=False))
+    assert again == model and again.version == model.version
