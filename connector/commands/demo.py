@@ -84,26 +84,34 @@ class _World:
 
     def __init__(self, crm: Crm, tenant: Any):
         self.crm = crm
+        self.server: Any
+        self.adapter: Any
         if crm is Crm.hubspot:
-            from adapters.hubspot.adapter import HubSpotAdapter
-            from connector.settings import HubSpotSettings
-            from sandbox.hubspot import create_server
-
-            self.server = create_server(tenant).start()
-            settings = HubSpotSettings(access_token=self.server.token, base_url=self.server.url)
-            self.adapter: Any = HubSpotAdapter.from_settings(settings)
+            self._start_hubspot(tenant)
         else:
-            from adapters.salesforce.adapter import SalesforceAdapter
-            from connector.settings import SalesforceSettings
-            from sandbox.salesforce import client_session, create_server
+            self._start_salesforce(tenant)
 
-            self.server = create_server(tenant).start()
-            info = self.server.connection_info()
-            settings = SalesforceSettings(username=info["username"], password=info["password"],
-                                          security_token=info["security_token"], domain=info["domain"])
-            self.session = client_session(info["instance_url"], info["ca_cert"])
-            self.instance_url = info["instance_url"]
-            self.adapter = SalesforceAdapter.from_settings(settings, session=self.session)
+    def _start_hubspot(self, tenant: Any) -> None:
+        from adapters.hubspot.adapter import HubSpotAdapter
+        from connector.settings import HubSpotSettings
+        from sandbox.hubspot import create_server
+
+        self.server = create_server(tenant).start()
+        self.adapter = HubSpotAdapter.from_settings(HubSpotSettings(access_token=self.server.token,
+                                                                    base_url=self.server.url))
+
+    def _start_salesforce(self, tenant: Any) -> None:
+        from adapters.salesforce.adapter import SalesforceAdapter
+        from connector.settings import SalesforceSettings
+        from sandbox.salesforce import client_session, create_server
+
+        self.server = create_server(tenant).start()
+        info = self.server.connection_info()
+        settings = SalesforceSettings(username=info["username"], password=info["password"],
+                                      security_token=info["security_token"], domain=info["domain"])
+        self.session = client_session(info["instance_url"], info["ca_cert"])
+        self.instance_url = info["instance_url"]
+        self.adapter = SalesforceAdapter.from_settings(settings, session=self.session)
 
     def stop(self) -> None:
         self.server.stop()
