@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -113,16 +114,18 @@ def score(leads: LeadsOpt,
     scoring_model = load_model(model)
     moment = parse_now(now)
     maps = parse_column_map(column or [])
-    bad: list[BadRow] = []
     started = time.perf_counter()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err, transient=True, disable=json_out or not err.is_terminal) as progress:
-        task = progress.add_task("reading leads", total=4)
+        task = progress.add_task("reading leads and events", total=3)
         needed = scoring_model.input_columns()  # read only what the model uses
-        lead_table = _load(leads, "leads", maps["leads"], on_error, bad, needed["leads"])
-        progress.update(task, advance=1, description="reading events")
-        event_table = _load(events, "events", maps["events"], on_error, bad, needed["events"])
-        account_table = _load(accounts, "accounts", maps["accounts"], on_error, bad, needed["accounts"])
+        found: dict[str, list[BadRow]] = {"leads": [], "events": [], "accounts": []}
+        with ThreadPoolExecutor(max_workers=3) as pool:  # Arrow reads release the GIL: read the files side by side
+            reading = {kind: pool.submit(_load, path, kind, maps[kind], on_error, found[kind], needed[kind])
+                       for kind, path in (("leads", leads), ("events", events), ("accounts", accounts))}
+            tables = {kind: future.result() for kind, future in reading.items()}
+        bad = found["leads"] + found["events"] + found["accounts"]
+        lead_table, event_table, account_table = tables["leads"], tables["events"], tables["accounts"]
         progress.update(task, advance=1, description="scoring")
         assert lead_table is not None
         result = score_tables(scoring_model, lead_table, event_table, moment, account_table)
