@@ -43,9 +43,20 @@ def _model_table(evaluation: dict[str, Any], scorecard: dict[str, Any] | None) -
 @app.command()
 @handle_errors
 def train(
-    data: Annotated[Path, typer.Option(help="History table: CSV (delimiter detected), JSONL or Parquet")],
-    target: Annotated[str, typer.Option(help="Outcome column: 0/1, yes/no or true/false")],
     out_path: Annotated[Path, typer.Option("--out", help="Where to write the trained model")],
+    data: Annotated[Path | None, typer.Option(help="History table: CSV (delimiter detected), JSONL or Parquet")] = None,
+    target: Annotated[str | None, typer.Option(help="Outcome column of --data: 0/1, yes/no or true/false")] = None,
+    store: Annotated[str | None, typer.Option(help="Learn from the state store at this URL instead of --data")] = None,
+    tenant: Annotated[str, typer.Option(help="Tenant in --store")] = "default",
+    outcome: Annotated[str, typer.Option(help="With --store: converted (opportunity/customer/converted "
+                                              "status) or customer")] = "converted",
+    converted_stage: Annotated[list[str] | None, typer.Option(
+        help="With --store: a lifecycle stage that counts as the outcome (replaces --outcome's); repeat")] = None,
+    converted_status: Annotated[list[str] | None, typer.Option(
+        help="With --store: a lead status that counts as the outcome (replaces --outcome's); repeat")] = None,
+    cutoff: Annotated[str | None, typer.Option(help="With --store: learn from history up to this ISO time "
+                                                    "(default: now)")] = None,
+    half_life_days: Annotated[float, typer.Option(help="With --store: half-life of decayed activity counts")] = 30.0,
     drop: Annotated[list[str] | None, typer.Option(help="A column to leave out (ids, leaks); repeat")] = None,
     time_column: Annotated[str | None, typer.Option(help="Validate on the latest 20 % by this column")] = None,
     models: Annotated[str, typer.Option(help="Candidates: logistic,gbm,trees,ensemble")] = "logistic,gbm,ensemble",
@@ -61,14 +72,26 @@ def train(
     from scoring.predict.train import train as train_model
 
     started = time.perf_counter()
-    table = read_table(data)
     kinds = tuple(k.strip() for k in models.split(",") if k.strip())
+    if store is not None:
+        table, target, own_drop, time_column, history = _store_history(
+            store, tenant, outcome, converted_stage, converted_status, cutoff, half_life_days)
+        drop = [*(drop or []), *own_drop]
+    else:
+        table, history = _table_history(data, target), None
+    assert target is not None
     with single_thread(threads):
         trained = train_model(table, target, drop=tuple(drop or ()), time_column=time_column,
                               kinds=kinds, choose=choose, folds=folds, seed=seed)
+    if store is not None:
+        from connector.predict_store import outcome_rule, remember_features
+
+        remember_features(trained, table, outcome_rule(outcome, converted_stage, converted_status), half_life_days)
     train_seconds = time.perf_counter() - started
     save_model(trained, out_path)
     evaluation = dict(trained.evaluation)
+    if history is not None:
+        evaluation["store"] = history
     evaluation["train_seconds"] = round(train_seconds, 2)
     evaluation["model_file"] = str(out_path)
     scorecard = None
@@ -92,6 +115,39 @@ def train(
         out.print(f"scorecard: {scorecard['rules']} rules on {scorecard['fields']} fields, "
                   f"AUC {scorecard['auc']:.4f} (costs {scorecard['auc_cost']:+.4f} vs the learned "
                   f"model) → {export_scorecard}")
+
+
+def _table_history(data: Path | None, target: str | None) -> Any:
+    if data is None or target is None:
+        from scoring.errors import ConfigError, Problem
+
+        raise ConfigError([Problem("train", None, "", "nothing to learn from",
+                                   "give --data FILE --target COLUMN, or --store URL --tenant T")])
+    return read_table(data)
+
+
+def _store_history(url: str, tenant: str, outcome: str, stages: list[str] | None, statuses: list[str] | None,
+                   cutoff: str | None, half_life_days: float) -> tuple[Any, str, list[str], str, dict[str, Any]]:
+    """(training table, target, columns to drop, time column, what was read) from the store."""
+    from connector.console import parse_now
+    from connector.predict_store import outcome_rule, store_training_table
+    from connector.store import Store
+    from scoring.predict.history import TARGET, TIME_COLUMN
+
+    rule = outcome_rule(outcome, stages, statuses)
+    moment = parse_now(cutoff)
+    opened = Store.open(url)
+    try:
+        table, counts = store_training_table(opened, tenant, rule, moment, half_life_days)
+    finally:
+        opened.close()
+    unknown = counts["converted"] - counts["converted_time_known"]
+    if unknown:
+        err.print(f"note: {unknown:,} converted lead(s) have no outcome time; their activity is cut at "
+                  f"the cut-off {moment.isoformat()}, so activity after converting may flatter the model")
+    history = {"tenant": tenant, "outcome": rule.name, "stages": sorted(rule.stages),
+               "statuses": sorted(rule.statuses), "cutoff": moment.isoformat(), **counts}
+    return table, TARGET, ["id"], TIME_COLUMN, history
 
 
 @app.command()

@@ -1,0 +1,101 @@
+"""Predictive scoring on the state store: the store's leads and events as training and scoring tables.
+
+Only the data source is here; outcomes, the cut of each lead's activity and the features are the
+pure functions of :mod:`scoring.predict.history`. A model trained from the store remembers how its
+features were built (``model.extra["store_features"]``) so scoring the store later builds the
+same columns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from connector.store import Store
+from scoring.errors import ConfigError, Problem
+from scoring.predict.history import (
+    FIT_FIELDS,
+    OUTCOMES,
+    OutcomeRule,
+    event_types,
+    feature_table,
+    training_table,
+)
+
+if TYPE_CHECKING:
+    from scoring.predict.train import TrainedModel
+
+__all__ = ["outcome_rule", "store_training_table", "remember_features", "store_feature_table",
+           "predict_store", "backtest_tables"]
+
+
+def outcome_rule(outcome: str, stages: list[str] | None = None, statuses: list[str] | None = None) -> OutcomeRule:
+    """The named rule (``converted`` or ``customer``), or the admin's own stages/statuses."""
+    if stages or statuses:
+        return OutcomeRule(outcome, frozenset(stages or ()), frozenset(statuses or ()))
+    if outcome not in OUTCOMES:
+        raise ConfigError([Problem("--outcome", None, outcome, "unknown outcome",
+                                   f"use one of {', '.join(OUTCOMES)}, or list --converted-stage/"
+                                   "--converted-status values")])
+    return OUTCOMES[outcome]
+
+
+def store_training_table(store: Store, tenant: str, rule: OutcomeRule, cutoff: datetime,
+                         half_life_days: float = 30.0) -> tuple[pa.Table, dict[str, int]]:
+    leads = store.lead_table(tenant)
+    if leads.num_rows == 0:
+        raise ConfigError([Problem("--tenant", None, tenant, "the store holds no leads for this tenant",
+                                   "run `leadscore sync` first, or check --tenant")])
+    return training_table(leads, store.event_table(tenant), rule, cutoff, half_life_days=half_life_days)
+
+
+def remember_features(model: TrainedModel, table: pa.Table, rule: OutcomeRule, half_life_days: float) -> None:
+    """Record on the model how its store features were built, for scoring the store later."""
+    model.extra["store_features"] = {"types": event_types(table), "fit_fields": FIT_FIELDS,
+                                     "half_life_days": half_life_days, "outcome": rule.name}
+
+
+def _settings(model: TrainedModel, source: str) -> dict[str, Any]:
+    settings = model.extra.get("store_features")
+    if settings is None:
+        raise ConfigError([Problem(source, None, "", "this model was trained on a table, not on the store",
+                                   "train one with `leadscore train --store URL --tenant T --out MODEL`")])
+    return dict(settings)
+
+
+def store_feature_table(model: TrainedModel, leads: pa.Table, events: pa.Table | None, now: datetime,
+                        source: str = "model") -> pa.Table:
+    """Every lead's features as of ``now``, built as the model's training features were."""
+    settings = _settings(model, source)
+    return feature_table(leads, events, now, fit_fields=tuple(settings["fit_fields"]),
+                         half_life_days=float(settings["half_life_days"]), types=tuple(settings["types"]))
+
+
+def predict_store(model: TrainedModel, leads: pa.Table, events: pa.Table | None, now: datetime,
+                  source: str = "model", factors: int = 0) -> pa.Table:
+    """``predict_table`` output (lead_id, probability, tier, factors, model_version) for the store's leads."""
+    from scoring.predict.explain import predict_table
+
+    features = store_feature_table(model, leads, events, now, source)
+    return predict_table(model, features, id_column="id", factors=factors)
+
+
+def backtest_tables(store: Store, tenant: str, rule: OutcomeRule) -> tuple[pa.Table, Any, pa.Table | None]:
+    """(leads with ``converted``/``converted_at``/timestamps, outcomes 0/1, events) for a backtest or diff."""
+    from scoring.predict.history import outcomes
+
+    leads = store.lead_table(tenant)
+    y, when = outcomes(leads, rule)
+    if "converted_at" in leads.column_names:  # replaced by the rule's reading of it (None when not converted)
+        leads = leads.drop_columns(["converted_at"])
+    stamps = pa.array([None if w != w else int(w * 1_000_000) for w in when], pa.int64()).cast(
+        pa.timestamp("us", tz="UTC"))
+    leads = leads.append_column("converted_at", stamps)
+    if "created_at" in leads.column_names and not pa.types.is_timestamp(leads.column("created_at").type):
+        from connector.inputs import parse_timestamps
+
+        created, _bad = parse_timestamps(leads.column("created_at"))
+        leads = leads.set_column(leads.column_names.index("created_at"), "created_at", created)
+    return leads, y, store.event_table(tenant)
