@@ -327,6 +327,26 @@ def _warn_bad(prepared: Any) -> None:
         err.print(f"warning: {len(prepared.bad)} row(s) skipped, e.g. {prepared.bad[0]}")
 
 
+def _nothing_to_read(command: str, table_options: str) -> Exception:
+    from scoring.errors import ConfigError, Problem
+
+    return ConfigError([Problem(command, None, "", "no leads to read",
+                                f"give {table_options}, or --store URL --tenant T")])
+
+
+def _store_tables(url: str, tenant: str, outcome: str) -> tuple[Any, Any, Any, Any]:
+    """(leads, outcomes, events, accounts) of a tenant in the store, as a backtest or diff reads them."""
+    from connector.predict_store import backtest_tables, outcome_rule
+    from connector.store import Store
+
+    opened = Store.open(url)
+    try:
+        leads, y, events = backtest_tables(opened, tenant, outcome_rule(outcome))
+        return leads, y, events, opened.account_table(tenant)
+    finally:
+        opened.close()
+
+
 def _as_of(values: list[str]) -> list[Any]:
     from connector.console import parse_now
 
@@ -337,9 +357,12 @@ def _as_of(values: list[str]) -> list[Any]:
 @handle_errors
 def backtest(
     model: Annotated[Path, typer.Option(help="Candidate rules model (.yaml)")],
-    leads: Annotated[Path, typer.Option(help="Leads with outcomes: CSV, JSONL or Parquet")],
-    target: Annotated[str, typer.Option(help="Outcome column: 0/1, yes/no or true/false")],
     as_of: Annotated[list[str], typer.Option(help="Replay as of this ISO time; repeat")],
+    leads: Annotated[Path | None, typer.Option(help="Leads with outcomes: CSV, JSONL or Parquet")] = None,
+    target: Annotated[str | None, typer.Option(help="Outcome column of --leads: 0/1, yes/no or true/false")] = None,
+    store: Annotated[str | None, typer.Option(help="Replay the state store at this URL instead of --leads")] = None,
+    tenant: Annotated[str, typer.Option(help="Tenant in --store")] = "default",
+    outcome: Annotated[str, typer.Option(help="With --store: converted or customer (see `train`)")] = "converted",
     events: Annotated[Path | None, typer.Option(help="Events table (lead_id, type, occurred_at...)")] = None,
     accounts: Annotated[Path | None, typer.Option(help="Accounts table (id + account fields)")] = None,
     id_column: Annotated[str | None, typer.Option(help="Lead id column (default: id, else row number)")] = None,
@@ -351,10 +374,15 @@ def backtest(
     from scoring.predict.dataset import parse_target
 
     rules = load_rules(model)
-    table = _prepared_leads(leads, id_column)
-    y = parse_target(table, target)
-    event_table = _prepared(events, "events")
-    account_table = _prepared(accounts, "accounts")
+    if store is not None:
+        table, y, event_table, account_table = _store_tables(store, tenant, outcome)
+    else:
+        if leads is None or target is None:
+            raise _nothing_to_read("backtest", "--leads FILE --target COLUMN")
+        table = _prepared_leads(leads, id_column)
+        y = parse_target(table, target)
+        event_table = _prepared(events, "events")
+        account_table = _prepared(accounts, "accounts")
     result = run_backtest(rules, table, event_table, y, _as_of(as_of), account_table)
     if json_out:
         print_json(result)
@@ -380,7 +408,9 @@ def backtest(
 def diff(
     old: Annotated[Path, typer.Argument(help="The model in use (.yaml)")],
     new: Annotated[Path, typer.Argument(help="The candidate model (.yaml)")],
-    leads: Annotated[Path, typer.Option(help="Leads: CSV, JSONL or Parquet")],
+    leads: Annotated[Path | None, typer.Option(help="Leads: CSV, JSONL or Parquet")] = None,
+    store: Annotated[str | None, typer.Option(help="Compare on the state store at this URL instead of --leads")] = None,
+    tenant: Annotated[str, typer.Option(help="Tenant in --store")] = "default",
     events: Annotated[Path | None, typer.Option(help="Events table")] = None,
     accounts: Annotated[Path | None, typer.Option(help="Accounts table (id + account fields)")] = None,
     now: Annotated[str | None, typer.Option(help="Score as of this ISO time (default: now)")] = None,
@@ -393,9 +423,14 @@ def diff(
     from connector.console import parse_now
     from scoring.predict.backtest import diff_models
 
-    table = _prepared_leads(leads, id_column)
-    event_table = _prepared(events, "events")
-    account_table = _prepared(accounts, "accounts")
+    if store is not None:
+        table, _y, event_table, account_table = _store_tables(store, tenant, "converted")
+    else:
+        if leads is None:
+            raise _nothing_to_read("diff", "--leads FILE")
+        table = _prepared_leads(leads, id_column)
+        event_table = _prepared(events, "events")
+        account_table = _prepared(accounts, "accounts")
     result = diff_models(load_rules(old), load_rules(new), table, event_table, parse_now(now), top,
                          account_table)
     if json_out:

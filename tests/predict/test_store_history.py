@@ -10,6 +10,7 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -17,13 +18,14 @@ from connector.cli import main
 from connector.predict_store import store_training_table
 from connector.store import Store
 from sandbox.tenant import Tenant, generate_tenant
+from sandbox.tenant_schema import EVENT_SCHEMA
+from scoring.model import parse_model
+from scoring.predict.backtest import backtest
 from scoring.predict.history import OUTCOMES
-from scoring.records import Event, Lead
+from scoring.records import LEAD_FIELDS, Event, Lead
+from tests.helpers import DEFAULT_MODEL_TEXT
 
 TENANT = "acme"
-_LEAD_FIELDS = ("id", "email", "title", "company", "country", "state", "industry", "employees",
-                "annual_revenue", "lead_source", "lifecycle_stage", "lead_status", "owner_id", "account_id",
-                "created_at", "updated_at")
 
 
 def _leads(leads: pa.Table, with_outcome_time: bool) -> list[Lead]:
@@ -32,13 +34,12 @@ def _leads(leads: pa.Table, with_outcome_time: bool) -> list[Lead]:
         custom = {}
         if with_outcome_time and row["converted_at"] is not None:
             custom["converted_at"] = row["converted_at"].isoformat()
-        records.append(Lead(**{k: row[k] for k in _LEAD_FIELDS}, custom=custom))
+        records.append(Lead(**{k: row[k] for k in LEAD_FIELDS if k != "custom"}, custom=custom))
     return records
 
 
 def _events(events: pa.Table) -> list[Event]:
-    return [Event(lead_id=r["lead_id"], type=r["type"], occurred_at=r["occurred_at"], id=r["id"])
-            for r in events.select(["id", "lead_id", "type", "occurred_at"]).to_pylist()]
+    return [Event(**r) for r in events.cast(EVENT_SCHEMA).to_pylist()]
 
 
 def _fill(url: str, tenant: Tenant, with_outcome_time: bool = True) -> None:
@@ -118,3 +119,39 @@ def test_events_after_the_outcome_change_nothing_when_its_time_is_known(
         store.close()
     # with the outcome time known the late events are cut off; without it (the control) they leak in
     assert before.equals(after) is with_outcome_time
+
+
+@pytest.fixture(scope="module")
+def rules_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("rules")
+    old, new = root / "old.yaml", root / "new.yaml"
+    old.write_text(DEFAULT_MODEL_TEXT)
+    stricter = DEFAULT_MODEL_TEXT.replace("    enter: 70\n    exit: 60", "    enter: 85\n    exit: 75")
+    assert stricter != DEFAULT_MODEL_TEXT
+    new.write_text(stricter)
+    return old, new
+
+
+def test_backtest_on_the_store_matches_the_same_history_read_from_tables(
+        store_url: str, tenant: Tenant, rules_files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    moments = [tenant.now - timedelta(days=60), tenant.now - timedelta(days=20)]
+    assert main(["backtest", "--model", str(rules_files[0]), "--store", store_url, "--tenant", TENANT,
+                 *[a for m in moments for a in ("--as-of", m.isoformat())], "--json"]) == 0
+    from_store = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    y = np.array(tenant.leads.column("converted").to_pylist(), dtype=np.int64)
+    from_tables = backtest(parse_model(DEFAULT_MODEL_TEXT, "<default>"), tenant.leads, tenant.events, y, moments)
+    for got, want in zip(from_store["as_of"], from_tables["as_of"], strict=True):
+        assert (got["leads"], got["conversion_rate"]) == (want["leads"], want["conversion_rate"])
+        assert got["leads"] < tenant.leads.num_rows  # leads converted before each date are left out
+        assert got["auc"] == pytest.approx(want["auc"], abs=1e-9) and got["auc"] > 0.6
+
+
+def test_diff_on_the_store(store_url: str, tenant: Tenant, rules_files: tuple[Path, Path],
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = rules_files
+    assert main(["diff", str(old), str(new), "--store", store_url, "--tenant", TENANT,
+                 "--now", tenant.now.isoformat(), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["leads"] == tenant.leads.num_rows
+    mql = next(t for t in result["thresholds"] if t["threshold"] == "mql")
+    assert mql["above_before"] > 0 and mql["leave"] > 0 and mql["enter"] == 0
