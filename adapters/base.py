@@ -14,7 +14,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from scoring.records import Account, Event, Lead
 
-__all__ = ["Adapter", "FieldSpec", "InstallPlan", "Page", "WriteRequest", "WriteResult", "Owner", "TaskRequest"]
+__all__ = ["Adapter", "FieldSpec", "InstallPlan", "Page", "WriteRequest", "WriteResult", "Owner", "TaskRequest",
+           "TaskFinder"]
 
 ObjectKind = Literal["lead", "account"]
 
@@ -112,3 +113,18 @@ class Adapter(Protocol):
     def owners(self) -> list[Owner]: ...
 
     def api_usage(self) -> dict[str, int | None]: ...
+
+
+@runtime_checkable
+class TaskFinder(Protocol):
+    """Optional: an adapter that can tell which tasks it already created, by idempotency key.
+
+    A task create cut off by a crash (the call sent, the answer lost) may or may not have landed;
+    with this the connector looks before creating it again, so the task is neither duplicated nor
+    lost. Adapters without it leave such a task ``uncertain`` (never duplicated, possibly missing).
+    """
+
+    def find_tasks(self, tasks: Sequence[TaskRequest]) -> set[str]:
+        """The idempotency keys of ``tasks`` that exist in the CRM (as :meth:`Adapter.create_tasks`
+        made them: the lead, subject and key are those of the request)."""
+        ...

@@ -19,7 +19,7 @@ from adapters.hubspot.convert import ms_of_text, to_account, to_lead, to_propert
 from adapters.hubspot.events import event_sources
 from adapters.hubspot.pull import associations, primary_company, search_pages
 from adapters.hubspot.transport import Credentials, Transport
-from adapters.hubspot.write import create_tasks, enroll, update_batches
+from adapters.hubspot.write import create_tasks, enroll, find_tasks, update_batches
 from adapters.retry import RetryPolicy
 from mappings.loader import HubSpotMapping, load_hubspot_mapping
 
@@ -204,6 +204,10 @@ class HubSpotAdapter:
 
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteResult]:
         return create_tasks(self.t, tasks, to_property_value(datetime.now(timezone.utc)))
+
+    def find_tasks(self, tasks: Sequence[TaskRequest]) -> set[str]:
+        """Keys of the tasks that exist (:class:`adapters.base.TaskFinder`)."""
+        return find_tasks(self.t, tasks)
 
     def enroll(self, lead_ids: Sequence[str], target: str) -> list[WriteResult]:
         """``target``: a sequence id, optionally ``/sender@example.com`` (an owner with a connected

@@ -21,7 +21,7 @@ from adapters.hubspot.convert import to_property_value
 from adapters.hubspot.transport import Transport
 from adapters.retry import RequestRejected
 
-__all__ = ["create_tasks", "enroll", "update_batches"]
+__all__ = ["create_tasks", "enroll", "find_tasks", "task_marker", "update_batches"]
 
 #: HubSpot-defined association type: task → contact.
 TASK_TO_CONTACT = 204
@@ -89,13 +89,18 @@ def update_batches(t: Transport, object_type: str, requests: Sequence[WriteReque
     return [results[r.record_id] for r in requests]
 
 
+def task_marker(key: str) -> str:
+    """The line closing a task's body that names its idempotency key (searchable as a token)."""
+    return f"[leadscore {key}]"
+
+
 def create_tasks(t: Transport, tasks: Sequence[TaskRequest], scored_at: str) -> list[WriteResult]:
     """One task per request, associated to its contact; one POST each (a create is not retried on
     an ambiguous failure, so it can never be made twice)."""
     api = t.api("crm.objects.basic_api")
     out = []
     for task in tasks:
-        props = {"hs_task_subject": task.subject, "hs_task_body": f"{task.body}\n\n[leadscore {task.idempotency_key}]",
+        props = {"hs_task_subject": task.subject, "hs_task_body": f"{task.body}\n\n{task_marker(task.idempotency_key)}",
                  "hs_task_status": "NOT_STARTED", "hs_task_type": "TODO",
                  "hs_timestamp": to_property_value(task.due) if task.due else scored_at}
         if task.owner_id:
@@ -112,6 +117,28 @@ def create_tasks(t: Transport, tasks: Sequence[TaskRequest], scored_at: str) -> 
             outcome = "not created" if exc.status == 429 else "outcome unknown, not retried to avoid a duplicate"
             out.append(WriteResult(task.lead_id, False, f"{exc} ({outcome})", retriable=exc.status == 429))
     return out
+
+
+#: filter groups per search request (HubSpot's limit): one key per group, the groups ORed
+_KEYS_PER_SEARCH = 5
+
+
+def find_tasks(t: Transport, tasks: Sequence[TaskRequest]) -> set[str]:
+    """The idempotency keys of ``tasks`` that exist: a search on ``hs_task_body`` CONTAINS_TOKEN the
+    key, five keys per call, each hit confirmed by the marker line in the body."""
+    api = t.api("crm.objects.search_api")
+    keys = sorted({task.idempotency_key for task in tasks})
+    found: set[str] = set()
+    for i in range(0, len(keys), _KEYS_PER_SEARCH):
+        chunk = keys[i:i + _KEYS_PER_SEARCH]
+        body = {"filterGroups": [{"filters": [{"propertyName": "hs_task_body", "operator": "CONTAINS_TOKEN",
+                                               "value": key}]} for key in chunk],
+                "properties": ["hs_task_body"], "limit": 100}
+        data, _ = t.call(f"find {len(chunk)} tasks by key", api.do_search, "tasks", body, search=True,
+                         endpoint="POST /crm/v3/objects/{objectType}/search")
+        bodies = [str((r.get("properties") or {}).get("hs_task_body") or "") for r in data.get("results") or []]
+        found.update(key for key in chunk if any(task_marker(key) in text for text in bodies))
+    return found
 
 
 def enroll(t: Transport, lead_ids: Sequence[str], sequence_id: str, sender: dict[str, Any]) -> list[WriteResult]:

@@ -52,6 +52,11 @@ def _last_is_done(pages: Iterable[tuple[Sequence[R], str | None]], final: str) -
         yield Page(held[0], final, True)  # type: ignore[arg-type]
 
 
+def _task_marker(key: str) -> str:
+    """The line closing a task's description that names its idempotency key."""
+    return f"[leadscore {key}]"
+
+
 def _marks(cursor: str | None, objects: Iterable[str]) -> dict[str, int]:
     """Object → mark from a cursor; a plain time (a finished run's cursor) applies to every object,
     so a page cursor staged mid-run still carries the objects not read yet."""
@@ -253,7 +258,7 @@ class SalesforceAdapter:
         for task in tasks:
             values: dict[str, Any] = {"attributes": {"type": "Task"}, "WhoId": task.lead_id,
                                       "Subject": task.subject[:255],
-                                      "Description": f"{task.body}\n\n[leadscore {task.idempotency_key}]",
+                                      "Description": f"{task.body}\n\n{_task_marker(task.idempotency_key)}",
                                       "Status": "Not Started", "Priority": "Normal"}
             if task.owner_id:
                 values["OwnerId"] = task.owner_id
@@ -261,6 +266,20 @@ class SalesforceAdapter:
                 values["ActivityDate"] = task.due.date()
             records.append(values)
         return collection_save(self.t, "POST", records, [t.lead_id for t in tasks], "create tasks", idempotent=False)
+
+    def find_tasks(self, tasks: Sequence[TaskRequest]) -> set[str]:
+        """Keys of the tasks that exist (:class:`adapters.base.TaskFinder`). ``Description`` (where
+        the key is) cannot be filtered in SOQL, so Tasks are selected by the person (``WhoId``,
+        indexed) and exact subject, and the key is checked in the descriptions returned."""
+        found: set[str] = set()
+        for start in range(0, len(tasks), 20):  # 20 (WhoId, Subject) pairs keep the URI under 16 KB
+            chunk = tasks[start:start + 20]
+            pairs = " OR ".join(format_soql("(WhoId = {} AND Subject = {})", t.lead_id, t.subject[:255]) for t in chunk)
+            for body in self.t.query_pages(f"SELECT Id, Description FROM Task WHERE {pairs}"):
+                texts = [str(r.get("Description") or "") for r in body.get("records") or []]
+                found.update(t.idempotency_key for t in chunk
+                             if any(_task_marker(t.idempotency_key) in text for text in texts))
+        return found
 
     def enroll(self, lead_ids: Sequence[str], target: str) -> list[WriteResult]:
         """Add leads/contacts to a campaign: ``target`` is a Campaign id, optionally ``/Status``.

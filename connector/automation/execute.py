@@ -3,9 +3,11 @@
 ``planned`` → ``running`` (recorded before the call) → ``done`` | ``failed``. A row still
 ``running`` when a run starts belongs to a process that died during the call: whether the call
 landed is unknown. Actions that are safe to repeat (assign an owner, set fields, enroll: the CRM
-ends in the same state) run again; a task runs again only if the adapter can look it up by its
-idempotency key (``adapter.find_task(key)``), and a notification never does — it is marked
-``uncertain`` and counted, because a second message is worse than a missing one.
+ends in the same state) run again. A task is looked up by its idempotency key first when the
+adapter can (:class:`adapters.base.TaskFinder`): found, it is done; absent, it is created — so it
+is neither duplicated nor lost. Without a finder it is marked ``uncertain`` and not repeated; such
+rows are resolved by a later run with an adapter that has one. A notification never runs twice —
+it is marked ``uncertain`` and counted, because a second message is worse than a missing one.
 """
 
 from __future__ import annotations
@@ -14,16 +16,23 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from adapters.base import TaskRequest, WriteRequest, WriteResult
+from adapters.base import TaskFinder, TaskRequest, WriteRequest, WriteResult
 from adapters.errors import FatalAPIError, RetriableAPIError
 from connector.store import ActionRow, Store
 from connector.sync.fields import FieldNames
 
 from .notify import Notifier, NotifyError
 
-__all__ = ["REPEATABLE", "execute_actions", "perform"]
+__all__ = ["REPEATABLE", "execute_actions", "perform", "task_of"]
 
 REPEATABLE = frozenset({"assign_owner", "set_fields", "enroll"})
+
+
+def task_of(row: ActionRow) -> TaskRequest:
+    """The task a ``create_task`` row creates (the same request on every attempt)."""
+    p = row.payload
+    due = datetime.fromisoformat(p["due"]) if p.get("due") else None
+    return TaskRequest(row.lead_id, p.get("owner_id"), p["subject"], p["body"], row.key, due)
 
 
 def perform(row: ActionRow, adapter: Any, names: FieldNames, notifier: Notifier) -> WriteResult:
@@ -35,9 +44,7 @@ def perform(row: ActionRow, adapter: Any, names: FieldNames, notifier: Notifier)
     if row.kind == "enroll":
         return adapter.enroll([row.lead_id], p["target"])[0]
     if row.kind == "create_task":
-        due = datetime.fromisoformat(p["due"]) if p.get("due") else None
-        task = TaskRequest(row.lead_id, p.get("owner_id"), p["subject"], p["body"], row.key, due)
-        return adapter.create_tasks([task])[0]
+        return adapter.create_tasks([task_of(row)])[0]
     if row.kind == "notify":
         said = []
         if p.get("webhook_env"):
@@ -48,24 +55,47 @@ def perform(row: ActionRow, adapter: Any, names: FieldNames, notifier: Notifier)
     raise ValueError(f"unknown action kind '{row.kind}'")
 
 
+def _doubtful_task(row: ActionRow) -> bool:
+    return row.kind == "create_task" and row.status in ("running", "uncertain")
+
+
+def _found_tasks(store: Store, adapter: TaskFinder, rows: list[ActionRow], now: datetime,
+                 counts: Counter[str]) -> set[str]:
+    """Look up the tasks whose create may have landed; mark those found done. Returns the keys
+    settled here (found, or not looked up because the lookup failed: they wait for the next run)."""
+    doubtful = [row for row in rows if _doubtful_task(row)]
+    if not doubtful:
+        return set()
+    try:
+        found = adapter.find_tasks([task_of(row) for row in doubtful])
+    except RetriableAPIError:
+        counts["retry"] += len(doubtful)
+        return {row.key for row in doubtful}
+    for row in doubtful:
+        if row.key in found:
+            store.mark_action(row.key, "done", now, "found after an interrupted run")
+            counts["done"] += 1
+    return found
+
+
 def execute_actions(store: Store, tenant: str, adapter: Any, names: FieldNames, notifier: Notifier,
                     now: datetime, dry_run: bool = False) -> Counter[str]:
     """Run every planned (and interrupted) action; returns counts by outcome."""
     counts: Counter[str] = Counter()
-    for row in store.actions(tenant, ["planned", "running"]):
+    finder = adapter if isinstance(adapter, TaskFinder) else None
+    statuses = ["planned", "running"] + (["uncertain"] if finder is not None and not dry_run else [])
+    rows = [row for row in store.actions(tenant, statuses) if row.status != "uncertain" or row.kind == "create_task"]
+    settled = _found_tasks(store, finder, rows, now, counts) if finder is not None and not dry_run else set()
+    for row in rows:
+        if row.key in settled:
+            continue
         if dry_run:
             counts[f"would_{row.kind}"] += 1
             continue
-        if row.status == "running" and row.kind not in REPEATABLE:
-            finder = getattr(adapter, "find_task", None) if row.kind == "create_task" else None
-            if finder is None:
-                store.mark_action(row.key, "uncertain", now, "interrupted during the call; not repeated")
-                counts["uncertain"] += 1
-                continue
-            if finder(row.key):
-                store.mark_action(row.key, "done", now, "found after an interrupted run")
-                counts["done"] += 1
-                continue
+        if row.status == "running" and row.kind not in REPEATABLE and not (finder is not None and _doubtful_task(row)):
+            store.mark_action(row.key, "uncertain", now, "interrupted during the call; not repeated")
+            counts["uncertain"] += 1
+            continue
         store.mark_action(row.key, "running", now)
         try:
             result = perform(row, adapter, names, notifier)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from adapters.base import Adapter, Page, TaskRequest, WriteRequest
+from adapters.base import Adapter, Page, TaskFinder, TaskRequest, WriteRequest
 from adapters.cursors import decode, ms_of
 from scoring.records import Account, Lead, is_valid_event_type
 from tests.adapters.harness import FACTORIES, Harness
@@ -133,6 +133,18 @@ def test_tasks_are_associated_to_the_lead(harness: Harness) -> None:
     assert result.ok
     [task] = harness.tasks_of(lead)
     assert "Call now: score 91" in str(task) and "task-key-1" in str(task)
+
+
+def test_tasks_are_found_by_their_idempotency_key(harness: Harness) -> None:
+    assert isinstance(harness.adapter, TaskFinder)
+    first, second = sorted(harness.lead_ids)[2:4]
+    made = [TaskRequest(first, None, "Call now", "Why: pricing", "a1b2c3"),
+            TaskRequest(second, None, "Call now", "Why: pricing", "d4e5f6")]
+    assert harness.adapter.find_tasks(made) == set()
+    harness.adapter.create_tasks(made[:1])
+    # the same lead and subject with another key (another crossing) is another task: not found
+    other = TaskRequest(first, None, "Call now", "Why: pricing", "a1b2c4")
+    assert harness.adapter.find_tasks([*made, other]) == {"a1b2c3"}
 
 
 def test_api_usage_counts_calls(harness: Harness) -> None:

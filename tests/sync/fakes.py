@@ -105,9 +105,10 @@ class FakeCRM:
         self._mutated()
         return [WriteResult(t.lead_id, True, f"task {len(self.tasks)}") for t in tasks]
 
-    def find_task(self, key: str) -> bool:
+    def find_tasks(self, tasks: Sequence[TaskRequest]) -> set[str]:
         self.calls += 1
-        return any(t.idempotency_key == key for t in self.tasks)
+        made = {t.idempotency_key for t in self.tasks}
+        return {t.idempotency_key for t in tasks if t.idempotency_key in made}
 
     def enroll(self, lead_ids: Sequence[str], target: str) -> list[WriteResult]:
         self.calls += 1
