@@ -8,6 +8,7 @@ same columns.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from scoring.predict.train import TrainedModel
 
 __all__ = ["outcome_rule", "store_training_table", "remember_features", "store_feature_table",
-           "predict_store", "backtest_tables"]
+           "predict_store", "backtest_tables", "StorePredictor"]
 
 
 def outcome_rule(outcome: str, stages: list[str] | None = None, statuses: list[str] | None = None) -> OutcomeRule:
@@ -99,3 +100,26 @@ def backtest_tables(store: Store, tenant: str, rule: OutcomeRule) -> tuple[pa.Ta
         created, _bad = parse_timestamps(leads.column("created_at"))
         leads = leads.set_column(leads.column_names.index("created_at"), "created_at", created)
     return leads, y, store.event_table(tenant)
+
+
+@dataclass(frozen=True)
+class StorePredictor:
+    """What ``leadscore sync --predictive-model`` hands the sync: the store's leads and events at
+    ``now`` → ``predict_table`` rows (lead_id, probability, tier, ...)."""
+
+    model: TrainedModel
+    source: str
+
+    @classmethod
+    def load(cls, path: Any) -> StorePredictor:
+        from connector.predict_io import load_model
+
+        model = load_model(path)
+        _settings(model, str(path))  # a model trained on a plain table is refused before the sync starts
+        return cls(model, str(path))
+
+    def __call__(self, leads: pa.Table, events: pa.Table | None, now: datetime) -> pa.Table:
+        from connector.predict_io import single_thread
+
+        with single_thread(1):
+            return predict_store(self.model, leads, events, now, self.source)

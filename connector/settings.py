@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     )
 
     model: Path | None = Field(None, description="Scoring model YAML (default: the built-in B2B model)")
+    predictive_model: Path | None = Field(
+        None, description="A model from `leadscore train --store`: the sync also writes its probability and tier")
     store_url: str = Field("sqlite:///leadscore.db", description="SQLAlchemy URL of the state store")
     hubspot: HubSpotSettings = HubSpotSettings()
     salesforce: SalesforceSettings = SalesforceSettings()

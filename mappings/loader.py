@@ -36,8 +36,10 @@ __all__ = [
 BUILTIN_HUBSPOT = "hubspot.yaml"
 
 #: What the connector writes; the mapping gives each its CRM property.
+#: ``probability``/``probability_tier``: a predictive model's output (``leadscore sync --predictive-model``),
+#: written beside the rules score so both can be compared in the CRM.
 WriteKey = Literal["score", "fit", "intent", "grade", "priority", "reasons", "model_version", "scored_at",
-                   "mql", "mql_date"]
+                   "mql", "mql_date", "probability", "probability_tier"]
 _NAME = r"^[a-z][a-z0-9_]*$"
 
 

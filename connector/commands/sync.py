@@ -57,14 +57,15 @@ def _model(path: Path | None, settings: Any) -> tuple[Any, str]:
 
 
 def _one_run(settings: Any, store: Store, crm: str, tenant: str, model_path: Path | None, now: str | None,
-             dry_run: bool, budget: int | None, rollup: str, show_progress: bool, arm: bool = False) -> SyncSummary:
+             dry_run: bool, budget: int | None, rollup: str, show_progress: bool, arm: bool = False,
+             predictive_model: Path | None = None) -> SyncSummary:
     if rollup not in ("max", "sum", "top_n", "seniority"):
         raise typer.BadParameter(f"'{rollup}' is not max, sum, top_n or seniority", param_hint="--rollup")
     model, source = _model(model_path, settings)
     adapter = make_adapter(crm, settings)
     options = SyncOptions(tenant=tenant, now=parse_now(now) if now else None, dry_run=dry_run, write_budget=budget,
                           batch_size=getattr(adapter, "batch_size", 100), rollup=rollup,  # type: ignore[arg-type]
-                          arm_only=arm)
+                          arm_only=arm, predictor=_predictor(predictive_model or settings.predictive_model))
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,.0f}"),
                   TimeElapsedColumn(), console=err, transient=True, disable=not show_progress) as bar:
         tasks: dict[str, Any] = {}
@@ -75,6 +76,14 @@ def _one_run(settings: Any, store: Store, crm: str, tenant: str, model_path: Pat
             bar.update(tasks[what], advance=n)
 
         return run_sync(store, adapter, model, options, progress=progress, model_source=source)
+
+
+def _predictor(path: Path | None) -> Any:
+    if path is None:
+        return None
+    from connector.predict_store import StorePredictor  # scikit-learn loads only when a model is given
+
+    return StorePredictor.load(path)
 
 
 def _print_summary(s: SyncSummary) -> None:
@@ -104,12 +113,16 @@ def sync(crm: CrmOpt = "hubspot", dry_run: Annotated[bool, typer.Option(
          config: ConfigOpt = None, now: NowOpt = None, budget: BudgetOpt = None, rollup: RollupOpt = "max",
          arm_only: Annotated[bool, typer.Option(
              "--arm-only", help="Record threshold entries without running their actions (first sync of a "
-                                "portal full of already-hot leads: no flood of tasks)")] = False) -> None:
+                                "portal full of already-hot leads: no flood of tasks)")] = False,
+         predictive_model: Annotated[Path | None, typer.Option(
+             help="A model from `leadscore train --store`: also write its probability and tier (fields of "
+                  "their own, beside the rules score)")] = None) -> None:
     """Pull what changed, rescore every lead, write back only what changed, run threshold actions."""
     settings, opened, name = _context(config, store, crm, tenant)
     try:
         summary = _one_run(settings, opened, crm, name, model, now, dry_run, budget, rollup,
-                           show_progress=not json_out and err.is_terminal, arm=arm_only)
+                           show_progress=not json_out and err.is_terminal, arm=arm_only,
+                           predictive_model=predictive_model)
     finally:
         opened.close()
     if json_out:

@@ -34,8 +34,8 @@ class FieldNames:
 
 DEFAULT = FieldNames(
     lead={k: f"leadscore_{k}" for k in ("score", "fit", "intent", "grade", "priority", "reasons", "model_version",
-                                        "scored_at")} | {"lifecycle_stage": "lifecycle_stage",
-                                                         "lead_status": "lead_status"},
+                                        "scored_at", "probability", "probability_tier")}
+    | {"lifecycle_stage": "lifecycle_stage", "lead_status": "lead_status"},
     account={"score": "leadscore_account_score", "model_version": "leadscore_model_version",
              "scored_at": "leadscore_scored_at"},
 )

@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import pyarrow as pa
+
 from adapters.base import Page, WriteRequest
 from adapters.errors import FatalAPIError, RetriableAPIError
 from connector.automation.config import all_actions
@@ -46,12 +48,14 @@ from scoring.model import ScoringModel
 
 from .diff import Change, demote_failing, plan_writes, split_budget
 from .fields import FieldNames, field_names_for
-from .scores import rows_from_table, score_changes, visible
+from .scores import predicted_values, rows_from_table, score_changes, visible
 from .thresholds import Crossings, arm_only, decide_thresholds
 
-__all__ = ["SyncOptions", "SyncSummary", "run_sync"]
+__all__ = ["Predictor", "SyncOptions", "SyncSummary", "run_sync"]
 
 Progress = Callable[[str, int], None]
+#: (leads, events, now) → ``scoring.predict.explain.predict_table`` rows (lead_id, probability, tier)
+Predictor = Callable[[pa.Table, pa.Table, datetime], pa.Table]
 _FLUSH_ROWS = 5_000  # pulled records stored per transaction
 
 
@@ -65,6 +69,7 @@ class SyncOptions:
     rollup: Method = "max"
     rollup_top_n: int = 3
     arm_only: bool = False  # record threshold entries without running their actions (first sync of a portal)
+    predictor: Predictor | None = None  # also write a predictive model's probability and tier
     actor: str = field(default_factory=lambda: f"sync@{socket.gethostname()} pid {os.getpid()}")
 
 
@@ -237,8 +242,8 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
 
             if progress:
                 progress("scoring", 0)
-            new_scores = rows_from_table(score_tables(model, store.lead_table(tenant), store.event_table(tenant),
-                                                      now, store.account_table(tenant)))
+            leads, events = store.lead_table(tenant), store.event_table(tenant)
+            new_scores = rows_from_table(score_tables(model, leads, events, now, store.account_table(tenant)))
             summary.rescored = len(new_scores)
             changed, history = score_changes(store.scores(tenant), new_scores, now, summary.run_id, options.actor)
             summary.score_changes = len(changed)
@@ -256,6 +261,9 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
                 store.plan(tenant, crossings.states, planned, counters, now)
 
             desired = _desired(model, names, new_scores, {**states, **crossings.states})
+            if options.predictor is not None:  # in fields of their own, beside the rules score
+                for lead_id, values in predicted_values(options.predictor(leads, events, now)).items():
+                    desired.setdefault(lead_id, {}).update({k: v for k, v in values.items() if names.has("lead", k)})
             changes = plan_writes("lead", desired, store.written(tenant, "lead"))
             accounts = _account_desired(store, tenant, by_id, options.rollup, options.rollup_top_n, model.version)
             changes += plan_writes("account", accounts, store.written(tenant, "account"))

@@ -18,7 +18,7 @@ from connector.store import StoredScore
 
 from .diff import desired_lead_values
 
-__all__ = ["rows_from_table", "visible", "score_changes"]
+__all__ = ["rows_from_table", "visible", "score_changes", "predicted_values"]
 
 
 def rows_from_table(table: pa.Table) -> list[StoredScore]:
@@ -30,6 +30,16 @@ def rows_from_table(table: pa.Table) -> list[StoredScore]:
 def visible(s: StoredScore) -> dict[str, Any]:
     """The values a rep sees, as written to the CRM."""
     return desired_lead_values(s.score, s.fit, s.intent, s.grade, s.priority, s.reasons, s.model_version)
+
+
+def predicted_values(predictions: pa.Table) -> dict[str, dict[str, Any]]:
+    """A predictive model's output as written to the CRM: the probability as a whole percent (as
+    scores are whole points, so a small drift in decayed activity writes nothing) and the tier."""
+    ids = predictions.column("lead_id").to_pylist()
+    probability = predictions.column("probability").to_pylist()
+    tiers = predictions.column("tier").to_pylist()
+    return {str(lead_id): {"probability": int(p * 100 + 0.5), "probability_tier": tier}
+            for lead_id, p, tier in zip(ids, probability, tiers, strict=True)}
 
 
 def score_changes(old: Mapping[str, StoredScore], new: list[StoredScore], now: datetime, run_id: str,

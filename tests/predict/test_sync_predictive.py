@@ -1,0 +1,88 @@
+"""The sync writes a predictive model's probability and tier beside the rules score (HubSpot sandbox)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.predict_io import save_model
+from connector.predict_store import StorePredictor, predict_store, remember_features
+from connector.store import Store
+from connector.sync.run import SyncOptions, run_sync
+from sandbox.hubspot import create_server
+from sandbox.tenant import generate_tenant
+from scoring.errors import ConfigError
+from scoring.model import parse_model
+from scoring.predict.history import OUTCOMES, training_table
+from scoring.predict.train import train
+from tests.helpers import DEFAULT_MODEL_TEXT
+from tests.sync.hubspot_world import _pages, adapter, install, tenant
+
+pytestmark = pytest.mark.slow
+NOW = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+PROPERTIES = "leadscore_probability,leadscore_probability_tier,leadscore_score,leadscore_grade"
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model learned from another synthetic tenant's history, as `train --store` makes one."""
+    history = generate_tenant(seed=3, leads=600, events_per_lead=10)
+    table, _ = training_table(history.leads, history.events, OUTCOMES["converted"], history.now)
+    model = train(table, "converted", drop=("id",), time_column="created_at", kinds=("logistic",))
+    remember_features(model, table, OUTCOMES["converted"], 30.0)
+    path = tmp_path_factory.mktemp("model") / "model.pkl"
+    save_model(model, path)
+    return path
+
+
+@pytest.fixture
+def server() -> Iterator[Any]:
+    with create_server(tenant(150)) as s:
+        install(s)
+        yield s
+
+
+def _crm(server: Any) -> dict[str, dict[str, Any]]:
+    return {c["id"]: {k: c["properties"].get(k) for k in PROPERTIES.split(",")}
+            for c in _pages(server, "/crm/v3/objects/contacts", {"properties": PROPERTIES})}
+
+
+def test_probability_and_tier_are_written_beside_the_score_then_a_steady_run_writes_nothing(
+        server: Any, model_path: Path, tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        a = adapter(server)
+        rules = parse_model(DEFAULT_MODEL_TEXT, "<default>")
+        options = SyncOptions(tenant="hs", now=NOW, predictor=StorePredictor.load(model_path))
+        first = run_sync(store, a, rules, options)
+        assert first.failed == 0 and first.pulled["leads"] == 150
+        crm = _crm(server)
+        expected = predict_store(options.predictor.model, store.lead_table("hs"),  # type: ignore[union-attr]
+                                 store.event_table("hs"), NOW)
+        stored = store.scores("hs")
+        assert len(expected) == len(stored) == 150
+        for row in expected.to_pylist():
+            written = crm[row["lead_id"]]
+            assert written["leadscore_probability"] == str(int(row["probability"] * 100 + 0.5))
+            assert written["leadscore_probability_tier"] == row["tier"]
+            assert written["leadscore_score"] == str(int(stored[row["lead_id"]].score + 0.5))  # side by side
+        assert len({v["leadscore_probability_tier"] for v in crm.values()}) > 1
+
+        again = run_sync(store, a, rules, options)
+        assert again.written == 0 and again.writes_planned == 0
+        assert _crm(server) == crm
+    finally:
+        store.close()
+
+
+def test_a_model_trained_on_a_plain_table_is_refused_before_the_sync(tmp_path: Path) -> None:
+    history = generate_tenant(seed=4, leads=300, events_per_lead=4)
+    table, _ = training_table(history.leads, history.events, OUTCOMES["converted"], history.now)
+    path = tmp_path / "plain.pkl"
+    save_model(train(table, "converted", drop=("id",), kinds=("logistic",)), path)
+    with pytest.raises(ConfigError, match="trained on a table"):
+        StorePredictor.load(path)
