@@ -33,16 +33,18 @@ def portal(tenant: Any, make_harness: Any, monkeypatch: pytest.MonkeyPatch) -> A
 
 def test_install_dry_run_then_install_then_up_to_date(portal: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["install", "--crm", "hubspot", "--dry-run"], capsys)
-    assert code == 0 and "would create 13 properties" in out and "dry run" in out
+    assert code == 0 and "would create 15 properties" in out and "dry run" in out
     assert "leadscore_score" not in portal.portal.properties["contacts"]
     code, out, _ = run(["install", "--crm", "hubspot"], capsys)
-    assert code == 0 and out.startswith("created 13 properties in group 'leadscore'")
+    assert code == 0 and out.startswith("created 15 properties in group 'leadscore'")
     props = portal.portal.properties["contacts"]
     assert props["leadscore_score"]["type"] == "number" and props["leadscore_mql"]["type"] == "bool"
     assert props["leadscore_grade"]["groupName"] == "leadscore"
+    assert props["leadscore_probability"]["type"] == "number"  # the predictive fields are installed too
+    assert props["leadscore_probability_tier"]["options"]
     code, out, _ = run(["install", "--crm", "hubspot", "--json"], capsys)
     summary = json.loads(out)
-    assert code == 0 and summary["up_to_date"] and summary["created"] == [] and len(summary["existing"]) == 13
+    assert code == 0 and summary["up_to_date"] and summary["created"] == [] and len(summary["existing"]) == 15
     assert portal.token not in out  # the token is never printed
 
 
