@@ -207,7 +207,8 @@ class _Events:
         narrow = type_codes.astype(np.int16) if len(self.type_names) < 2**15 - 1 else type_codes
         self._by_type = np.argsort(narrow, kind="stable")
         # type i's events are _by_type[bounds[i]:bounds[i + 1]]; code len(names) holds the nulls
-        self._type_bounds = np.searchsorted(type_codes[self._by_type], np.arange(len(self.type_names) + 1))
+        counts = np.bincount(type_codes, minlength=len(self.type_names) + 1)
+        self._type_bounds = np.concatenate([[0], np.cumsum(counts)])
 
     def of_types(self, names: tuple[str, ...]) -> np.ndarray:
         """Usable events of these types, as positions in input order."""
