@@ -199,7 +199,8 @@ class _Events:
         elif stamps.type.unit != "us":
             stamps = pc.cast(stamps, pa.timestamp("us", tz=stamps.type.tz))
         micros = stamps.cast(pa.int64())
-        self._micros = micros.fill_null(now_us + 1).to_numpy()  # a missing time reads as "after now"
+        # a missing time reads as "after now", so the event is never used
+        self._micros = (micros.fill_null(now_us + 1) if micros.null_count else micros).to_numpy()
         type_codes, self.type_names = _global_codes(events.column("type"))
         named = np.array([not is_missing(t) for t in self.type_names] + [False], dtype=bool)
         self.valid = (self.lead >= 0) & (self._micros <= now_us) & named[type_codes]
