@@ -127,6 +127,12 @@ class SalesforceAdapter:
         """Mapped fields the org lacks, each with its key path (``leadscore check-mapping``)."""
         return installer.check_mapping(self.t, self.mapping)
 
+    def person_fields(self, record_id: str) -> dict[str, str]:
+        """Canonical field → field of this person's object: a Lead's (``Status`` for ``lead_status``)
+        or a Contact's (no standard status; an admin may map a custom one under ``contacts``)."""
+        section = self.mapping.leads if sobject_of(record_id) == "Lead" else self.mapping.contacts
+        return dict(section.fields)
+
     # -- reads -----------------------------------------------------------------------------------
 
     def _stream(self, sobject: str, columns: list[str], marks: dict[str, int], until_ms: int,

@@ -40,7 +40,10 @@ def perform(row: ActionRow, adapter: Any, names: FieldNames, notifier: Notifier)
     if row.kind == "assign_owner":
         return adapter.write([WriteRequest("lead", row.lead_id, {}, owner_id=p["owner_id"])])[0]
     if row.kind == "set_fields":
-        return adapter.write([WriteRequest("lead", row.lead_id, names.crm("lead", p["values"]))])[0]
+        values = names.for_person(row.lead_id, p["values"])
+        if not values:  # e.g. a lead status for a Salesforce Contact, which has no such field
+            return WriteResult(row.lead_id, True, f"nothing to set: this record has no {', '.join(p['values'])} field")
+        return adapter.write([WriteRequest("lead", row.lead_id, values)])[0]
     if row.kind == "enroll":
         return adapter.enroll([row.lead_id], p["target"])[0]
     if row.kind == "create_task":

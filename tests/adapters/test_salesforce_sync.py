@@ -1,6 +1,6 @@
 """The sync engine end to end through the Salesforce adapter against the Salesforce sandbox:
 what HubSpot gets (scores on every person, account rollups, owner and task on an MQL crossing, a
-steady run that writes nothing), Salesforce gets too."""
+steady run that writes nothing), Salesforce gets too; a set_fields lead status lands on Lead.Status."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from connector.store import Store
 from connector.sync.run import SyncOptions, run_sync
 from sandbox.salesforce import create_server
 from sandbox.tenant import generate_tenant
+from scoring.model import parse_model
 from tests.adapters.test_salesforce import install, live, make_adapter
-from tests.sync.hubspot_world import model_with_actions
+from tests.sync.hubspot_world import model_text
 
 pytestmark = pytest.mark.slow
 NOW = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+ENTER = 35  # the MQL bar: low enough that Leads and Contacts both cross it
 
 
 @pytest.fixture
@@ -33,13 +35,16 @@ def test_sync_writes_scores_tasks_and_owners_then_a_steady_run_writes_nothing(se
     install(adapter)
     store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
     owners = [o.id for o in adapter.owners() if o.active][:3]
-    model = model_with_actions(owners)
+    text = model_text(owners, enter=ENTER).replace("lifecycle_stage: marketingqualifiedlead}",
+                                      'lifecycle_stage: marketingqualifiedlead, lead_status: "Working - Contacted"}')
+    model = parse_model(text, "<test model>")
+    org = server.org
+    seeded_status = {rid: org.tables["Lead"].value(row, "Status") for rid, row in org.tables["Lead"].rows.items()}
     first = run_sync(store, adapter, model, SyncOptions(tenant="sf", now=NOW))
     people = live(server, "Lead") + live(server, "Contact")
     assert first.pulled["leads"] == len(people) and first.failed == 0
     scores = store.scores("sf")
     assert set(scores) == set(people)
-    org = server.org
     for rid, s in scores.items():
         table = org.tables["Lead" if rid.startswith("00Q") else "Contact"]
         row = table.rows[rid]
@@ -47,7 +52,7 @@ def test_sync_writes_scores_tasks_and_owners_then_a_steady_run_writes_nothing(se
         assert table.value(row, "Leadscore_Grade__c") == s.grade
     accounts = org.tables["Account"]
     assert any(accounts.value(row, "Leadscore_Account_Score__c") is not None for row in accounts.rows.values())
-    hot = sorted(rid for rid, s in scores.items() if s.score >= 55)
+    hot = sorted(rid for rid, s in scores.items() if s.score >= ENTER)
     assert hot and first.crossings["mql.entered"] == len(hot)
     tasks = org.tables["Task"]
     made = sorted(str(tasks.value(row, "WhoId")) for row in tasks.rows.values()
@@ -57,6 +62,13 @@ def test_sync_writes_scores_tasks_and_owners_then_a_steady_run_writes_nothing(se
         table = org.tables["Lead" if rid.startswith("00Q") else "Contact"]
         assert table.value(table.rows[rid], "OwnerId")  # kept (keep_existing) or assigned from the team
         assert table.value(table.rows[rid], "Leadscore_MQL__c") is True
+    assert first.actions.get("done", 0) > 0 and set(first.actions) <= {"done", "planned"}, first.actions
+    leads = org.tables["Lead"]
+    status = {rid: leads.value(row, "Status") for rid, row in leads.rows.items()}
+    hot_leads = [rid for rid in hot if rid.startswith("00Q")]
+    assert hot_leads and all(status[rid] == "Working - Contacted" for rid in hot_leads)
+    assert all(status[rid] == seeded_status[rid] for rid in status if rid not in hot)
+    assert any(rid.startswith("003") for rid in hot)  # Contacts have no status field: their action is done too
 
     before = adapter.api_usage()["calls"] or 0
     again = run_sync(store, adapter, model, SyncOptions(tenant="sf", now=NOW))
