@@ -85,13 +85,13 @@ def test_dry_run_plans_without_writing_and_install_is_idempotent() -> None:
     with create_server(None) as srv:
         adapter = make_adapter(srv)
         plan = adapter.plan_install(adapter.fields())
-        assert len(plan.to_create) == 2 * 10 + 3 and plan.permission_set is None and not plan.up_to_date
+        assert len(plan.to_create) == 2 * 12 + 3 and plan.permission_set is None and not plan.up_to_date
         assert {e.split(" ")[0] for e in srv.log.counts()} == {"GET", "POST"}
         assert srv.log.count("POST /services/Soap/u/{version}") == sum(
             n for e, n in srv.log.counts().items() if e.startswith("POST"))  # only the login posted
         after = adapter.install(plan)
-        assert after.up_to_date and len(after.existing) == 23 and after.done[0] == "created permission set 'Leadscore'"
-        assert sum(d.startswith("created ") for d in after.done) == 24
+        assert after.up_to_date and len(after.existing) == 27 and after.done[0] == "created permission set 'Leadscore'"
+        assert sum(d.startswith("created ") for d in after.done) == 28
         again = adapter.install(adapter.plan_install(adapter.fields()))
         assert again.up_to_date and again.done == []
 
@@ -117,7 +117,7 @@ def test_missing_permission_is_named_not_raised() -> None:
                  json=[{"errorCode": "INSUFFICIENT_ACCESS_OR_READONLY", "message": "insufficient access rights"}])
         adapter = make_adapter(srv)
         after = adapter.install(adapter.plan_install(adapter.fields()))
-        assert not after.up_to_date and len(after.problems) == 23
+        assert not after.up_to_date and len(after.problems) == 27
         assert all("'Customize Application' permission" in p for p in after.problems)
 
 
@@ -238,13 +238,13 @@ def test_install_command_on_a_session_from_the_environment(monkeypatch: pytest.M
         monkeypatch.setenv("LEADSCORE_SALESFORCE__SESSION_ID", info["session_id"])
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", info["ca_cert"])
         assert main(["install", "--crm", "salesforce", "--dry-run"]) == 0
-        assert "would create 23 properties" in capsys.readouterr().out
+        assert "would create 27 properties" in capsys.readouterr().out
         assert main(["install", "--crm", "salesforce"]) == 0
         printed = capsys.readouterr().out
         assert printed.startswith("created permission set 'Leadscore'\ncreated Lead.Leadscore_Score__c")
         assert main(["install", "--crm", "salesforce", "--json"]) == 0
         summary = json.loads(capsys.readouterr().out)
-        assert summary["up_to_date"] and len(summary["existing"]) == 23 and summary["to_grant"] == []
+        assert summary["up_to_date"] and len(summary["existing"]) == 27 and summary["to_grant"] == []
         assert info["session_id"] not in printed
 
 
@@ -266,7 +266,7 @@ def test_check_mapping_command_names_each_missing_field(monkeypatch: pytest.Monk
         assert "leads.custom.nps: the org has no Lead field 'NPS_Score__c' (or the API user cannot see it)" in \
             summary["missing"]
         assert not any("rating" in m for m in summary["missing"])
-        assert sum("run `leadscore install --crm salesforce`" in m for m in summary["missing"]) == 23
+        assert sum("run `leadscore install --crm salesforce`" in m for m in summary["missing"]) == 27
         assert main(["install", "--crm", "salesforce"]) == 0
         capsys.readouterr()
         assert main(["check-mapping", "--crm", "salesforce"]) == 0
