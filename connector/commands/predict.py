@@ -108,6 +108,10 @@ def train(
         return
     for note in evaluation["notes"]:
         err.print(f"note: {note}")
+    if history is not None:
+        out.print(f"store tenant '{history['tenant']}': {history['leads']:,} leads created before "
+                  f"{history['cutoff']}, {history['converted']:,} reached '{history['outcome']}' "
+                  f"({history['converted_time_known']:,} with a known time, activity cut there)")
     out.print(_model_table(evaluation, scorecard))
     out.print(f"chosen: [bold]{evaluation['chosen']}[/] AUC {evaluation['auc']:.4f}; "
               f"trained on {evaluation['rows']:,} rows in {train_seconds:.1f} s → {out_path}")
