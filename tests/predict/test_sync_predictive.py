@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from connector.cli import main
 from connector.predict_io import save_model
 from connector.predict_store import StorePredictor, predict_store, remember_features
 from connector.store import Store
@@ -86,3 +88,26 @@ def test_a_model_trained_on_a_plain_table_is_refused_before_the_sync(tmp_path: P
     save_model(train(table, "converted", drop=("id",), kinds=("logistic",)), path)
     with pytest.raises(ConfigError, match="trained on a table"):
         StorePredictor.load(path)
+
+
+def test_the_sync_command_takes_the_model_from_its_option_or_the_setting(
+        model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    with create_server(tenant(60)) as created:
+        server: Any = created
+        install(server)
+        monkeypatch.delenv("LEADSCORE_CONFIG", raising=False)
+        for k, v in {"LEADSCORE_HUBSPOT__ACCESS_TOKEN": server.token, "LEADSCORE_HUBSPOT__BASE_URL": server.url,
+                     "LEADSCORE_STORE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+                     "LEADSCORE_PREDICTIVE_MODEL": str(model_path)}.items():
+            monkeypatch.setenv(k, v)
+        assert main(["sync", "--crm", "hubspot", "--now", NOW.isoformat(), "--json"]) == 0
+        first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert first["written"] >= 60 and first["failed"] == 0
+        crm = _crm(server)
+        assert all(v["leadscore_probability"] is not None and v["leadscore_probability_tier"] for v in crm.values())
+        monkeypatch.delenv("LEADSCORE_PREDICTIVE_MODEL")
+        assert main(["sync", "--crm", "hubspot", "--now", NOW.isoformat(), "--predictive-model", str(model_path),
+                     "--json"]) == 0
+        again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert again["written"] == 0 and again["writes_planned"] == 0
+        assert _crm(server) == crm
