@@ -32,15 +32,19 @@ __all__ = ["outcome_rule", "store_training_table", "remember_features", "store_f
            "predict_store", "backtest_tables", "StorePredictor"]
 
 
-def outcome_rule(outcome: str, stages: list[str] | None = None, statuses: list[str] | None = None) -> OutcomeRule:
-    """The named rule (``converted`` or ``customer``), or the admin's own stages/statuses."""
+def outcome_rule(outcome: str, stages: list[str] | None = None, statuses: list[str] | None = None,
+                 time_fields: list[str] | None = None) -> OutcomeRule:
+    """The named rule (``converted`` or ``customer``), or the admin's own stages/statuses; the
+    outcome time read from ``time_fields`` (default ``converted_at``)."""
+    times = tuple(time_fields or ("converted_at",))
     if stages or statuses:
-        return OutcomeRule(outcome, frozenset(stages or ()), frozenset(statuses or ()))
+        return OutcomeRule(outcome, frozenset(stages or ()), frozenset(statuses or ()), times)
     if outcome not in OUTCOMES:
         raise ConfigError([Problem("--outcome", None, outcome, "unknown outcome",
                                    f"use one of {', '.join(OUTCOMES)}, or list --converted-stage/"
                                    "--converted-status values")])
-    return OUTCOMES[outcome]
+    named = OUTCOMES[outcome]
+    return OutcomeRule(named.name, named.stages, named.statuses, times)
 
 
 def store_training_table(store: Store, tenant: str, rule: OutcomeRule, cutoff: datetime,

@@ -54,6 +54,9 @@ def train(
         help="With --store: a lifecycle stage that counts as the outcome (replaces --outcome's); repeat")] = None,
     converted_status: Annotated[list[str] | None, typer.Option(
         help="With --store: a lead status that counts as the outcome (replaces --outcome's); repeat")] = None,
+    outcome_time_field: Annotated[list[str] | None, typer.Option(
+        help="With --store: a lead field holding when the outcome happened (first non-empty wins; "
+             "default converted_at); repeat")] = None,
     cutoff: Annotated[str | None, typer.Option(help="With --store: learn from history up to this ISO time "
                                                     "(default: now)")] = None,
     half_life_days: Annotated[float, typer.Option(help="With --store: half-life of decayed activity counts")] = 30.0,
@@ -73,9 +76,12 @@ def train(
 
     started = time.perf_counter()
     kinds = tuple(k.strip() for k in models.split(",") if k.strip())
+    rule = None
     if store is not None:
-        table, target, own_drop, time_column, history = _store_history(
-            store, tenant, outcome, converted_stage, converted_status, cutoff, half_life_days)
+        from connector.predict_store import outcome_rule
+
+        rule = outcome_rule(outcome, converted_stage, converted_status, outcome_time_field)
+        table, target, own_drop, time_column, history = _store_history(store, tenant, rule, cutoff, half_life_days)
         drop = [*(drop or []), *own_drop]
     else:
         table, history = _table_history(data, target), None
@@ -83,10 +89,10 @@ def train(
     with single_thread(threads):
         trained = train_model(table, target, drop=tuple(drop or ()), time_column=time_column,
                               kinds=kinds, choose=choose, folds=folds, seed=seed)
-    if store is not None:
-        from connector.predict_store import outcome_rule, remember_features
+    if rule is not None:
+        from connector.predict_store import remember_features
 
-        remember_features(trained, table, outcome_rule(outcome, converted_stage, converted_status), half_life_days)
+        remember_features(trained, table, rule, half_life_days)
     train_seconds = time.perf_counter() - started
     save_model(trained, out_path)
     evaluation = dict(trained.evaluation)
@@ -130,15 +136,14 @@ def _table_history(data: Path | None, target: str | None) -> Any:
     return read_table(data)
 
 
-def _store_history(url: str, tenant: str, outcome: str, stages: list[str] | None, statuses: list[str] | None,
-                   cutoff: str | None, half_life_days: float) -> tuple[Any, str, list[str], str, dict[str, Any]]:
+def _store_history(url: str, tenant: str, rule: Any, cutoff: str | None, half_life_days: float
+                   ) -> tuple[Any, str, list[str], str, dict[str, Any]]:
     """(training table, target, columns to drop, time column, what was read) from the store."""
     from connector.console import parse_now
-    from connector.predict_store import outcome_rule, store_training_table
+    from connector.predict_store import store_training_table
     from connector.store import Store
     from scoring.predict.history import TARGET, TIME_COLUMN
 
-    rule = outcome_rule(outcome, stages, statuses)
     moment = parse_now(cutoff)
     opened = Store.open(url)
     try:
@@ -150,7 +155,8 @@ def _store_history(url: str, tenant: str, outcome: str, stages: list[str] | None
         err.print(f"note: {unknown:,} converted lead(s) have no outcome time; their activity is cut at "
                   f"the cut-off {moment.isoformat()}, so activity after converting may flatter the model")
     history = {"tenant": tenant, "outcome": rule.name, "stages": sorted(rule.stages),
-               "statuses": sorted(rule.statuses), "cutoff": moment.isoformat(), **counts}
+               "statuses": sorted(rule.statuses), "time_fields": list(rule.time_columns),
+               "cutoff": moment.isoformat(), **counts}
     return table, TARGET, ["id"], TIME_COLUMN, history
 
 

@@ -48,14 +48,16 @@ class OutcomeRule:
     """Which leads count as converted, and where their outcome time is.
 
     ``stages`` and ``statuses`` are compared case- and space-insensitively with the lead's
-    ``lifecycle_stage`` and ``lead_status``; either match counts. ``time_column`` (text or
-    timestamps) holds when the outcome happened, when the store knows it.
+    ``lifecycle_stage`` and ``lead_status``; either match counts. ``time_columns`` (text or
+    timestamps; the first non-empty one wins) hold when the outcome happened, when the store knows
+    it: e.g. a custom field mapped from HubSpot's ``hs_lifecyclestage_customer_date`` or
+    Salesforce's ``ConvertedDate``.
     """
 
     name: str
     stages: frozenset[str] = field(default_factory=frozenset)
     statuses: frozenset[str] = field(default_factory=frozenset)
-    time_column: str = "converted_at"
+    time_columns: tuple[str, ...] = ("converted_at",)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stages", frozenset(_fold(s) for s in self.stages))
@@ -84,8 +86,10 @@ def outcomes(leads: pa.Table, rule: OutcomeRule) -> tuple[np.ndarray, np.ndarray
     stages, statuses = _text(leads, "lifecycle_stage"), _text(leads, "lead_status")
     y = np.array([s in rule.stages or t in rule.statuses for s, t in zip(stages, statuses, strict=True)],
                  dtype=np.int64)
-    when = (parse_times(leads, rule.time_column) if rule.time_column in leads.column_names
-            else np.full(leads.num_rows, np.nan))
+    when = np.full(leads.num_rows, np.nan)
+    for name in rule.time_columns:
+        if name in leads.column_names:
+            when = np.where(np.isnan(when), parse_times(leads, name), when)
     return y, np.where(y == 1, when, np.nan)
 
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from connector.cli import main
-from connector.predict_store import store_training_table
+from connector.predict_store import outcome_rule, store_training_table
 from connector.store import Store
 from sandbox.tenant import Tenant, generate_tenant
 from sandbox.tenant_schema import EVENT_SCHEMA
@@ -155,3 +155,17 @@ def test_diff_on_the_store(store_url: str, tenant: Tenant, rules_files: tuple[Pa
     assert result["leads"] == tenant.leads.num_rows
     mql = next(t for t in result["thresholds"] if t["threshold"] == "mql")
     assert mql["above_before"] > 0 and mql["leave"] > 0 and mql["enter"] == 0
+
+
+def test_the_outcome_time_comes_from_the_first_named_field_that_holds_one(store_url: str, tenant: Tenant) -> None:
+    store = Store.open(store_url)
+    try:
+        known = {}
+        for fields in (["became_customer_at", "converted_at"], ["became_customer_at"]):
+            rule = outcome_rule("converted", time_fields=fields)
+            _, counts = store_training_table(store, TENANT, rule, tenant.now)
+            known[fields[-1]] = (counts["converted"], counts["converted_time_known"])
+    finally:
+        store.close()
+    converted = sum(tenant.leads.column("converted").to_pylist())
+    assert known == {"converted_at": (converted, converted), "became_customer_at": (converted, 0)}
