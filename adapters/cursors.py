@@ -16,13 +16,16 @@ Cursors travel as text so the store can keep them opaque: an ISO-8601 UTC time f
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from adapters.base import Page
 
 __all__ = [
     "Window",
+    "last_page_done",
     "advance",
     "decode",
     "decode_map",
@@ -132,3 +135,21 @@ def restart_after(items: Iterable[T], ts_ms: Callable[[T], int], key: Callable[[
         if t == last:
             ids.add(key(item))
     return None if last is None else (last, frozenset(ids))
+
+
+def last_page_done(pages: Iterable[tuple[Sequence[Any], str | None]], final: str | None,
+                   skip_empty: bool = False) -> Iterator[Page]:
+    """Yield pages one behind, so the last real page carries ``done=True`` and the ``final``
+    cursor; an empty stream yields one empty page with cursor None ("nothing new").
+    ``skip_empty`` drops empty intermediate pages (a source that pages per object)."""
+    held: tuple[Sequence[Any], str | None] | None = None
+    for page in pages:
+        if skip_empty and not page[0]:
+            continue
+        if held is not None:
+            yield Page(held[0], held[1], False)
+        held = page
+    if held is None:
+        yield Page([], None, True)
+    else:
+        yield Page(held[0], final, True)

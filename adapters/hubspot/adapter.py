@@ -7,12 +7,12 @@ through one :class:`~adapters.hubspot.transport.Transport` (budget, token refres
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 from adapters.base import FieldSpec, InstallPlan, Owner, Page, TaskRequest, WriteRequest, WriteResult
-from adapters.cursors import advance, decode, decode_map, encode, encode_map, ms_of, window
+from adapters.cursors import advance, decode, decode_map, encode, encode_map, last_page_done, ms_of, window
 from adapters.errors import AdapterError
 from adapters.hubspot import install as installer
 from adapters.hubspot.convert import ms_of_text, to_account, to_lead, to_property_value
@@ -25,22 +25,7 @@ from mappings.loader import HubSpotMapping, load_hubspot_mapping
 
 __all__ = ["HubSpotAdapter"]
 
-R = TypeVar("R")
 _OBJECTS = {"lead": "contacts", "account": "companies"}
-
-
-def _last_is_done(pages: Iterable[tuple[Sequence[R], str | None]], final: str | None) -> Iterator[Page]:
-    """Yield pages one behind, so the last real page carries ``done=True`` and the final cursor
-    (an empty stream yields one empty page with cursor None: nothing new)."""
-    held: tuple[Sequence[R], str | None] | None = None
-    for page in pages:
-        if held is not None:
-            yield Page(held[0], held[1], False)  # type: ignore[arg-type]
-        held = page
-    if held is None:
-        yield Page([], None, True)
-    else:
-        yield Page(held[0], final, True)  # type: ignore[arg-type]
 
 
 class HubSpotAdapter:
@@ -126,7 +111,7 @@ class HubSpotAdapter:
                 mark = advance(mark, high, until_ms)
                 yield leads, encode(mark) if mark is not None else None
 
-        return _last_is_done(pages(), encode(ms_of(until)))
+        return last_page_done(pages(), encode(ms_of(until)))
 
     def pull_accounts(self, cursor: str | None, until: datetime) -> Iterator[Page]:
         m = self.mapping.companies
@@ -139,7 +124,7 @@ class HubSpotAdapter:
                 mark = advance(mark, high, until_ms)
                 yield [to_account(r, m) for r in raw], encode(mark) if mark is not None else None
 
-        return _last_is_done(pages(), encode(ms_of(until)))
+        return last_page_done(pages(), encode(ms_of(until)))
 
     def pull_events(self, cursor: str | None, until: datetime) -> Iterator[Page]:
         """Events from every source the mapping names; the cursor is a JSON object of source → mark."""
@@ -161,7 +146,7 @@ class HubSpotAdapter:
                 marks[source.name] = until_ms
 
         stream = pages()
-        return _last_is_done(stream, None) if not sources else self._events_final(stream, marks)
+        return last_page_done(stream, None) if not sources else self._events_final(stream, marks)
 
     def _events_final(self, stream: Iterator[tuple[list[Any], str | None]], marks: dict[str, int]) -> Iterator[Page]:
         held: tuple[list[Any], str | None] | None = None

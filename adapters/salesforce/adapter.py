@@ -13,12 +13,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 from simple_salesforce import format_soql
 
 from adapters.base import FieldSpec, InstallPlan, Owner, Page, TaskRequest, WriteRequest, WriteResult
-from adapters.cursors import advance, decode_map, encode, encode_map, ms_of, window
+from adapters.cursors import advance, decode_map, encode, encode_map, last_page_done, ms_of, window
 from adapters.errors import AdapterError
 from adapters.retry import RetryPolicy
 
@@ -32,24 +32,7 @@ from .write import bulk_update, collection_save, sobject_of
 
 __all__ = ["SalesforceAdapter"]
 
-R = TypeVar("R")
 _LEAD_EXTRA = ["IsConverted", "ConvertedContactId", "SystemModstamp"]
-
-
-def _last_is_done(pages: Iterable[tuple[Sequence[R], str | None]], final: str) -> Iterator[Page]:
-    """Yield non-empty pages one behind, so the last carries ``done=True`` and the final cursor;
-    when nothing changed, one empty page with cursor None ("nothing new")."""
-    held: tuple[Sequence[R], str | None] | None = None
-    for page in pages:
-        if not page[0]:
-            continue
-        if held is not None:
-            yield Page(held[0], held[1], False)  # type: ignore[arg-type]
-        held = page
-    if held is None:
-        yield Page([], None, True)
-    else:
-        yield Page(held[0], final, True)  # type: ignore[arg-type]
 
 
 def _task_marker(key: str) -> str:
@@ -171,7 +154,7 @@ class SalesforceAdapter:
             yield from self._stream("Contact", contact_cols, marks, until_ms,
                                     lambda rows: [to_lead(r, m.contacts) for r in rows])
 
-        return _last_is_done(pages(), encode(until_ms))
+        return last_page_done(pages(), encode(until_ms), skip_empty=True)
 
     def pull_accounts(self, cursor: str | None, until: datetime) -> Iterator[Page]:
         until_ms = ms_of(until)
@@ -179,7 +162,7 @@ class SalesforceAdapter:
         cols = sorted(set(self.mapping.accounts.columns()) | {"SystemModstamp"}, key=lambda c: (c != "Id", c))
         stream = self._stream("Account", cols, marks, until_ms,
                               lambda rows: [to_account(r, self.mapping.accounts) for r in rows])
-        return _last_is_done(stream, encode(until_ms))
+        return last_page_done(stream, encode(until_ms), skip_empty=True)
 
     def pull_events(self, cursor: str | None, until: datetime) -> Iterator[Page]:
         """Engagement from every source the mapping names; the cursor maps object → mark."""
@@ -205,7 +188,7 @@ class SalesforceAdapter:
                                         dict(source.filters))
 
         final = encode_map({s.object: until_ms for s in self.mapping.events})
-        return _last_is_done(pages(), final)
+        return last_page_done(pages(), final, skip_empty=True)
 
     def _learn_conversions(self, lead_ids: Sequence[str]) -> None:
         """Which of these leads were converted (and to which contact), for those not seen yet."""
