@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from scoring.engine import dictionary_key
 from scoring.errors import ConfigError, Problem
 
 from .tableio import column_names, detect_format, read_table
@@ -101,7 +102,7 @@ def _blank(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
 def _blank_chunk(column: pa.Array, seen: dict[tuple[int, int, int], np.ndarray]) -> np.ndarray:
     if pa.types.is_dictionary(column.type):
         values = column.dictionary
-        key = (values.buffers()[1].address if values.buffers()[1] is not None else 0, values.offset, len(values))
+        key = dictionary_key(values)
         if key not in seen:
             seen[key] = np.append(_blank_chunk(values, {}), True)
         per_value = seen[key]

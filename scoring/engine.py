@@ -40,7 +40,7 @@ from .outputs import (
     normalise_array,
 )
 
-__all__ = ["score_tables", "ScoreDetail", "score_detail", "to_utc_micros", "DAY_US"]
+__all__ = ["score_tables", "dictionary_key", "ScoreDetail", "score_detail", "to_utc_micros", "DAY_US"]
 
 DAY_US = 86_400_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -104,7 +104,7 @@ def _map_distinct(column: pa.Array | pa.ChunkedArray, fn: Callable[[Any], Any],
     return pa.chunked_array(pieces, type=pa.dictionary(pa.int32(), out_type))
 
 
-def _dictionary_key(dictionary: pa.Array) -> tuple[int, int, int]:
+def dictionary_key(dictionary: pa.Array) -> tuple[int, int, int]:
     """Identifies a dictionary shared by several chunks (the record batches of one row group)."""
     buffers = dictionary.buffers()
     data = buffers[1] if len(buffers) > 1 and buffers[1] is not None else buffers[-1]
@@ -138,7 +138,7 @@ def _dictionary_positions(chunks: list[pa.Array], lead_ids: pa.Array) -> np.ndar
     slot: dict[tuple[int, int, int], int] = {}  # record batches of one row group share a dictionary
     distinct: list[pa.Array] = []
     for chunk in chunks:
-        key = _dictionary_key(chunk.dictionary)
+        key = dictionary_key(chunk.dictionary)
         if key not in slot:
             slot[key] = len(distinct)
             distinct.append(chunk.dictionary.cast(pa.string()))
@@ -147,7 +147,7 @@ def _dictionary_positions(chunks: list[pa.Array], lead_ids: pa.Array) -> np.ndar
     lookups = [np.append(found[a:b], -1) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     out = []
     for chunk in chunks:
-        lookup = lookups[slot[_dictionary_key(chunk.dictionary)]]
+        lookup = lookups[slot[dictionary_key(chunk.dictionary)]]
         indices = chunk.indices
         codes = indices.fill_null(len(lookup) - 1) if indices.null_count else indices
         out.append(lookup[codes.to_numpy()])
