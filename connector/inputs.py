@@ -9,6 +9,7 @@ then either skipped or, with ``on_error="fail"``, the run stops before anything 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,13 +17,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from scoring.engine import dictionary_key
+from scoring.engine import EventParts, dictionary_key
 from scoring.errors import ConfigError, Problem
 
 from .tableio import column_names, detect_format, read_table
 
-__all__ = ["BadRow", "Prepared", "parse_column_map", "prepare_leads", "prepare_events",
+__all__ = ["BadRow", "Prepared", "EventFile", "parse_column_map", "prepare_leads", "prepare_events",
            "prepare_accounts", "load_input", "parse_timestamps"]
 
 NUMERIC_FIELDS = ("employees", "annual_revenue", "duration_seconds",
@@ -255,3 +257,103 @@ def load_input(path: Path, kind: str, mapping: dict[str, str] | None = None,
         table = _rename(table, mapping, str(path))
     prepare = {"leads": prepare_leads, "events": prepare_events, "accounts": prepare_accounts}[kind]
     return prepare(table, str(path), _line_offset(path))
+
+
+class EventFile:
+    """An events file handed to the engine as :class:`~scoring.engine.EventParts`: a Parquet
+    file row group by row group (never whole in memory), CSV and JSONL in slices of a table read
+    once. Bad rows are found as the parts are read: each is reported, and its event is made
+    unusable (no time), just as if it had been skipped. ``bad`` is complete once scoring is done.
+    """
+
+    _SLICE = 1 << 20
+
+    def __init__(self, path: Path, mapping: dict[str, str] | None = None, columns: set[str] | None = None):
+        self.path = Path(path)
+        self.source = str(self.path)
+        self._mapping = dict(mapping or {})
+        present = column_names(self.path)
+        _check_mapped(present, self._mapping, self.source)
+        reverse = {src: dst for dst, src in self._mapping.items()}
+        canonical = [reverse.get(c, c) for c in present]
+        _require(canonical, _REQUIRED["events"], self.source, "events")
+        if columns is not None:
+            canonical = [c for c in canonical if c in columns]
+        self._offset = _line_offset(self.path)
+        self._bad: dict[int, tuple[int, str]] = {}  # row -> (check order, message)
+        self._lock = threading.Lock()
+        if detect_format(self.path) == "parquet":
+            self._local = threading.local()
+            metadata = pq.read_metadata(self.path)
+            sizes = tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
+            self._table: pa.Table | None = None
+        else:
+            wanted = {self._mapping.get(c, c) for c in canonical}
+            table = read_table(self.path, dictionary=self._file_names(_DICTIONARY["events"]), columns=wanted)
+            self._table = _rename(table, self._mapping, self.source)
+            starts = range(0, self._table.num_rows, self._SLICE)
+            sizes = tuple(min(self._SLICE, self._table.num_rows - s) for s in starts)
+        self._starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        self.parts = EventParts(sizes, tuple(canonical), self._read)
+
+    @property
+    def bad(self) -> list[BadRow]:
+        with self._lock:
+            rows = sorted(self._bad.items())
+        return [BadRow(self.source, row + self._offset, message) for row, (_, message) in rows]
+
+    @property
+    def usable_rows(self) -> int:
+        return self.parts.num_rows - len(self._bad)
+
+    def _file_names(self, names: tuple[str, ...] | list[str]) -> list[str]:
+        return [self._mapping.get(c, c) for c in names]
+
+    def _read(self, part: int, columns: list[str]) -> pa.Table:
+        wanted = [c for c in columns if c in self.parts.columns]
+        if self._table is not None:
+            start = int(self._starts[part])
+            table = self._table.slice(start, self.parts.sizes[part]).select(wanted)
+        else:
+            reader = getattr(self._local, "reader", None)
+            if reader is None:  # one reader per thread: row groups are read side by side
+                names = pq.read_schema(self.path).names
+                reader = pq.ParquetFile(self.path, read_dictionary=[
+                    c for c in self._file_names(_DICTIONARY["events"]) if c in names])
+                self._local.reader = reader
+            try:
+                table = reader.read_row_group(part, columns=self._file_names(wanted), use_threads=False)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise ConfigError([Problem(self.source, None, "", f"cannot read parquet: {exc}")]) from None
+            table = _rename(table, self._mapping, self.source)
+        return self._prepare(table, int(self._starts[part]))
+
+    def _prepare(self, table: pa.Table, start: int) -> pa.Table:
+        """The checks of :func:`prepare_events`, on the columns this read has."""
+        found: list[tuple[int, str, np.ndarray]] = []
+        names = table.column_names
+        if "lead_id" in names:
+            found.append((0, "event has no lead_id", _blank(table.column("lead_id"))))
+        if "type" in names:
+            found.append((1, "event has no type", _blank(table.column("type"))))
+        if "duration_seconds" in names:
+            values, bad = _to_float(table.column("duration_seconds"))
+            found.append((4, "'duration_seconds' is not a number", bad))
+            table = table.set_column(names.index("duration_seconds"), "duration_seconds", values)
+        if "occurred_at" in names:
+            stamps, bad = parse_timestamps(table.column("occurred_at"))
+            found.append((2, "'occurred_at' is not an ISO-8601 timestamp", bad))
+            found.append((3, "event has no occurred_at", ~stamps.is_valid().to_numpy(zero_copy_only=False) & ~bad))
+            unusable = np.zeros(table.num_rows, dtype=bool)
+            for _, _, mask in found:
+                unusable |= mask
+            if unusable.any():  # a bad row's event is not used: it has no time
+                stamps = pc.if_else(pa.array(unusable), pa.scalar(None, stamps.type), stamps)
+            table = table.set_column(names.index("occurred_at"), "occurred_at", stamps)
+        if any(mask.any() for _, _, mask in found):
+            with self._lock:
+                for order, message, mask in found:
+                    for row in (np.flatnonzero(mask) + start).tolist():
+                        if row not in self._bad or self._bad[row][0] > order:
+                            self._bad[row] = (order, message)
+        return table

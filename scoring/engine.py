@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from . import derive
 from .conditions import column_matches, is_missing, matches
-from .model import Decay, IntentRule, Window
+from .model import Decay, FitRule, IntentRule, Window
 from .model import ScoringModel as Model
 from .outputs import (
     band_array,
@@ -40,7 +40,7 @@ from .outputs import (
     normalise_array,
 )
 
-__all__ = ["score_tables", "dictionary_key", "ScoreDetail", "score_detail", "to_utc_micros", "DAY_US"]
+__all__ = ["score_tables", "dictionary_key", "EventParts", "ScoreDetail", "score_detail", "to_utc_micros", "DAY_US"]
 
 DAY_US = 86_400_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -111,151 +111,240 @@ def dictionary_key(dictionary: pa.Array) -> tuple[int, int, int]:
     return (0 if data is None else data.address, dictionary.offset, len(dictionary))
 
 
-def _lead_positions(column: pa.Array | pa.ChunkedArray, lead_ids: pa.Array) -> np.ndarray:
-    """Each event's row in the leads table (-1 for an unknown lead).
+@dataclass(frozen=True)
+class EventParts:
+    """Events as a sequence of parts read on demand: the row groups of a Parquet file, slices
+    of a table. Scoring reads the parts side by side, so a large file never sits in memory whole.
 
-    The lookup table of lead ids is hashed once. Dictionary-encoded chunks (Parquet row groups)
-    are looked up once per distinct dictionary; plain text once per run of equal ids when the
-    events come grouped by lead, as CRM exports often do, else once per event.
+    ``read(i, columns)`` returns part ``i`` with those of ``columns`` that the events have. It
+    may be called from several threads at once, and more than once per part (with other
+    columns); each call returns the same rows in the same order. ``sizes`` are the parts' row
+    counts, in input order.
     """
-    chunks = _chunks(column)
-    if not chunks:
-        return np.zeros(0, dtype=np.int64)
-    if pa.types.is_dictionary(chunks[0].type):
-        return _dictionary_positions(chunks, lead_ids)
-    text = pa.chunked_array(chunks, type=chunks[0].type).cast(pa.string())
-    runs = pc.run_end_encode(text)
-    n_runs = sum(len(chunk.values) for chunk in runs.chunks)
-    if n_runs * 2 < len(text):
-        values = pa.chunked_array([chunk.values for chunk in runs.chunks], type=pa.string())
-        lengths = np.concatenate([np.diff(chunk.run_ends.to_numpy(), prepend=0) for chunk in runs.chunks])
-        found = pc.index_in(values, value_set=lead_ids).fill_null(-1).to_numpy()
-        return np.repeat(found, lengths)
-    return pc.index_in(text, value_set=lead_ids).fill_null(-1).to_numpy()
+
+    sizes: tuple[int, ...]
+    columns: tuple[str, ...]
+    read: Callable[[int, list[str]], pa.Table]
+
+    @classmethod
+    def of_table(cls, table: pa.Table, rows: int = 1 << 20) -> EventParts:
+        """A table in slices of ``rows`` rows (zero-copy)."""
+        rows = max(1, rows)
+        starts = list(range(0, table.num_rows, rows))
+        sizes = tuple(min(rows, table.num_rows - s) for s in starts)
+
+        def read(i: int, columns: list[str]) -> pa.Table:
+            return table.slice(starts[i], sizes[i]).select([c for c in columns if c in table.column_names])
+
+        return cls(sizes, tuple(table.column_names), read)
+
+    @property
+    def num_rows(self) -> int:
+        return sum(self.sizes)
+
+    def column_for(self, attr: str) -> str | None:
+        """The column holding an event attribute: ``url``, ``attributes.plan`` or ``plan``."""
+        name = attr.removeprefix("attributes.")
+        return next((c for c in (attr, name, f"attributes.{name}") if c in self.columns), None)
 
 
-def _dictionary_positions(chunks: list[pa.Array], lead_ids: pa.Array) -> np.ndarray:
-    slot: dict[tuple[int, int, int], int] = {}  # record batches of one row group share a dictionary
-    distinct: list[pa.Array] = []
-    for chunk in chunks:
-        key = dictionary_key(chunk.dictionary)
-        if key not in slot:
-            slot[key] = len(distinct)
-            distinct.append(chunk.dictionary.cast(pa.string()))
-    found = pc.index_in(pa.chunked_array(distinct, type=pa.string()), value_set=lead_ids).fill_null(-1).to_numpy()
-    bounds = np.cumsum([0] + [len(d) for d in distinct])
-    lookups = [np.append(found[a:b], -1) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+def _resolve_positions(id_columns: list[pa.ChunkedArray | pa.Array], lead_ids: pa.Array) -> list[np.ndarray]:
+    """Each event's row in the leads table (-1 for an unknown lead), part by part.
+
+    One hash lookup serves every part: the lead ids are hashed once. Dictionary-encoded chunks
+    (Parquet row groups) are looked up once per distinct dictionary; plain text once per run of
+    equal ids when the events come grouped by lead, as CRM exports often do, else once per event.
+    """
+    keys: list[pa.Array] = []
+    slot: dict[tuple[int, int, int], int] = {}  # the record batches of a row group share a dictionary
+    plans: list[list[tuple[str, int, Any]]] = []
+    for column in id_columns:
+        steps: list[tuple[str, int, Any]] = []
+        for chunk in _chunks(column):
+            if pa.types.is_dictionary(chunk.type):
+                key = dictionary_key(chunk.dictionary)
+                if key not in slot:
+                    slot[key] = len(keys)
+                    keys.append(chunk.dictionary.cast(pa.string()))
+                steps.append(("codes", slot[key], chunk.indices))
+                continue
+            text = chunk.cast(pa.string())
+            runs = pc.run_end_encode(text)
+            if len(runs.values) * 2 < len(text):
+                steps.append(("runs", len(keys), np.diff(runs.run_ends.to_numpy(), prepend=0)))
+                keys.append(runs.values)
+            else:
+                steps.append(("rows", len(keys), None))
+                keys.append(text)
+        plans.append(steps)
+    if not keys:
+        return [np.zeros(0, dtype=np.int32) for _ in id_columns]
+    found = pc.index_in(pa.chunked_array(keys, type=pa.string()), value_set=lead_ids)
+    found_np = found.fill_null(-1).to_numpy().astype(np.int32)
+    bounds = np.cumsum([0] + [len(k) for k in keys])
+    lookups: dict[int, np.ndarray] = {}
     out = []
-    for chunk in chunks:
-        lookup = lookups[slot[dictionary_key(chunk.dictionary)]]
-        indices = chunk.indices
-        codes = indices.fill_null(len(lookup) - 1) if indices.null_count else indices
-        out.append(lookup[codes.to_numpy()])
-    return np.concatenate(out)
+    for steps in plans:
+        pieces = []
+        for kind, k, extra in steps:
+            values = found_np[bounds[k]:bounds[k + 1]]
+            if kind == "codes":
+                if k not in lookups:
+                    lookups[k] = np.append(values, np.int32(-1))  # last slot: a null id
+                codes = extra.fill_null(len(lookups[k]) - 1) if extra.null_count else extra
+                pieces.append(lookups[k][codes.to_numpy()])
+            elif kind == "runs":
+                pieces.append(np.repeat(values, extra))
+            else:
+                pieces.append(values)
+        out.append(np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32))
+    return out
 
 
-def _global_codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
+def _part_codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     """One integer code per row and the distinct values in code order; a null row gets code
     ``len(values)``. Chunk dictionaries (small for types, URLs, forms) are unified by Arrow."""
     chunks = _chunks(column)
     if not chunks:
-        return np.zeros(0, dtype=np.int32), []
+        return np.zeros(0, dtype=np.int32), pa.array([], pa.string())
     chunked = pa.chunked_array(chunks, type=chunks[0].type)
     if not pa.types.is_dictionary(chunked.type):
         chunked = pc.dictionary_encode(chunked)
     encoded = chunked.unify_dictionaries().combine_chunks() if chunked.num_chunks > 1 else chunked.chunk(0)
-    values = encoded.dictionary.to_pylist()
     indices = encoded.indices
-    codes = indices.fill_null(len(values)) if indices.null_count else indices
-    return codes.to_numpy(), values
+    codes = indices.fill_null(len(encoded.dictionary)) if indices.null_count else indices
+    return codes.to_numpy(), encoded.dictionary
 
 
-class _Events:
-    """Events reduced to NumPy arrays: which lead, which type, when, usable or not.
+def _event_micros(column: pa.Array | pa.ChunkedArray, now_us: int) -> np.ndarray:
+    """Microseconds since the epoch; a missing time reads as "after now", so it is never used."""
+    if not pa.types.is_timestamp(column.type):
+        column = pc.cast(column, pa.timestamp("us", tz="UTC"))
+    elif column.type.unit != "us":
+        column = pc.cast(column, pa.timestamp("us", tz=column.type.tz))
+    micros = column.cast(pa.int64())
+    micros = micros.fill_null(now_us + 1) if micros.null_count else micros
+    return np.asarray(micros.to_numpy(), dtype=np.int64)
 
-    Columns are read chunk by chunk (Parquet row groups carry dictionaries of their own, and
-    unifying them costs more than the scoring), text columns become integer codes once, and the
-    events are partitioned by type so each rule only looks at the events of its own types.
-    """
 
-    def __init__(self, events: pa.Table | None, lead_ids: pa.Array, now_us: int):
-        self.table = events
-        self.n_leads = len(lead_ids)
-        self.now_us = now_us
-        self._codes: dict[str, tuple[np.ndarray, list[Any]]] = {}
-        self.size = 0 if events is None else events.num_rows
-        if events is None or self.size == 0:
-            self.lead = np.zeros(0, dtype=np.int64)
-            self._micros = np.zeros(0, dtype=np.int64)
-            self.valid = np.zeros(0, dtype=bool)
-            self.type_names: list[str] = []
-            self._by_type = np.zeros(0, dtype=np.int64)
-            self._type_bounds = np.zeros(1, dtype=np.int64)
-            return
-        self.lead = _lead_positions(events.column("lead_id"), lead_ids)
-        stamps = events.column("occurred_at")
-        if not pa.types.is_timestamp(stamps.type):
-            stamps = pc.cast(stamps, pa.timestamp("us", tz="UTC"))
-        elif stamps.type.unit != "us":
-            stamps = pc.cast(stamps, pa.timestamp("us", tz=stamps.type.tz))
-        micros = stamps.cast(pa.int64())
-        # a missing time reads as "after now", so the event is never used
-        self._micros = (micros.fill_null(now_us + 1) if micros.null_count else micros).to_numpy()
-        type_codes, self.type_names = _global_codes(events.column("type"))
-        named = np.array([not is_missing(t) for t in self.type_names] + [False], dtype=bool)
-        self.valid = (self.lead >= 0) & (self._micros <= now_us) & named[type_codes]
-        # stable sort by type (a radix sort on 16-bit codes): each type's events stay in input order
-        narrow = type_codes.astype(np.int16) if len(self.type_names) < 2**15 - 1 else type_codes
-        self._by_type = np.argsort(narrow, kind="stable")
-        # type i's events are _by_type[bounds[i]:bounds[i + 1]]; code len(names) holds the nulls
-        counts = np.bincount(type_codes, minlength=len(self.type_names) + 1)
-        self._type_bounds = np.concatenate([[0], np.cumsum(counts)])
+@dataclass
+class _Activity:
+    """Per lead: the newest usable event's time and the number of usable events."""
 
-    def of_types(self, names: tuple[str, ...]) -> np.ndarray:
-        """Usable events of these types, as positions in input order."""
-        parts = [self._by_type[self._type_bounds[i]:self._type_bounds[i + 1]]
-                 for i, t in enumerate(self.type_names) if t in names]
-        if not parts:
-            return np.zeros(0, dtype=np.int64)
-        idx = parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts))
-        return idx[self.valid[idx]]
-
-    def age(self, idx: np.ndarray) -> np.ndarray:
-        """Age in days at ``now`` of the chosen events."""
-        return (self.now_us - self._micros[idx]) / DAY_US
-
-    def days_since_epoch(self, idx: np.ndarray) -> np.ndarray:
-        """Absolute days since 1970 of the chosen events (window buckets are fixed in time)."""
-        return self._micros[idx] / DAY_US
-
-    def codes(self, attr: str) -> tuple[np.ndarray, list[Any]]:
-        """Integer codes of an event attribute (``url``, ``form``, ``attributes.plan``, ...)."""
-        if attr not in self._codes:
-            assert self.table is not None
-            name = attr.removeprefix("attributes.")
-            found = [c for c in (attr, name, f"attributes.{name}") if c in self.table.column_names]
-            column = self.table.column(found[0]) if found else pa.nulls(self.size, pa.string())
-            self._codes[attr] = _global_codes(column)
-        return self._codes[attr]
-
-    def attribute_matches(self, idx: np.ndarray, attr: str, cond: object) -> np.ndarray:
-        """Does each chosen event's attribute satisfy the condition? Evaluated once per
-        distinct value (with Arrow kernels when there are many), then gathered."""
-        codes, values = self.codes(attr)
-        lookup = np.append(column_matches(cond, pa.array(values)), matches(cond, None))  # type: ignore[arg-type]
-        return lookup[codes[idx]]  # the null code reads the trailing "missing" answer
+    newest: np.ndarray
+    count: np.ndarray
+    now_us: int
 
     def last_activity_age(self) -> np.ndarray:
-        """Per lead: age in days of the newest usable event (NaN when none)."""
-        newest = np.full(self.n_leads, np.iinfo(np.int64).min)
-        if self.size:
-            np.maximum.at(newest, self.lead[self.valid], self._micros[self.valid])
-        out = (self.now_us - newest) / DAY_US
-        out[newest == np.iinfo(np.int64).min] = np.nan
+        """Age in days of the newest usable event (NaN when none)."""
+        out = (self.now_us - self.newest) / DAY_US
+        out[self.newest == _NEVER] = np.nan
         return out
 
-    def count(self) -> np.ndarray:
-        return np.bincount(self.lead[self.valid], minlength=self.n_leads).astype(np.float64)
+
+_NEVER = np.iinfo(np.int64).min
+
+
+@dataclass
+class _IntentPlan:
+    rules: list[tuple[int, IntentRule, Decay]]  # (index among intent rules, rule, effective decay)
+    columns: list[str]  # event columns the rules read, besides lead_id
+    attribute_columns: dict[str, str | None]  # attribute -> the parts' column holding it
+    track_activity: bool
+    now_us: int
+    n_leads: int
+
+
+class _Totals:
+    """One worker's running per-lead sums: decayed points per rule (rules without a window)
+    and, when needed, the newest event time and the event count."""
+
+    def __init__(self, plan: _IntentPlan):
+        n = plan.n_leads
+        self.points = {j: np.zeros(n) for j, rule, _ in plan.rules if rule.window is None}
+        self.newest = np.full(n, _NEVER, dtype=np.int64) if plan.track_activity else None
+        self.count = np.zeros(n) if plan.track_activity else None
+
+
+def _score_part(table: pa.Table, lead: np.ndarray, offset: int, plan: _IntentPlan, totals: _Totals,
+                windowed: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+    """Add one part's events to a worker's totals; events of rules with a window are kept
+    (lead, time, input position) to be ranked once every part is in."""
+    now_us = plan.now_us
+    micros = _event_micros(table.column("occurred_at"), now_us)
+    type_codes, type_values = _part_codes(table.column("type"))
+    names = type_values.to_pylist()
+    named = np.array([not is_missing(t) for t in names] + [False], dtype=bool)
+    usable = (lead >= 0) & (micros <= now_us) & named[type_codes]
+    if totals.newest is not None and totals.count is not None:
+        used = np.flatnonzero(usable)
+        np.maximum.at(totals.newest, lead[used], micros[used])
+        np.add.at(totals.count, lead[used], 1.0)
+    # stable partition by type (a radix sort on 16-bit codes): each type's events stay in input order
+    narrow = type_codes.astype(np.int16) if len(names) < 2**15 - 1 else type_codes
+    by_type = np.argsort(narrow, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(type_codes, minlength=len(names) + 1))])
+    code_of = {name: i for i, name in enumerate(names)}
+    attributes: dict[str, tuple[np.ndarray, pa.Array]] = {}
+    for j, rule, decay in plan.rules:
+        codes = sorted(code_of[t] for t in rule.events if t in code_of)
+        pieces = [by_type[bounds[c]:bounds[c + 1]] for c in codes]
+        idx = (pieces[0] if len(pieces) == 1 else np.sort(np.concatenate(pieces))) if pieces else \
+            np.zeros(0, dtype=np.int64)
+        idx = idx[usable[idx]]
+        for attr, cond in rule.where.items():
+            column = plan.attribute_columns[attr]
+            if column is None:
+                if not matches(cond, None):
+                    idx = idx[:0]
+                continue
+            if column not in attributes:
+                attributes[column] = _part_codes(table.column(column))
+            values_codes, values = attributes[column]
+            lookup = np.append(column_matches(cond, values), matches(cond, None))  # last slot: missing
+            idx = idx[lookup[values_codes[idx]]]
+        if rule.window is not None:
+            windowed[j] = (lead[idx], micros[idx], idx + offset)
+            continue
+        if decay.type in ("step", "none"):  # a step decay depends on the lead's idle time: applied at the end
+            np.add.at(totals.points[j], lead[idx], float(rule.points))
+        else:
+            age = (now_us - micros[idx]) / DAY_US
+            np.add.at(totals.points[j], lead[idx], float(rule.points) * _decay(decay, age, age))
+
+
+def _window_keep(lead: np.ndarray, micros: np.ndarray, seq: np.ndarray, window: Window,
+                 n_leads: int) -> np.ndarray:
+    """Which of these events count: the newest ``max_events`` per lead and window.
+
+    Windows are fixed periods of ``days`` days counted from the Unix epoch, so which events
+    count never depends on ``now`` (and a later ``now`` can only lower a score through decay).
+    Among events of equal time the one that comes first in the input (``seq``) wins. Only
+    crowded windows are ranked.
+    """
+    keep = np.ones(len(lead), dtype=bool)
+    if len(lead) <= window.max_events:
+        return keep
+    bucket = np.floor((micros / DAY_US) / window.days).astype(np.int64)
+    low = int(bucket.min())
+    span = int(bucket.max()) - low + 1
+    key = lead.astype(np.int64) * span + (bucket - low)
+    if span * n_leads <= max(4 * len(key), 1 << 22):
+        crowded = np.bincount(key)[key] > window.max_events
+    else:
+        _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+        crowded = counts[inverse.ravel()] > window.max_events
+    if not crowded.any():
+        return keep
+    members = np.flatnonzero(crowded)
+    ranked = members[np.lexsort((seq[members], -micros[members], key[members]))]
+    ranked_key = key[ranked]
+    first = np.ones(len(ranked), dtype=bool)
+    first[1:] = ranked_key[1:] != ranked_key[:-1]
+    starts = np.flatnonzero(first)
+    rank = np.arange(len(ranked)) - np.repeat(starts, np.diff(np.append(starts, len(ranked))))
+    keep[ranked[rank >= window.max_events]] = False
+    return keep
 
 
 def _decay(decay: Decay, age: np.ndarray, idle: np.ndarray) -> np.ndarray:
@@ -274,39 +363,62 @@ def _decay(decay: Decay, age: np.ndarray, idle: np.ndarray) -> np.ndarray:
     return np.ones_like(age)
 
 
-def _window_keep(lead: np.ndarray, age: np.ndarray, day: np.ndarray, window: Window) -> np.ndarray:
-    """Which of these events count: the newest ``max_events`` per lead and window.
+def _intent_totals(parts: EventParts | None, positions: list[np.ndarray], plan: _IntentPlan,
+                   pool: ThreadPoolExecutor, workers: int) -> tuple[list[np.ndarray], _Activity]:
+    """Every intent rule's per-lead total (after its cap), in model order, and lead activity.
 
-    Windows are fixed periods of ``days`` days counted from the Unix epoch, so which events
-    count never depends on ``now`` (and a later ``now`` can only lower a score through decay).
-    Among events of equal age the one that comes first in the input wins.
-    """
-    bucket = np.floor(day / window.days).astype(np.int64)
-    span = int(bucket.max() - bucket.min()) + 1
-    key = lead.astype(np.int64) * span + (bucket - bucket.min())
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    new_group = np.ones(len(order), dtype=bool)
-    new_group[1:] = sorted_key[1:] != sorted_key[:-1]
-    sizes = np.diff(np.append(np.flatnonzero(new_group), len(order)))
-    keep = np.ones(len(order), dtype=bool)
-    crowded = np.repeat(sizes > window.max_events, sizes)
-    if not crowded.any():
-        return keep
-    # Only crowded windows need ranking by age (newest first, then input order).
-    members = order[crowded]
-    ranked = members[np.lexsort((members, age[members], key[members]))]
-    ranked_key = key[ranked]
-    first = np.ones(len(ranked), dtype=bool)
-    first[1:] = ranked_key[1:] != ranked_key[:-1]
-    starts = np.flatnonzero(first)
-    rank = np.arange(len(ranked)) - np.repeat(starts, np.diff(np.append(starts, len(ranked))))
-    keep[ranked[rank >= window.max_events]] = False
-    return keep
+    Each worker takes every ``workers``-th part (a fixed assignment, so sums never depend on
+    thread scheduling), reads it and adds its events to running totals of its own; the workers'
+    totals are then added in worker order."""
+    n = plan.n_leads
+    count = 0 if parts is None else len(parts.sizes)
+    offsets = np.concatenate([[0], np.cumsum(parts.sizes if parts else [])]).astype(np.int64)
+    windowed: list[dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]] = [{} for _ in range(count)]
+
+    def work(w: int) -> _Totals:
+        totals = _Totals(plan)
+        for i in range(w, count, workers):
+            assert parts is not None
+            table = parts.read(i, plan.columns)
+            _score_part(table, positions[i], int(offsets[i]), plan, totals, windowed[i])
+            positions[i] = positions[i][:0]  # done with it
+        return totals
+
+    per_worker = list(pool.map(work, range(workers))) if count else [_Totals(plan)]
+    first = per_worker[0]
+    for other in per_worker[1:]:
+        for j in first.points:
+            first.points[j] += other.points[j]
+        if first.newest is not None and other.newest is not None:
+            np.maximum(first.newest, other.newest, out=first.newest)
+        if first.count is not None and other.count is not None:
+            first.count += other.count
+    activity = _Activity(first.newest if first.newest is not None else np.full(n, _NEVER, dtype=np.int64),
+                         first.count if first.count is not None else np.zeros(n), plan.now_us)
+    idle = activity.last_activity_age() if plan.track_activity else np.full(n, np.nan)
+
+    def finish(item: tuple[int, IntentRule, Decay]) -> np.ndarray:
+        j, rule, decay = item
+        if rule.window is None:
+            total = first.points[j]
+            if decay.type == "step":
+                total = np.where(total != 0, total * _decay(decay, idle, idle), 0.0)
+        else:
+            found = [w[j] for w in windowed if j in w]
+            lead = np.concatenate([f[0] for f in found]) if found else np.zeros(0, dtype=np.int32)
+            micros = np.concatenate([f[1] for f in found]) if found else np.zeros(0, dtype=np.int64)
+            seq = np.concatenate([f[2] for f in found]) if found else np.zeros(0, dtype=np.int64)
+            keep = _window_keep(lead, micros, seq, rule.window, n)
+            lead, age = lead[keep], (plan.now_us - micros[keep]) / DAY_US
+            weights = float(rule.points) * _decay(decay, age, idle[lead])
+            total = np.bincount(lead, weights=weights, minlength=n).astype(np.float64)
+        return clip_cap_array(total, rule.cap)
+
+    return list(pool.map(finish, plan.rules)), activity
 
 
-def _lead_column(model: Model, field: str, leads: pa.Table, accounts: pa.Table | None,
-                 events: _Events) -> pa.Array | np.ndarray:
+def _lead_column(field: str, leads: pa.Table, accounts: pa.Table | None,
+                 activity: _Activity | None) -> pa.Array | np.ndarray:
     scope, _, name = field.partition(".")
     n = leads.num_rows
     if scope == "lead":
@@ -318,10 +430,10 @@ def _lead_column(model: Model, field: str, leads: pa.Table, accounts: pa.Table |
             return _map_distinct(_col(leads, "title", n), derive.seniority, pa.string())
         if name == "department":
             return _map_distinct(_col(leads, "title", n), derive.department, pa.string())
-        if name == "days_since_last_activity":
-            return pa.array(events.last_activity_age(), from_pandas=True)
-        if name == "event_count":
-            return pa.array(events.count())
+        if name in ("days_since_last_activity", "event_count"):
+            assert activity is not None  # evaluated once the events are in
+            values = activity.last_activity_age() if name == "days_since_last_activity" else activity.count
+            return pa.array(values, from_pandas=True)
         return _col(leads, name, n)
     account = _account_column(name, leads, accounts)
     if name not in leads.column_names:
@@ -360,122 +472,134 @@ def _col(table: pa.Table, name: str, n: int) -> pa.Array:
     return pa.nulls(n, pa.string())
 
 
-def _intent_total(ev: _Events, rule: IntentRule, decay: Decay, idle: np.ndarray) -> np.ndarray:
-    """One intent rule's per-lead total: matching events, window limit, decay, sum, cap."""
-    if not ev.size:
-        return np.zeros(ev.n_leads)
-    idx = ev.of_types(rule.events)
-    for attr, cond in rule.where.items():
-        idx = idx[ev.attribute_matches(idx, attr, cond)]
-    lead, age = ev.lead[idx], ev.age(idx)
-    if rule.window is not None and len(idx):
-        keep = _window_keep(lead, age, ev.days_since_epoch(idx), rule.window)
-        lead, age = lead[keep], age[keep]
-    weights = float(rule.points) * _decay(decay, age, idle[lead])
-    total = np.bincount(lead, weights=weights, minlength=ev.n_leads).astype(np.float64)
-    return clip_cap_array(total, rule.cap)
+_EVENT_FIELDS = ("lead.days_since_last_activity", "lead.event_count")
 
 
-def score_detail(model: Model, leads: pa.Table, events: pa.Table | None, now: datetime,
+def score_detail(model: Model, leads: pa.Table, events: pa.Table | EventParts | None, now: datetime,
                  accounts: pa.Table | None = None, workers: int = 2) -> ScoreDetail:
-    """Score every lead in ``leads``; keep the per-rule contributions. ``workers`` threads
-    evaluate intent rules side by side."""
+    """Score every lead in ``leads``; keep the per-rule contributions.
+
+    ``events`` is a table or :class:`EventParts` (read part by part). ``workers`` threads read
+    and score event parts side by side while fit rules are evaluated; NumPy and Arrow release
+    the GIL in their kernels."""
+    workers = max(1, workers)
     lead_ids = _flat(leads.column("id")).cast(pa.string())
     n = len(lead_ids)
-    ev = _Events(events, lead_ids, to_utc_micros(now))
-    rule_ids: list[str] = []
-    labels: list[str] = []
-    columns: list[np.ndarray] = []
+    parts = EventParts.of_table(events) if isinstance(events, pa.Table) else events
+    if parts is not None and not parts.sizes:
+        parts = None
+    fit_rules = model.fit_rules()
+    intent_rules = model.intent_rules()
+    now_us = to_utc_micros(now)
+    plan = _IntentPlan(
+        rules=[(j, rule, decay) for j, (_, _, rule, decay) in enumerate(intent_rules)],
+        columns=[], attribute_columns={}, now_us=now_us, n_leads=n,
+        track_activity=any(d.type == "step" for _, _, _, d in intent_rules)
+        or any(rule.field in _EVENT_FIELDS for _, _, rule in fit_rules))
+    if parts is not None:
+        attrs = {attr for _, _, rule, _ in intent_rules for attr in rule.where}
+        plan.attribute_columns = {attr: parts.column_for(attr) for attr in attrs}
+        plan.columns = ["type", "occurred_at", *sorted({c for c in plan.attribute_columns.values() if c})]
+    contributions = np.zeros((n, len(fit_rules) + len(intent_rules)), order="F")
+
+    def fit_points(rule: FitRule, activity: _Activity | None) -> np.ndarray:
+        mask = column_matches(rule.condition, _lead_column(rule.field, leads, accounts, activity))
+        return np.where(mask, float(rule.points), 0.0)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        # lead ids of every part first (they are looked up together), fit rules meanwhile
+        reading = [pool.submit(parts.read, i, ["lead_id"]) for i in range(len(parts.sizes))] if parts else []
+        early = {k: pool.submit(fit_points, rule, None) for k, (_, _, rule) in enumerate(fit_rules)
+                 if rule.field not in _EVENT_FIELDS}
+        positions = _resolve_positions([job.result().column("lead_id") for job in reading], lead_ids)
+        del reading
+        intent, activity = _intent_totals(parts, positions, plan, pool, workers)
+        for k, (_, _, rule) in enumerate(fit_rules):
+            contributions[:, k] = early[k].result() if k in early else fit_points(rule, activity)
 
     fit_raw = np.zeros(n)
-    fit_rules = model.fit_rules()
     for gi, group in enumerate(model.fit.groups):
+        members = [k for k, (_, rgi, _) in enumerate(fit_rules) if rgi == gi]
         group_total = np.zeros(n)
-        for rid, rgi, rule in fit_rules:
-            if rgi != gi:
-                continue
-            mask = column_matches(rule.condition, _lead_column(model, rule.field, leads, accounts, ev))
-            points = np.where(mask, float(rule.points), 0.0)
-            columns.append(points)
-            rule_ids.append(rid)
-            labels.append(rule.description or rid)
-            group_total = group_total + points
+        for k in members:
+            group_total = group_total + contributions[:, k]
         fit_raw = fit_raw + clip_cap_array(group_total, group.cap)
-
+    offset = len(fit_rules)
     intent_raw = np.zeros(n)
-    intent_rules = model.intent_rules()
-    needs_idle = any(d.type == "step" for _, _, _, d in intent_rules)
-    idle = ev.last_activity_age() if ev.size and needs_idle else np.full(n, np.nan)
-    for _, _, irule, _ in intent_rules if ev.size else ():  # attribute codes first, then rules in parallel
-        for attr in irule.where:
-            ev.codes(attr)
-
-    def one_rule(item: tuple[str, int, IntentRule, Decay]) -> np.ndarray:
-        return _intent_total(ev, item[2], item[3], idle)
-
-    # NumPy and Arrow release the GIL in their kernels, so rules run in parallel threads; the
-    # results are combined in model order below, so the sums do not depend on scheduling.
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        totals = list(pool.map(one_rule, intent_rules))
     for gi, igroup in enumerate(model.intent.groups):
         group_total = np.zeros(n)
-        for (rid, rgi, irule, _), total in zip(intent_rules, totals, strict=True):
-            if rgi != gi:
-                continue
-            columns.append(total)
-            rule_ids.append(rid)
-            labels.append(irule.description or rid)
-            group_total = group_total + total
+        for j, (_, rgi, _, _) in enumerate(intent_rules):
+            if rgi == gi:
+                contributions[:, offset + j] = intent[j]
+                group_total = group_total + intent[j]
         intent_raw = intent_raw + clip_cap_array(group_total, igroup.cap)
 
     fit = normalise_array(fit_raw, model.fit_max_points)
-    intent = normalise_array(intent_raw, model.intent.max_points)
-    score = combine_array(fit, intent, model)
-    contributions = np.column_stack(columns) if columns else np.zeros((n, 0))
-    return ScoreDetail(lead_ids, rule_ids, labels, contributions, fit, intent, score,
-                       grade_array(fit, model), band_array(intent, model))
+    intent_score = normalise_array(intent_raw, model.intent.max_points)
+    score = combine_array(fit, intent_score, model)
+    rule_ids = [rid for rid, _, _ in fit_rules] + [rid for rid, _, _, _ in intent_rules]
+    labels = [rule.description or rid for rid, _, rule in fit_rules] + \
+        [rule.description or rid for rid, _, rule, _ in intent_rules]
+    return ScoreDetail(lead_ids, rule_ids, labels, contributions, fit, intent_score, score,
+                       grade_array(fit, model), band_array(intent_score, model))
 
 
-def _points_texts(values: np.ndarray) -> tuple[pa.Array, pa.Array]:
-    """Format signed points to tenths once per distinct value: (texts, index of each value's text)."""
+def _reason_pieces(labels: list[str], best: np.ndarray, values: np.ndarray, present: np.ndarray,
+                   prefix: str) -> pa.Array:
+    """Each lead's ``prefix + label +12`` text for one reason slot ("" where there is none),
+    formatted once per distinct (rule, tenths) pair."""
     tenths = np.rint(values * 10.0)
-    if len(tenths) and np.isfinite(tenths).all() and tenths.max() - tenths.min() < 4_000_000:
-        low = tenths.min()
-        offsets = (tenths - low).astype(np.int64)
-        used = np.flatnonzero(np.bincount(offsets))
-        slot = np.zeros(len(used) and used[-1] + 1, dtype=np.int64)
-        slot[used] = np.arange(len(used))
-        texts = pa.array([format_points((low + u) / 10.0) for u in used.tolist()])
-        return texts, pa.array(slot[offsets])
-    distinct, inverse = np.unique(tenths, return_inverse=True)
-    return pa.array([format_points(t / 10.0) for t in distinct.tolist()]), pa.array(inverse.ravel())
+    tenths[~present] = 0.0
+    low = float(tenths.min())
+    span = int(tenths.max() - low) + 1
+    code = best.astype(np.int64) * span + (tenths - low).astype(np.int64)
+    code[~present] = -1
+    if span * len(labels) <= 8_000_000:
+        counts = np.bincount(code + 1)
+        used = np.flatnonzero(counts)
+        which = np.zeros(len(counts), dtype=np.int64)
+        which[used] = np.arange(len(used))
+        distinct, inverse = used - 1, which[code + 1]
+    else:
+        distinct, inverse = np.unique(code, return_inverse=True)
+        inverse = inverse.ravel()
+    texts = ["" if c < 0 else f"{prefix}{labels[c // span]} {format_points((low + c % span) / 10.0)}"
+             for c in distinct.tolist()]
+    return pa.array(texts, pa.string()).take(pa.array(inverse))
 
 
-def _reasons(detail: ScoreDetail, k: int) -> pa.Array:
-    """Top ``k`` contributions per lead by size, ties in model order: ``label +12; label -5``."""
+def _reasons(detail: ScoreDetail, k: int, workers: int = 2) -> pa.Array:
+    """Top ``k`` contributions per lead by size, ties in model order: ``label +12; label -5``.
+    Blocks of leads are done side by side."""
     n, rules = detail.contributions.shape
-    if k == 0 or rules == 0:
-        return pa.array([""] * n)
-    magnitude = np.abs(detail.contributions)  # a new array: marking used entries is safe
-    labels = pa.array(detail.rule_labels)
-    rows = np.arange(n)
-    joined: pa.Array | None = None
-    for _ in range(min(k, rules)):
-        best = np.argmax(magnitude, axis=1)
-        present = magnitude[rows, best] > 0
-        if not present.any():
-            break  # contributions come largest first: the rest are zero too
-        texts, which = _points_texts(detail.contributions[rows, best])
-        piece = pc.binary_join_element_wise(pc.take(labels, pa.array(best)), pc.take(texts, which), " ")
-        if joined is None:
-            joined = pc.if_else(pa.array(present), piece, "")
-        else:
-            joined = pc.if_else(pa.array(present), pc.binary_join_element_wise(joined, piece, "; "), joined)
-        magnitude[rows, best] = -1.0
-    return joined if joined is not None else pa.repeat("", n)
+    k = min(k, rules)
+    if k == 0 or n == 0:
+        return pa.array([""] * n, pa.string())
+
+    def block(bounds: tuple[int, int]) -> pa.Array:
+        values = np.ascontiguousarray(detail.contributions[bounds[0]:bounds[1]])
+        magnitude = np.abs(values)  # a new array: marking used entries is safe
+        rows = np.arange(len(values))
+        slots: list[pa.Array] = []
+        for slot in range(k):
+            best = np.argmax(magnitude, axis=1)
+            present = magnitude[rows, best] > 0
+            if not present.any():
+                break  # contributions come largest first: the rest are zero too
+            slots.append(_reason_pieces(detail.rule_labels, best, values[rows, best], present,
+                                        "; " if slot else ""))
+            magnitude[rows, best] = -1.0
+        if not slots:
+            return pa.array([""] * len(values), pa.string())
+        return slots[0] if len(slots) == 1 else pc.binary_join_element_wise(*slots, "")
+
+    edges = np.linspace(0, n, max(1, workers) + 1).astype(np.int64).tolist()
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        blocks = list(pool.map(block, zip(edges[:-1], edges[1:], strict=True)))
+    return pa.concat_arrays(blocks)
 
 
-def score_tables(model: Model, leads: pa.Table, events: pa.Table | None, now: datetime,
+def score_tables(model: Model, leads: pa.Table, events: pa.Table | EventParts | None, now: datetime,
                  accounts: pa.Table | None = None, workers: int = 2) -> pa.Table:
     """Score a table of leads. Columns: lead_id, fit, intent, score, grade, priority, reasons,
     model_version. Scores are rounded to two decimals."""
@@ -489,6 +613,6 @@ def score_tables(model: Model, leads: pa.Table, events: pa.Table | None, now: da
         "score": np.round(detail.score, 2),
         "grade": grade,
         "priority": priority,
-        "reasons": _reasons(detail, model.outputs.reasons),
+        "reasons": _reasons(detail, model.outputs.reasons, workers),
         "model_version": pa.repeat(model.version, len(detail.lead_ids)),
     })

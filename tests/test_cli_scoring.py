@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
@@ -128,3 +129,69 @@ def test_console_script_runs() -> None:
     result = subprocess.run([sys.executable, "-m", "connector.cli", "check"],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "default-b2b" in result.stdout
+
+
+def _scores(path: Path) -> list[dict]:
+    return sorted(pq.read_table(path).to_pylist(), key=lambda r: r["lead_id"])
+
+
+def test_parquet_events_are_read_row_group_by_row_group(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Parquet events file is scored a row group at a time; the answers and the bad rows
+    reported are those of the same events read whole from CSV."""
+    events = pacsv.read_csv(EXAMPLES / "events.csv", convert_options=pacsv.ConvertOptions(
+        column_types={"occurred_at": "string"}))
+    parquet = tmp_path / "events.parquet"
+    pq.write_table(events, parquet, row_group_size=4)
+    assert pq.ParquetFile(parquet).metadata.num_row_groups == 7
+    base = [str(parquet) if a == str(EXAMPLES / "events.csv") else a for a in BASE]
+    code, stdout, stderr = run(["score", *base, "--out", str(tmp_path / "p.parquet"), "--json"], capsys)
+    assert code == 0
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["skipped_rows"] == 1 and summary["events"] == events.num_rows - 1
+    assert "events.parquet:27: 'occurred_at' is not an ISO-8601 timestamp" in stderr  # row 26, counted from 1
+    assert run(["score", *BASE, "--out", str(tmp_path / "c.parquet")], capsys)[0] == 0
+    assert _scores(tmp_path / "p.parquet") == _scores(tmp_path / "c.parquet")
+
+
+def test_bad_event_rows_in_parquet_count_for_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An event with no lead id, no type or a duration that is not a number is reported and
+    scored as if it were not there, in whichever row group it sits."""
+    columns = ("lead_id", "type", "occurred_at", "duration_seconds")
+    good = [dict(zip(columns, ("L-003", "meeting_held", "2026-10-30T10:00:00Z", "1800"), strict=True))]
+    bad = [dict(zip(columns, row, strict=True)) for row in (
+        ("L-003", "meeting_held", "2026-10-30T11:00:00Z", "long"),
+        (" ", "meeting_held", "2026-10-30T12:00:00Z", None),
+        ("L-003", "", "2026-10-30T13:00:00Z", None),
+        ("L-003", "meeting_held", None, None),
+    )]
+    model = tmp_path / "model.yaml"
+    model.write_text("""name: meetings
+intent:
+  max_points: 100
+  groups:
+    - name: meetings
+      rules:
+        - {id: long-meeting, event: meeting_held, where: {duration_seconds: {gte: 600}}, points: 40}
+        - {id: any-meeting, event: meeting_held, points: 10}
+""")
+    with_bad, without = tmp_path / "with_bad.parquet", tmp_path / "without.parquet"
+    pq.write_table(pa.Table.from_pylist(good + bad), with_bad, row_group_size=2)
+    pq.write_table(pa.Table.from_pylist(good), without)
+    outputs = []
+    for name, events in (("a", with_bad), ("b", without)):
+        out = tmp_path / f"{name}.parquet"
+        code, stdout, stderr = run(["score", "--model", str(model), "--leads", str(EXAMPLES / "leads.csv"),
+                                    "--events", str(events), "--now", NOW, "--out", str(out), "--json"], capsys)
+        assert code == 0
+        outputs.append((json.loads(stdout.strip().splitlines()[-1]), stderr, _scores(out)))
+    (summary, stderr, scores), (_, _, reference) = outputs
+    assert summary["skipped_rows"] == 4 and summary["events"] == 1
+    for line, message in ((2, "'duration_seconds' is not a number"), (3, "event has no lead_id"),
+                          (4, "event has no type"), (5, "event has no occurred_at")):  # row 1 is line 1
+        assert f"with_bad.parquet:{line}: {message}" in stderr
+    assert scores == reference
+    assert next(r for r in scores if r["lead_id"] == "L-003")["intent"] > 0
+    code, _, stderr = run(["score", "--model", str(model), "--leads", str(EXAMPLES / "leads.csv"), "--events",
+                           str(with_bad), "--now", NOW, "--out", str(tmp_path / "fail.parquet"), "--on-error", "fail"],
+                          capsys)
+    assert code == 3 and "with_bad.parquet:2" in stderr and not (tmp_path / "fail.parquet").exists()

@@ -25,7 +25,7 @@ from connector.console import (
     print_json,
 )
 from connector.errors import ConfigError, InputError, Problem
-from connector.inputs import BadRow, Prepared, load_input, parse_column_map
+from connector.inputs import BadRow, EventFile, Prepared, load_input, parse_column_map
 from connector.tableio import write_table
 from scoring.engine import score_tables
 from scoring.explain import explain as explain_lead
@@ -117,25 +117,30 @@ def score(leads: LeadsOpt,
     started = time.perf_counter()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err, transient=True, disable=json_out or not err.is_terminal) as progress:
-        task = progress.add_task("reading leads and events", total=3)
+        task = progress.add_task("reading leads", total=3)
         needed = scoring_model.input_columns()  # read only what the model uses
-        found: dict[str, list[BadRow]] = {"leads": [], "events": [], "accounts": []}
+        found: dict[str, list[BadRow]] = {"leads": [], "accounts": []}
         with ThreadPoolExecutor(max_workers=3) as pool:  # Arrow reads release the GIL: read the files side by side
             reading = {kind: pool.submit(_load, path, kind, maps[kind], on_error, found[kind], needed[kind])
-                       for kind, path in (("leads", leads), ("events", events), ("accounts", accounts))}
+                       for kind, path in (("leads", leads), ("accounts", accounts))}
+            opening = pool.submit(EventFile, events, maps["events"], needed["events"]) if events else None
             tables = {kind: future.result() for kind, future in reading.items()}
-        bad = found["leads"] + found["events"] + found["accounts"]
-        lead_table, event_table, account_table = tables["leads"], tables["events"], tables["accounts"]
-        progress.update(task, advance=1, description="scoring")
+            event_file = opening.result() if opening else None
+        lead_table, account_table = tables["leads"], tables["accounts"]
+        progress.update(task, advance=1, description="scoring (events are read as they are scored)")
         assert lead_table is not None
-        result = score_tables(scoring_model, lead_table, event_table, moment, account_table)
+        result = score_tables(scoring_model, lead_table, event_file.parts if event_file else None, moment,
+                              account_table)
+        bad = found["leads"] + found["accounts"] + (event_file.bad if event_file else [])
+        if event_file and event_file.bad and on_error == "fail":
+            raise InputError(event_file.bad)
         progress.update(task, advance=1, description=f"writing {out_path}")
         write_table(result, out_path)
         progress.update(task, advance=1)
     seconds = time.perf_counter() - started
     _report_bad(bad)
     summary = {
-        "leads": result.num_rows, "events": 0 if event_table is None else event_table.num_rows,
+        "leads": result.num_rows, "events": event_file.usable_rows if event_file else 0,
         "skipped_rows": len(bad), "out": str(out_path), "model_version": scoring_model.version,
         "now": moment.isoformat(), "seconds": round(seconds, 3),
         "grades": {g: int(c) for g, c in _counts(result.column("grade"))},
