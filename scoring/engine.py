@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from . import derive
 from .conditions import column_matches, is_missing, matches
-from .model import Decay, FitRule, IntentRule, Window
+from .model import GRADES, Decay, FitRule, IntentRule, Window
 from .model import ScoringModel as Model
 from .outputs import (
     band_array,
@@ -63,12 +63,19 @@ class ScoreDetail:
     lead_ids: pa.Array
     rule_ids: list[str]  # fit rules first, then intent rules, in model order
     rule_labels: list[str]
-    contributions: np.ndarray  # (leads × rules) signed points after rule caps
+    points: list[np.ndarray]  # per rule: each lead's signed points after the rule's cap
     fit: np.ndarray
     intent: np.ndarray
     score: np.ndarray
     grade: np.ndarray
     band: np.ndarray
+
+    @property
+    def contributions(self) -> np.ndarray:
+        """(leads × rules) signed points after rule caps."""
+        if not self.points:
+            return np.zeros((len(self.lead_ids), 0))
+        return np.column_stack(self.points)
 
 
 def _flat(column: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -148,57 +155,62 @@ class EventParts:
         return next((c for c in (attr, name, f"attributes.{name}") if c in self.columns), None)
 
 
-def _resolve_positions(id_columns: list[pa.ChunkedArray | pa.Array], lead_ids: pa.Array) -> list[np.ndarray]:
+class _LeadRows:
     """Each event's row in the leads table (-1 for an unknown lead), part by part.
 
     One hash lookup serves every part: the lead ids are hashed once. Dictionary-encoded chunks
     (Parquet row groups) are looked up once per distinct dictionary; plain text once per run of
-    equal ids when the events come grouped by lead, as CRM exports often do, else once per event.
+    equal ids when the events come grouped by lead, as CRM exports often do, else once per
+    event. Spreading the answers over a part's rows is left to :meth:`of_part`, which the
+    workers call side by side.
     """
-    keys: list[pa.Array] = []
-    slot: dict[tuple[int, int, int], int] = {}  # the record batches of a row group share a dictionary
-    plans: list[list[tuple[str, int, Any]]] = []
-    for column in id_columns:
-        steps: list[tuple[str, int, Any]] = []
-        for chunk in _chunks(column):
-            if pa.types.is_dictionary(chunk.type):
-                key = dictionary_key(chunk.dictionary)
-                if key not in slot:
-                    slot[key] = len(keys)
-                    keys.append(chunk.dictionary.cast(pa.string()))
-                steps.append(("codes", slot[key], chunk.indices))
-                continue
-            text = chunk.cast(pa.string())
-            runs = pc.run_end_encode(text)
-            if len(runs.values) * 2 < len(text):
-                steps.append(("runs", len(keys), np.diff(runs.run_ends.to_numpy(), prepend=0)))
-                keys.append(runs.values)
-            else:
-                steps.append(("rows", len(keys), None))
-                keys.append(text)
-        plans.append(steps)
-    if not keys:
-        return [np.zeros(0, dtype=np.int32) for _ in id_columns]
-    found = pc.index_in(pa.chunked_array(keys, type=pa.string()), value_set=lead_ids)
-    found_np = found.fill_null(-1).to_numpy().astype(np.int32)
-    bounds = np.cumsum([0] + [len(k) for k in keys])
-    lookups: dict[int, np.ndarray] = {}
-    out = []
-    for steps in plans:
+
+    def __init__(self, id_columns: list[pa.ChunkedArray | pa.Array], lead_ids: pa.Array):
+        keys: list[pa.Array] = []
+        slot: dict[tuple[int, int, int], int] = {}  # the record batches of a row group share a dictionary
+        self._plans: list[list[tuple[str, int, Any]] | None] = []
+        for column in id_columns:
+            steps: list[tuple[str, int, Any]] = []
+            for chunk in _chunks(column):
+                if pa.types.is_dictionary(chunk.type):
+                    key = dictionary_key(chunk.dictionary)
+                    if key not in slot:
+                        slot[key] = len(keys)
+                        keys.append(chunk.dictionary.cast(pa.string()))
+                    steps.append(("codes", slot[key], chunk.indices))
+                    continue
+                text = chunk.cast(pa.string())
+                runs = pc.run_end_encode(text)
+                if len(runs.values) * 2 < len(text):
+                    steps.append(("runs", len(keys), np.diff(runs.run_ends.to_numpy(), prepend=0)))
+                    keys.append(runs.values)
+                else:
+                    steps.append(("rows", len(keys), None))
+                    keys.append(text)
+            self._plans.append(steps)
+        found_np = np.zeros(0, dtype=np.int32)
+        if keys:
+            found = pc.index_in(pa.chunked_array(keys, type=pa.string()), value_set=lead_ids)
+            found_np = found.fill_null(-1).to_numpy().astype(np.int32)
+        bounds = np.cumsum([0] + [len(k) for k in keys])
+        # per key: its rows in the leads table, with a last slot (-1) for a null id
+        self._found = [np.append(found_np[a:b], np.int32(-1)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+    def of_part(self, part: int) -> np.ndarray:
+        steps = self._plans[part]
+        assert steps is not None, "each part is looked up once"
+        self._plans[part] = None
         pieces = []
         for kind, k, extra in steps:
-            values = found_np[bounds[k]:bounds[k + 1]]
+            values = self._found[k]
             if kind == "codes":
-                if k not in lookups:
-                    lookups[k] = np.append(values, np.int32(-1))  # last slot: a null id
-                codes = extra.fill_null(len(lookups[k]) - 1) if extra.null_count else extra
-                pieces.append(lookups[k][codes.to_numpy()])
+                codes = extra.fill_null(len(values) - 1) if extra.null_count else extra
+                pieces.append(values[codes.to_numpy()])
             elif kind == "runs":
-                pieces.append(np.repeat(values, extra))
+                pieces.append(np.repeat(values[:-1], extra))
             else:
-                pieces.append(values)
-        out.append(np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32))
-    return out
+                pieces.append(values[:-1])
+        return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32)
 
 
 def _part_codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
@@ -363,7 +375,7 @@ def _decay(decay: Decay, age: np.ndarray, idle: np.ndarray) -> np.ndarray:
     return np.ones_like(age)
 
 
-def _intent_totals(parts: EventParts | None, positions: list[np.ndarray], plan: _IntentPlan,
+def _intent_totals(parts: EventParts | None, lead_rows: _LeadRows, plan: _IntentPlan,
                    pool: ThreadPoolExecutor, workers: int) -> tuple[list[np.ndarray], _Activity]:
     """Every intent rule's per-lead total (after its cap), in model order, and lead activity.
 
@@ -380,8 +392,7 @@ def _intent_totals(parts: EventParts | None, positions: list[np.ndarray], plan: 
         for i in range(w, count, workers):
             assert parts is not None
             table = parts.read(i, plan.columns)
-            _score_part(table, positions[i], int(offsets[i]), plan, totals, windowed[i])
-            positions[i] = positions[i][:0]  # done with it
+            _score_part(table, lead_rows.of_part(i), int(offsets[i]), plan, totals, windowed[i])
         return totals
 
     per_worker = list(pool.map(work, range(workers))) if count else [_Totals(plan)]
@@ -500,7 +511,6 @@ def score_detail(model: Model, leads: pa.Table, events: pa.Table | EventParts | 
         attrs = {attr for _, _, rule, _ in intent_rules for attr in rule.where}
         plan.attribute_columns = {attr: parts.column_for(attr) for attr in attrs}
         plan.columns = ["type", "occurred_at", *sorted({c for c in plan.attribute_columns.values() if c})]
-    contributions = np.zeros((n, len(fit_rules) + len(intent_rules)), order="F")
 
     def fit_points(rule: FitRule, activity: _Activity | None) -> np.ndarray:
         mask = column_matches(rule.condition, _lead_column(rule.field, leads, accounts, activity))
@@ -511,50 +521,47 @@ def score_detail(model: Model, leads: pa.Table, events: pa.Table | EventParts | 
         reading = [pool.submit(parts.read, i, ["lead_id"]) for i in range(len(parts.sizes))] if parts else []
         early = {k: pool.submit(fit_points, rule, None) for k, (_, _, rule) in enumerate(fit_rules)
                  if rule.field not in _EVENT_FIELDS}
-        positions = _resolve_positions([job.result().column("lead_id") for job in reading], lead_ids)
+        lead_rows = _LeadRows([job.result().column("lead_id") for job in reading], lead_ids)
         del reading
-        intent, activity = _intent_totals(parts, positions, plan, pool, workers)
-        for k, (_, _, rule) in enumerate(fit_rules):
-            contributions[:, k] = early[k].result() if k in early else fit_points(rule, activity)
+        intent, activity = _intent_totals(parts, lead_rows, plan, pool, workers)
+        fit = [early[k].result() if k in early else fit_points(rule, activity)
+               for k, (_, _, rule) in enumerate(fit_rules)]
 
-    fit_raw = np.zeros(n)
-    for gi, group in enumerate(model.fit.groups):
-        members = [k for k, (_, rgi, _) in enumerate(fit_rules) if rgi == gi]
-        group_total = np.zeros(n)
-        for k in members:
-            group_total = group_total + contributions[:, k]
-        fit_raw = fit_raw + clip_cap_array(group_total, group.cap)
-    offset = len(fit_rules)
-    intent_raw = np.zeros(n)
-    for gi, igroup in enumerate(model.intent.groups):
-        group_total = np.zeros(n)
-        for j, (_, rgi, _, _) in enumerate(intent_rules):
-            if rgi == gi:
-                contributions[:, offset + j] = intent[j]
-                group_total = group_total + intent[j]
-        intent_raw = intent_raw + clip_cap_array(group_total, igroup.cap)
-
-    fit = normalise_array(fit_raw, model.fit_max_points)
+    fit_raw = _capped_sum(model.fit.groups, [g for _, g, _ in fit_rules], fit, n)
+    intent_raw = _capped_sum(model.intent.groups, [g for _, g, _, _ in intent_rules], intent, n)
+    fit_score = normalise_array(fit_raw, model.fit_max_points)
     intent_score = normalise_array(intent_raw, model.intent.max_points)
-    score = combine_array(fit, intent_score, model)
+    score = combine_array(fit_score, intent_score, model)
     rule_ids = [rid for rid, _, _ in fit_rules] + [rid for rid, _, _, _ in intent_rules]
     labels = [rule.description or rid for rid, _, rule in fit_rules] + \
         [rule.description or rid for rid, _, rule, _ in intent_rules]
-    return ScoreDetail(lead_ids, rule_ids, labels, contributions, fit, intent_score, score,
-                       grade_array(fit, model), band_array(intent_score, model))
+    return ScoreDetail(lead_ids, rule_ids, labels, fit + intent, fit_score, intent_score, score,
+                       grade_array(fit_score, model), band_array(intent_score, model))
 
 
-def _reason_pieces(labels: list[str], best: np.ndarray, values: np.ndarray, present: np.ndarray,
-                   prefix: str) -> pa.Array:
+def _capped_sum(groups: list[Any], group_of: list[int], points: list[np.ndarray], n: int) -> np.ndarray:
+    """Sum the rules of each group, cap each group, sum the groups (in model order)."""
+    raw = np.zeros(n)
+    for gi, group in enumerate(groups):
+        total = np.zeros(n)
+        for g, column in zip(group_of, points, strict=True):
+            if g == gi:
+                total += column
+        raw += clip_cap_array(total, group.cap)
+    return raw
+
+
+def _reason_pieces(labels: list[str], best: np.ndarray, values: np.ndarray, present: np.ndarray, prefix: str,
+                   texts: dict[tuple[int, float], str]) -> pa.Array:
     """Each lead's ``prefix + label +12`` text for one reason slot ("" where there is none),
-    formatted once per distinct (rule, tenths) pair."""
+    formatted once per distinct (rule, tenths) pair; ``texts`` keeps them across blocks."""
     tenths = np.rint(values * 10.0)
     tenths[~present] = 0.0
     low = float(tenths.min())
     span = int(tenths.max() - low) + 1
     code = best.astype(np.int64) * span + (tenths - low).astype(np.int64)
     code[~present] = -1
-    if span * len(labels) <= 8_000_000:
+    if span * len(labels) <= 4 * len(code) + 1024:
         counts = np.bincount(code + 1)
         used = np.flatnonzero(counts)
         which = np.zeros(len(counts), dtype=np.int64)
@@ -563,21 +570,32 @@ def _reason_pieces(labels: list[str], best: np.ndarray, values: np.ndarray, pres
     else:
         distinct, inverse = np.unique(code, return_inverse=True)
         inverse = inverse.ravel()
-    texts = ["" if c < 0 else f"{prefix}{labels[c // span]} {format_points((low + c % span) / 10.0)}"
-             for c in distinct.tolist()]
-    return pa.array(texts, pa.string()).take(pa.array(inverse))
+    pieces = []
+    for c in distinct.tolist():
+        if c < 0:
+            pieces.append("")
+            continue
+        key = (c // span, low + c % span)
+        if key not in texts:
+            texts[key] = f"{labels[key[0]]} {format_points(key[1] / 10.0)}"
+        pieces.append(prefix + texts[key])
+    return pa.array(pieces, pa.string()).take(pa.array(inverse))
+
+
+_REASON_BLOCK = 1 << 16
 
 
 def _reasons(detail: ScoreDetail, k: int, workers: int = 2) -> pa.Array:
     """Top ``k`` contributions per lead by size, ties in model order: ``label +12; label -5``.
-    Blocks of leads are done side by side."""
-    n, rules = detail.contributions.shape
+    Leads are taken in blocks (small enough to stay in cache), blocks side by side."""
+    n, rules = len(detail.lead_ids), len(detail.points)
     k = min(k, rules)
     if k == 0 or n == 0:
         return pa.array([""] * n, pa.string())
+    texts: dict[tuple[int, float], str] = {}
 
-    def block(bounds: tuple[int, int]) -> pa.Array:
-        values = np.ascontiguousarray(detail.contributions[bounds[0]:bounds[1]])
+    def block(start: int) -> pa.Array:
+        values = np.column_stack([column[start:start + _REASON_BLOCK] for column in detail.points])
         magnitude = np.abs(values)  # a new array: marking used entries is safe
         rows = np.arange(len(values))
         slots: list[pa.Array] = []
@@ -587,16 +605,15 @@ def _reasons(detail: ScoreDetail, k: int, workers: int = 2) -> pa.Array:
             if not present.any():
                 break  # contributions come largest first: the rest are zero too
             slots.append(_reason_pieces(detail.rule_labels, best, values[rows, best], present,
-                                        "; " if slot else ""))
+                                        "; " if slot else "", texts))
             magnitude[rows, best] = -1.0
         if not slots:
             return pa.array([""] * len(values), pa.string())
         return slots[0] if len(slots) == 1 else pc.binary_join_element_wise(*slots, "")
 
-    edges = np.linspace(0, n, max(1, workers) + 1).astype(np.int64).tolist()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        blocks = list(pool.map(block, zip(edges[:-1], edges[1:], strict=True)))
-    return pa.concat_arrays(blocks)
+        blocks = list(pool.map(block, range(0, n, _REASON_BLOCK)))
+    return pa.chunked_array(blocks, type=pa.string())
 
 
 def score_tables(model: Model, leads: pa.Table, events: pa.Table | EventParts | None, now: datetime,
@@ -604,15 +621,17 @@ def score_tables(model: Model, leads: pa.Table, events: pa.Table | EventParts | 
     """Score a table of leads. Columns: lead_id, fit, intent, score, grade, priority, reasons,
     model_version. Scores are rounded to two decimals."""
     detail = score_detail(model, leads, events, now, accounts, workers)
-    grade = pa.array(detail.grade.astype(str))
-    priority = pc.binary_join_element_wise(grade, pa.array(detail.band.astype(str)), "")
+    letters = [*GRADES, "F"]
+    grade_code = np.searchsorted(np.array(letters), detail.grade).astype(np.int32)  # letters are sorted
+    bands = len(model.outputs.intent_bands) + 1
+    cells = pa.array([f"{g}{b}" for g in letters for b in range(1, bands + 1)])
     return pa.table({
         "lead_id": detail.lead_ids,
         "fit": np.round(detail.fit, 2),
         "intent": np.round(detail.intent, 2),
         "score": np.round(detail.score, 2),
-        "grade": grade,
-        "priority": priority,
+        "grade": pa.array(letters).take(pa.array(grade_code)),
+        "priority": cells.take(pa.array(grade_code * bands + (detail.band.astype(np.int32) - 1))),
         "reasons": _reasons(detail, model.outputs.reasons, workers),
         "model_version": pa.repeat(model.version, len(detail.lead_ids)),
     })

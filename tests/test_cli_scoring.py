@@ -195,3 +195,15 @@ intent:
                            str(with_bad), "--now", NOW, "--out", str(tmp_path / "fail.parquet"), "--on-error", "fail"],
                           capsys)
     assert code == 3 and "with_bad.parquet:2" in stderr and not (tmp_path / "fail.parquet").exists()
+
+
+def test_batch_memory_policy_takes_on_glibc() -> None:
+    """`score` keeps freed memory for reuse: Arrow on the system allocator, glibc told not to trim."""
+    import platform
+
+    from connector.memory import keep_freed_memory
+
+    took = keep_freed_memory()
+    assert pa.default_memory_pool().backend_name == "system"
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert took

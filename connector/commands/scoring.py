@@ -26,6 +26,7 @@ from connector.console import (
 )
 from connector.errors import ConfigError, InputError, Problem
 from connector.inputs import BadRow, EventFile, Prepared, load_input, parse_column_map
+from connector.memory import keep_freed_memory
 from connector.tableio import write_table
 from scoring.engine import score_tables
 from scoring.explain import explain as explain_lead
@@ -114,6 +115,7 @@ def score(leads: LeadsOpt,
     scoring_model = load_model(model)
     moment = parse_now(now)
     maps = parse_column_map(column or [])
+    keep_freed_memory()
     started = time.perf_counter()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err, transient=True, disable=json_out or not err.is_terminal) as progress:
