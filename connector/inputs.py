@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -264,12 +265,15 @@ class EventFile:
     file row group by row group (never whole in memory), CSV and JSONL in slices of a table read
     once. Bad rows are found as the parts are read: each is reported, and its event is made
     unusable (no time), just as if it had been skipped. ``bad`` is complete once scoring is done.
+    ``on_part`` is called as each part is read for scoring (for a progress bar).
     """
 
     _SLICE = 1 << 20
 
-    def __init__(self, path: Path, mapping: dict[str, str] | None = None, columns: set[str] | None = None):
+    def __init__(self, path: Path, mapping: dict[str, str] | None = None, columns: set[str] | None = None,
+                 on_part: Callable[[], object] | None = None):
         self.path = Path(path)
+        self._on_part = on_part
         self.source = str(self.path)
         self._mapping = dict(mapping or {})
         present = column_names(self.path)
@@ -326,6 +330,8 @@ class EventFile:
             except (pa.ArrowInvalid, OSError) as exc:
                 raise ConfigError([Problem(self.source, None, "", f"cannot read parquet: {exc}")]) from None
             table = _rename(table, self._mapping, self.source)
+        if self._on_part is not None and "occurred_at" in wanted:
+            self._on_part()
         return self._prepare(table, int(self._starts[part]))
 
     def _prepare(self, table: pa.Table, start: int) -> pa.Table:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from connector.app import app
@@ -117,28 +118,30 @@ def score(leads: LeadsOpt,
     maps = parse_column_map(column or [])
     keep_freed_memory()
     started = time.perf_counter()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True, disable=json_out or not err.is_terminal) as progress:
-        task = progress.add_task("reading leads", total=3)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=json_out or not err.is_terminal) as progress:
+        task = progress.add_task("reading leads", total=None)
         needed = scoring_model.input_columns()  # read only what the model uses
         found: dict[str, list[BadRow]] = {"leads": [], "accounts": []}
         with ThreadPoolExecutor(max_workers=3) as pool:  # Arrow reads release the GIL: read the files side by side
             reading = {kind: pool.submit(_load, path, kind, maps[kind], on_error, found[kind], needed[kind])
                        for kind, path in (("leads", leads), ("accounts", accounts))}
-            opening = pool.submit(EventFile, events, maps["events"], needed["events"]) if events else None
+            opening = pool.submit(EventFile, events, maps["events"], needed["events"],
+                                  lambda: progress.advance(task)) if events else None
             tables = {kind: future.result() for kind, future in reading.items()}
             event_file = opening.result() if opening else None
         lead_table, account_table = tables["leads"], tables["accounts"]
-        progress.update(task, advance=1, description="scoring (events are read as they are scored)")
         assert lead_table is not None
+        progress.update(task, description="scoring events, part", completed=0,
+                        total=len(event_file.parts.sizes) if event_file else 0)
         result = score_tables(scoring_model, lead_table, event_file.parts if event_file else None, moment,
-                              account_table)
+                              account_table, workers=max(1, min(8, os.cpu_count() or 1)))
         bad = found["leads"] + found["accounts"] + (event_file.bad if event_file else [])
         if event_file and event_file.bad and on_error == "fail":
             raise InputError(event_file.bad)
-        progress.update(task, advance=1, description=f"writing {out_path}")
+        progress.update(task, description=f"writing {out_path}", total=None)
         write_table(result, out_path)
-        progress.update(task, advance=1)
     seconds = time.perf_counter() - started
     _report_bad(bad)
     summary = {
