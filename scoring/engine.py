@@ -216,7 +216,7 @@ class _LeadRows:
 def _part_codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     """One integer code per row and the distinct values in code order; a null row gets code
     ``len(values)``. Chunk dictionaries (small for types, URLs, forms) are unified by Arrow."""
-    chunks = _chunks(column)
+    chunks = [chunk for chunk in _chunks(column) if len(chunk)]
     if not chunks:
         return np.zeros(0, dtype=np.int32), pa.array([], pa.string())
     chunked = pa.chunked_array(chunks, type=chunks[0].type)
@@ -282,6 +282,8 @@ def _score_part(table: pa.Table, lead: np.ndarray, offset: int, plan: _IntentPla
                 windowed: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
     """Add one part's events to a worker's totals; events of rules with a window are kept
     (lead, time, input position) to be ranked once every part is in."""
+    if table.num_rows == 0:
+        return
     now_us = plan.now_us
     micros = _event_micros(table.column("occurred_at"), now_us)
     type_codes, type_values = _part_codes(table.column("type"))
