@@ -1,18 +1,30 @@
 """The batch engine: score every lead of a table at once with NumPy and Arrow.
 
 How it stays fast: text conditions are evaluated once per *distinct* value (Arrow dictionary
-encoding) and gathered; every intent rule becomes one boolean mask over the events, one vector
-of decayed points and one ``np.bincount`` into per-lead totals. Nothing loops over rows in
-Python. :mod:`scoring.explain` computes the same numbers for one lead in plain Python; a property
-test holds the two to the same results.
+encoding) and gathered; nothing loops over rows in Python. Events arrive in parts
+(:class:`EventParts`: the row groups of a Parquet file, slices of a table), so a large file is
+never whole in memory:
+
+1. the lead ids of every part are read and looked up in the leads table in one hash lookup,
+   while fit rules are evaluated on other threads;
+2. workers each take every ``workers``-th part (a fixed assignment, so sums never depend on
+   thread scheduling), read it, partition its events by type and add each intent rule's
+   decayed points to running per-lead totals (``np.add.at``); events of rules with a window
+   limit are kept aside;
+3. window limits rank only the crowded windows, once every part is in; caps, groups and
+   normalisation follow.
+
+:mod:`scoring.explain` computes the same numbers for one lead in plain Python; property tests
+hold the two to the same results, whatever the parts and thread count.
 
 Inputs are Arrow tables with canonical column names (see ``docs/formats.md``):
 
 - leads: ``id`` plus any lead fields, custom fields by name, and ``account.<field>`` columns
   for account fields given inline;
 - accounts (optional): ``id`` plus account fields, joined on the leads' ``account_id``;
-- events: ``lead_id``, ``type``, ``occurred_at`` (timestamp) plus ``url``, ``form``,
-  ``campaign``, ... Events after ``now`` and events of unknown leads are ignored.
+- events (a table or :class:`EventParts`): ``lead_id``, ``type``, ``occurred_at`` (timestamp)
+  plus ``url``, ``form``, ``campaign``, ... Events after ``now``, events without a time and
+  events of unknown leads are ignored.
 """
 
 from __future__ import annotations
