@@ -310,13 +310,13 @@ def _score_part(table: pa.Table, lead: np.ndarray, offset: int, plan: _IntentPla
     narrow = type_codes.astype(np.int16) if len(names) < 2**15 - 1 else type_codes
     by_type = np.argsort(narrow, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(type_codes, minlength=len(names) + 1))])
-    code_of = {name: i for i, name in enumerate(names)}
     attributes: dict[str, tuple[np.ndarray, pa.Array]] = {}
     for j, rule, decay in plan.rules:
-        codes = sorted(code_of[t] for t in rule.events if t in code_of)
-        pieces = [by_type[bounds[c]:bounds[c + 1]] for c in codes]
-        idx = (pieces[0] if len(pieces) == 1 else np.sort(np.concatenate(pieces))) if pieces else \
-            np.zeros(0, dtype=np.int64)
+        pieces = [by_type[bounds[c]:bounds[c + 1]] for c, name in enumerate(names) if name in rule.events]
+        if not pieces:
+            idx = np.zeros(0, dtype=np.int64)
+        else:
+            idx = pieces[0] if len(pieces) == 1 else np.sort(np.concatenate(pieces))
         idx = idx[usable[idx]]
         for attr, cond in rule.where.items():
             column = plan.attribute_columns[attr]
@@ -573,7 +573,13 @@ def _reason_pieces(labels: list[str], best: np.ndarray, values: np.ndarray, pres
     tenths[~present] = 0.0
     low = float(tenths.min())
     span = int(tenths.max() - low) + 1
-    code = best.astype(np.int64) * span + (tenths - low).astype(np.int64)
+    if span <= 1 << 24:
+        steps: np.ndarray | None = None
+        step = (tenths - low).astype(np.int64)
+    else:  # a very wide range of points: number the distinct values instead
+        steps, step = np.unique(tenths, return_inverse=True)
+        span, step = len(steps), step.ravel()
+    code = best.astype(np.int64) * span + step
     code[~present] = -1
     if span * len(labels) <= 4 * len(code) + 1024:
         counts = np.bincount(code + 1)
@@ -589,7 +595,7 @@ def _reason_pieces(labels: list[str], best: np.ndarray, values: np.ndarray, pres
         if c < 0:
             pieces.append("")
             continue
-        key = (c // span, low + c % span)
+        key = (c // span, low + c % span if steps is None else float(steps[c % span]))
         if key not in texts:
             texts[key] = f"{labels[key[0]]} {format_points(key[1] / 10.0)}"
         pieces.append(prefix + texts[key])
