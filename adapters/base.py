@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from scoring.records import Account, Event, Lead
 
 __all__ = ["Adapter", "FieldSpec", "InstallPlan", "Page", "WriteRequest", "WriteResult", "Owner", "TaskRequest",
-           "TaskFinder"]
+           "TaskFinder", "RemovalFinder"]
 
 ObjectKind = Literal["lead", "account"]
 
@@ -127,4 +127,15 @@ class TaskFinder(Protocol):
     def find_tasks(self, tasks: Sequence[TaskRequest]) -> set[str]:
         """The idempotency keys of ``tasks`` that exist in the CRM (as :meth:`Adapter.create_tasks`
         made them: the lead, subject and key are those of the request)."""
+        ...
+
+
+@runtime_checkable
+class RemovalFinder(Protocol):
+    """Optional: an adapter that can tell which people were deleted (or merged or converted away)
+    in a time window, so the connector stops scoring them and writing to them."""
+
+    def removed(self, since: datetime, until: datetime) -> dict[str, str | None]:
+        """People who stopped being people to score in ``[since, until]``: id → the id their
+        score moves to (a converted or merged record's successor), or None (deleted)."""
         ...

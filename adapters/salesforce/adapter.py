@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from simple_salesforce import format_soql
@@ -205,9 +205,15 @@ class SalesforceAdapter:
         moves to (a converted lead's contact), or None (deleted; or converted with no contact).
 
         For the connector to drop them from its store: ``/deleted`` per object (Salesforce keeps
-        15 days of deletions, so run at least that often) plus a query for conversions.
+        15 days of deletions, so run at least that often; an older ``since`` is moved up to that)
+        plus a query for conversions. Salesforce ignores the seconds of the window, so its end is
+        rounded up to the next minute: a deletion a few seconds ago is not missed (one seen twice
+        is harmless to the connector).
         """
         start, end = since.astimezone(timezone.utc), until.astimezone(timezone.utc)
+        if end.second or end.microsecond:
+            end = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        start = min(max(start, end - timedelta(days=15) + timedelta(minutes=2)), end)
         gone: dict[str, str | None] = {}
         for sobject in ("Lead", "Contact"):
             body = self.t.call(f"deleted {sobject}s", self.t.sf.restful, f"sobjects/{sobject}/deleted/",

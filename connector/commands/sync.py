@@ -92,7 +92,8 @@ def _print_summary(s: SyncSummary) -> None:
     used, left = s.api.get("used"), s.api.get("left")
     verb = "would write" if s.dry_run else "written"
     out.print(f"{'[yellow]dry run[/] ' if s.dry_run else ''}{s.adapter} sync of '{s.tenant}' as of {s.now}")
-    out.print(f"  pulled     {pulled} ({s.new_events:,} new events)")
+    removed = f"; {s.removed:,} removed in the CRM" if s.removed else ""
+    out.print(f"  pulled     {pulled} ({s.new_events:,} new events){removed}")
     out.print(f"  rescored   {s.rescored:,} leads, {s.score_changes:,} visible changes; crossings: "
               f"{', '.join(f'{k} {v}' for k, v in s.crossings.items()) or 'none'}")
     out.print(f"  {verb:<10} {s.written if not s.dry_run else s.writes_planned - s.deferred:,} of "

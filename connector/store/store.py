@@ -382,6 +382,40 @@ class Store:
                 conn.execute(s.outbox.update().where(o.tenant == tenant, o.object == obj, o.record_id == rid)
                              .values(attempts=o.attempts + 1, last_error=error[:2000]))
 
+    def remove_leads(self, tenant: str, gone: Mapping[str, str | None]) -> int:
+        """Forget people the CRM deleted, merged or converted away (id → successor id or None).
+
+        Their events move to the successor (its intent keeps the history, as the CRM moves the
+        activities), or are dropped; their score, written values, pending writes and threshold
+        states go; planned actions for them are cancelled. Score history and the action log stay,
+        as the audit trail. One transaction. Returns how many stored leads were removed."""
+        ids = sorted(gone)
+        if not ids:
+            return 0
+        lead, e, a = s.leads.c, s.events.c, s.actions.c
+        with self.engine.begin() as conn:
+            removed = 0
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start:start + _CHUNK]
+                removed += conn.execute(s.leads.delete().where(lead.tenant == tenant, lead.id.in_(chunk))).rowcount or 0
+                conn.execute(s.scores.delete().where(s.scores.c.tenant == tenant, s.scores.c.lead_id.in_(chunk)))
+                conn.execute(s.written.delete().where(s.written.c.tenant == tenant, s.written.c.object == "lead",
+                                                      s.written.c.record_id.in_(chunk)))
+                conn.execute(s.outbox.delete().where(s.outbox.c.tenant == tenant, s.outbox.c.object == "lead",
+                                                     s.outbox.c.record_id.in_(chunk)))
+                conn.execute(s.threshold_state.delete().where(s.threshold_state.c.tenant == tenant,
+                                                              s.threshold_state.c.lead_id.in_(chunk)))
+                conn.execute(s.actions.update().where(a.tenant == tenant, a.lead_id.in_(chunk),
+                                                      a.status.in_(("planned", "running")))
+                             .values(status="cancelled", result="the lead was removed in the CRM"))
+                dropped = [i for i in chunk if not gone[i]]
+                if dropped:
+                    conn.execute(s.events.delete().where(e.tenant == tenant, e.lead_id.in_(dropped)))
+            for old, new in gone.items():
+                if new:
+                    conn.execute(s.events.update().where(e.tenant == tenant, e.lead_id == old).values(lead_id=new))
+            return removed
+
     # ---- thresholds and actions -----------------------------------------------------------
     def threshold_states(self, tenant: str) -> dict[tuple[str, str], ThresholdState]:
         t = s.threshold_state.c

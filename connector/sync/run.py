@@ -2,7 +2,8 @@
 
 1. take the tenant's lock (a second run exits with :class:`StoreLocked`);
 2. pull accounts, leads, events changed since the committed cursors; store each page (events
-   de-duplicated) and *stage* its cursor;
+   de-duplicated) and *stage* its cursor; forget people the CRM deleted, merged or converted
+   away since the last run (adapters that can tell, :class:`adapters.base.RemovalFinder`);
 3. rescore every lead with the batch engine (decay moves scores without new events) and store
    the scores whose visible values changed, with history;
 4. decide threshold crossings and plan their actions, recorded in one transaction;
@@ -35,7 +36,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from adapters.base import Page, WriteRequest
+from adapters.base import Page, RemovalFinder, WriteRequest
 from adapters.errors import FatalAPIError, RetriableAPIError
 from connector.automation.config import all_actions
 from connector.automation.execute import execute_actions
@@ -82,6 +83,7 @@ class SyncSummary:
     dry_run: bool
     pulled: dict[str, int] = field(default_factory=dict)
     new_events: int = 0
+    removed: int = 0  # stored leads the CRM deleted, merged or converted away
     rescored: int = 0
     score_changes: int = 0
     crossings: dict[str, int] = field(default_factory=dict)
@@ -128,6 +130,24 @@ def _pull(store: Store, adapter: Any, tenant: str, obj: str, until: datetime, dr
     if buffer or staged:
         new += store.ingest(tenant, obj, buffer, staged, until)
     return total, new
+
+
+def _remove(store: Store, adapter: Any, tenant: str, until: datetime, dry_run: bool) -> int:
+    """Forget the people removed in the CRM since the last run; stage the cursor for the next.
+    A first run has nothing stored to forget: it only sets the cursor."""
+    if not isinstance(adapter, RemovalFinder):
+        return 0
+    name = str(getattr(adapter, "name", "crm"))
+    since = store.cursor(tenant, name, "removed")
+    if dry_run:
+        return 0
+    if since is not None:
+        gone = adapter.removed(datetime.fromisoformat(since), until)
+        removed = store.remove_leads(tenant, gone)
+    else:
+        removed = 0
+    store.stage_cursor(tenant, name, "removed", until.isoformat(), until)
+    return removed
 
 
 def _fired_leads(store: Store, tenant: str, crossings: Crossings) -> dict[str, dict[str, Any]]:
@@ -239,6 +259,7 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
                 count, new = _pull(store, adapter, tenant, obj, wall, options.dry_run, lock, progress)
                 summary.pulled[obj] = count
                 summary.new_events += new
+            summary.removed = _remove(store, adapter, tenant, wall, options.dry_run)
 
             if progress:
                 progress("scoring", 0)

@@ -16,7 +16,7 @@ from connector.sync.run import SyncOptions, run_sync
 from sandbox.salesforce import create_server
 from sandbox.tenant import generate_tenant
 from scoring.model import parse_model
-from tests.adapters.test_salesforce import install, live, make_adapter
+from tests.adapters.test_salesforce import _convert, install, live, make_adapter
 from tests.sync.hubspot_world import model_text
 
 pytestmark = pytest.mark.slow
@@ -75,3 +75,34 @@ def test_sync_writes_scores_tasks_and_owners_then_a_steady_run_writes_nothing(se
     used = (adapter.api_usage()["calls"] or 0) - before
     assert again.written == 0 and again.score_changes == 0 and not again.actions
     assert used <= 10, f"a steady run made {used} calls"
+
+
+def test_people_removed_in_the_crm_leave_the_store(server: Any, tmp_path: Path) -> None:
+    """A deleted lead is forgotten (no score, no writes to it, its events gone); a converted
+    lead's events follow its contact; nobody is written to who is no longer there."""
+    adapter = make_adapter(server)
+    install(adapter)
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    model = parse_model(model_text([o.id for o in adapter.owners() if o.active][:3], enter=ENTER), "<test model>")
+    first = run_sync(store, adapter, model, SyncOptions(tenant="sf", now=NOW))
+    assert first.removed == 0 and first.failed == 0
+    with_events = {e["lead_id"] for e in store.event_table("sf").select(["lead_id"]).to_pylist()}
+    leads = [rid for rid in live(server, "Lead") if rid in with_events]
+    deleted, converted = leads[0], leads[1]
+    contact = next(rid for rid in live(server, "Contact") if rid in with_events)
+    moved = len(store.lead_events("sf", converted))
+    before = len(store.lead_events("sf", contact))
+    assert moved and before and store.scores("sf").get(deleted)
+    server.org.delete("Lead", deleted)
+    _convert(server, converted, contact)
+
+    second = run_sync(store, adapter, model, SyncOptions(tenant="sf", now=NOW))
+    assert second.removed == 2 and second.failed == 0
+    for gone in (deleted, converted):
+        assert store.lead("sf", gone) is None and gone not in store.scores("sf")
+        assert gone not in store.written("sf", "lead") and not store.lead_events("sf", gone)
+        assert all(w.record_id != gone for w in store.outbox("sf"))
+    assert len(store.lead_events("sf", contact)) == before + moved  # the converted lead's history follows
+
+    third = run_sync(store, adapter, model, SyncOptions(tenant="sf", now=NOW))
+    assert third.failed == 0 and third.written == 0  # nothing left that points at removed people

@@ -117,6 +117,30 @@ def test_plan_records_states_and_actions_once(store: Store) -> None:
     assert (row.attempts, row.result) == (1, "task 55")
 
 
+def test_removed_leads_are_forgotten_and_a_successor_keeps_their_events(store: Store) -> None:
+    at = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    store.upsert_leads("t", [Lead(id=i) for i in ("L1", "L2", "C1", "L3")])
+    store.upsert_leads("other", [Lead(id="L1")])
+    store.add_events("t", [Event(lead_id=i, type="page_view", occurred_at=at, url=f"/{i}") for i in ("L1", "L2", "C1")])
+    store.add_events("other", [Event(lead_id="L1", type="page_view", occurred_at=at)])
+    store.save_scores("t", [StoredScore(i, 1.0, 1.0, 1.0, "F", "F4", "", "v1") for i in ("L1", "L2", "L3")], [], NOW)
+    store.replace_outbox("t", [PendingWrite("lead", i, {"score": 1}, 1.0, 0) for i in ("L1", "L3")], "r1", NOW)
+    store.acknowledge("t", "lead", [("L2", {"score": 1})], [], NOW)
+    action = {"lead_id": "L1", "threshold": "mql", "kind": "notify", "seq": 0, "payload": {}}
+    store.plan("t", {("L1", "mql"): ThresholdState(True, NOW, NOW)},
+               [{**action, "key": "k1"}, {**action, "key": "k2", "lead_id": "L3"}], {}, NOW)
+
+    assert store.remove_leads("t", {"L1": None, "L2": "C1", "gone-before": None}) == 2
+    assert store.lead_table("t").column("id").to_pylist() == ["C1", "L3"]
+    assert set(store.scores("t")) == {"L3"} and store.written("t", "lead") == {}
+    assert [w.record_id for w in store.outbox("t")] == ["L3"] and store.threshold_states("t") == {}
+    assert sorted(e["url"] for e in store.lead_events("t", "C1")) == ["/C1", "/L2"]  # L2 was converted into C1
+    assert not store.lead_events("t", "L1") and not store.lead_events("t", "L2")
+    assert {r.key: r.status for r in store.actions("t")} == {"k1": "cancelled", "k2": "planned"}
+    assert store.count("other", "leads") == 1 and store.count("other", "events") == 1  # other tenants untouched
+    assert store.remove_leads("t", {"L1": None}) == 0  # told twice: nothing more to do
+
+
 def test_second_lock_holder_is_refused_with_a_clear_message(store: Store) -> None:
     with SyncLock(store, "t:sync"):
         with pytest.raises(StoreLocked, match="another sync of 't:sync' is running"):
