@@ -70,14 +70,16 @@ def _not_found_error(store: ObjectStore, ids: list[str], action: str) -> dict[st
 
 
 def list_objects(portal: Portal, request: Request, objectType: str) -> Response:
+    """A page of live records in id order; with ``archived=true``, of archived ones only."""
     store = portal.store(objectType)
     limit = min(max(int(request.args.get("limit", 10)), 1), 100)
     after = int(request.args.get("after", 0) or 0)
     names = _props_param(request)
+    archived = request.args.get("archived", "false").lower() == "true"
     with portal.lock:
         results: list[dict[str, Any]] = []
         last = None
-        for id_ in store.ids_from(after):
+        for id_ in (store.archived_from(after) if archived else store.ids_from(after)):
             if len(results) == limit:
                 last = results[-1]["id"]
                 break
@@ -99,6 +101,18 @@ def get_object(portal: Portal, request: Request, objectType: str, objectId: str)
         if wanted:
             out["associations"] = _v3_associations(portal, store.type.name, rec.id, wanted)
         return json_response(out)
+
+
+def archive_object(portal: Portal, request: Request, objectType: str, objectId: str) -> Response:
+    """``DELETE``: move the record to the recycling bin; 204 without a body, 404 when there is no
+    live record by that id (never created, or archived already)."""
+    store = portal.store(objectType)
+    with portal.lock:
+        rec = portal.lookup(store, objectId, None)
+        if rec is None:
+            raise not_found()
+        portal.archive(store, rec)
+    return Response(status=204)
 
 
 def _v3_associations(portal: Portal, frm: str, id_: int, wanted: list[str]
@@ -186,6 +200,21 @@ def batch_read(portal: Portal, request: Request, objectType: str) -> Response:
                 results.append(portal.render(store.type, rec, names))
     errors = [_not_found_error(store, missing, "get")] if missing else []
     return _batch(results, errors, started)
+
+
+def batch_archive(portal: Portal, request: Request, objectType: str) -> Response:
+    """Archive up to the batch cap of records by id; 204 without a body. Ids with no live record
+    are passed over (HubSpot documents no error answer for them)."""
+    store = portal.store(objectType)
+    inputs = _inputs(portal, body_of(request), portal_cap(request))
+    if not all(isinstance(i, dict) and i.get("id") for i in inputs):
+        raise validation('Invalid input JSON: every input must be an object with an "id"')
+    with portal.lock:
+        for item in inputs:
+            rec = portal.lookup(store, str(item["id"]), None)
+            if rec is not None:
+                portal.archive(store, rec)
+    return Response(status=204)
 
 
 def batch_create(portal: Portal, request: Request, objectType: str) -> Response:
@@ -432,6 +461,8 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("POST", "/crm/v3/objects/<objectType>", create_object, "write"),
     ("GET", "/crm/v3/objects/<objectType>/<objectId>", get_object, "read"),
     ("PATCH", "/crm/v3/objects/<objectType>/<objectId>", update_object, "write"),
+    ("DELETE", "/crm/v3/objects/<objectType>/<objectId>", archive_object, "write"),
+    ("POST", "/crm/v3/objects/<objectType>/batch/archive", batch_archive, "write"),
     ("POST", "/crm/v3/objects/<objectType>/batch/read", batch_read, "read"),
     ("POST", "/crm/v3/objects/<objectType>/batch/create", batch_create, "write"),
     ("POST", "/crm/v3/objects/<objectType>/batch/update", batch_update, "write"),

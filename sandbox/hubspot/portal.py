@@ -164,7 +164,8 @@ class Portal:
 
     def render(self, type_: ObjectType, rec: Record, names: list[str] | None,
                with_defaults: bool = True) -> dict[str, Any]:
-        """A ``SimplePublicObject``: requested properties (null when unset) plus the basics."""
+        """A ``SimplePublicObject``: requested properties (null when unset) plus the basics;
+        an archived record also carries ``archivedAt``."""
         wanted = list(names) if names else list(type_.default_properties)
         defs = self.properties[type_.name]
         wanted = [n for n in wanted if n in defs]
@@ -172,13 +173,16 @@ class Portal:
             for base in (type_.created_property, type_.modified_property, "hs_object_id"):
                 if base not in wanted:
                     wanted.append(base)
-        return {
+        out: dict[str, Any] = {
             "id": str(rec.id),
             "properties": rec.render(type_, wanted),
             "createdAt": iso_ms(rec.created_ms),
             "updatedAt": iso_ms(rec.updated_ms),
             "archived": rec.archived,
         }
+        if rec.archived_ms is not None:
+            out["archivedAt"] = iso_ms(rec.archived_ms)
+        return out
 
     def lookup(self, store: ObjectStore, key: str, id_property: str | None) -> Record | None:
         if id_property and id_property != "hs_object_id":
@@ -214,6 +218,10 @@ class Portal:
                     "CONFLICT", f"A {store.type.singular} with {name} {value} already exists. "
                                 f"Existing ID: {other.id}"))
         store.update(rec, props, self.now_ms())
+
+    def archive(self, store: ObjectStore, rec: Record) -> None:
+        """Delete a record as HubSpot does: archived now, kept, gone from reads and search."""
+        store.archive(rec, self.now_ms())
 
     # -- associations -----------------------------------------------------------------------
 

@@ -363,5 +363,8 @@ def _id_range(store: ObjectStore, lo: Any, lo_inc: bool, hi: Any, hi_inc: bool,
 
 
 def _count_id_range(store: ObjectStore, lo: Any, lo_inc: bool, hi: Any, hi_inc: bool) -> int:
+    """Live ids in the range (archived ones keep their place in ``order`` but do not count)."""
     i, j = _id_bounds(store, lo, lo_inc, hi, hi_inc)
-    return j - i
+    if i >= j:
+        return 0
+    return j - i - store.count_archived_between(store.order[i], store.order[j - 1])

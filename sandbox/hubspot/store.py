@@ -4,7 +4,10 @@ Each record keeps only its non-empty property values (strings, as HubSpot return
 id, create date and last-modified date are fields of the record, rendered into properties on
 output. Two indexes make the incremental-sync queries fast without materialising lists per
 request: ids in creation order (``hs_object_id`` order, append-only) and a sorted index of
-``(last modified ms, id)`` packed into one int. The caller (the portal) holds the lock.
+``(last modified ms, id)`` packed into one int. Archived (deleted) records stay in ``records``
+with their archive time, leave the modified index and the unique-value indexes, and join a
+third, ascending list of archived ids that ``GET ...?archived=true`` pages through. The caller
+(the portal) holds the lock.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class Record:
     created_ms: int
     updated_ms: int
     archived: bool = False
+    archived_ms: int | None = None  # when it was archived (HubSpot's ``archivedAt``)
 
     def value(self, type_: ObjectType, name: str) -> str | None:
         if name == "hs_object_id":
@@ -51,6 +55,7 @@ class ObjectStore:
         self.records: dict[int, Record] = {}
         self.order: list[int] = []  # ids ascending (ids are handed out increasing)
         self.by_modified: SortedList = SortedList()
+        self.archived_order: list[int] = []  # archived ids ascending
         self.unique: dict[str, dict[str, int]] = {p: {} for p in type_.unique_properties}
         self.next_id = first_id
 
@@ -136,7 +141,12 @@ class ObjectStore:
         self.by_modified.add(self.key(new_ms, rec.id))
 
     def archive(self, rec: Record, now_ms: int) -> None:
+        """Move a live record to the recycling bin (HubSpot's archive; the record is kept)."""
+        if rec.archived:
+            return
         rec.archived = True
+        rec.archived_ms = now_ms
+        bisect.insort(self.archived_order, rec.id)
         self.by_modified.discard(self.key(rec.updated_ms, rec.id))
         for name, index in self.unique.items():
             value = rec.props.get(name)
@@ -154,6 +164,19 @@ class ObjectStore:
             i += 1
             if not self.records[id_].archived:
                 yield id_
+
+    def archived_from(self, after_id: int) -> Iterator[int]:
+        """Archived ids greater than ``after_id``, ascending."""
+        archived = self.archived_order
+        i = bisect.bisect_right(archived, after_id)
+        while i < len(archived):
+            yield archived[i]
+            i += 1
+
+    def count_archived_between(self, lo_id: int, hi_id: int) -> int:
+        """How many archived ids lie in ``[lo_id, hi_id]``."""
+        archived = self.archived_order
+        return max(0, bisect.bisect_right(archived, hi_id) - bisect.bisect_left(archived, lo_id))
 
     def modified_range(self, lo_ms: int | None, hi_ms: int | None, lo_inclusive: bool = True,
                        hi_inclusive: bool = True, reverse: bool = False) -> Iterator[int]:

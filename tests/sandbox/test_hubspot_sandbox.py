@@ -319,6 +319,84 @@ def test_batch_create_and_upsert(hubspot_server: Any, small_tenant: Tenant) -> N
     assert by_new[True].properties["email"] == "fresh@example.net"
 
 
+# -- archive (delete) ----------------------------------------------------------------------
+
+DELETE_ONE = "DELETE /crm/v3/objects/{objectType}/{objectId}"
+ARCHIVE_BATCH = "POST /crm/v3/objects/{objectType}/batch/archive"
+
+
+def _archived_ids(c: HubSpot, limit: int = 100) -> tuple[list[str], list[int]]:
+    """Every archived contact id through ``archived=true`` paging, and the page sizes."""
+    ids: list[str] = []
+    sizes: list[int] = []
+    after = None
+    while True:
+        page = c.crm.contacts.basic_api.get_page(limit=limit, archived=True, after=after)
+        ids += [r.id for r in page.results]
+        sizes.append(len(page.results))
+        assert all(r.archived and r.archived_at is not None for r in page.results)
+        if page.paging is None:
+            return ids, sizes
+        after = page.paging.next.after
+
+
+def test_delete_archives_a_contact(make_hubspot_server: Any, small_tenant: Tenant) -> None:
+    clock = FakeClock()
+    clock.t = 1_900_000_000.0
+    server = make_hubspot_server(small_tenant, clock=clock, search_per_second=1000)
+    c = client(server)
+    rows = leads(small_tenant)
+    clock.t += 60
+    resp = c.crm.contacts.basic_api.archive("7", _preload_content=False)
+    assert (resp.status, resp.data) == (204, b"")
+    with pytest.raises(NotFoundException) as gone:
+        c.crm.contacts.basic_api.get_by_id("7")
+    assert body(gone.value)["category"] == "OBJECT_NOT_FOUND"
+    # neither search (by its e-mail, or everything) nor the default list returns it
+    assert _search_ids(c, [{"propertyName": "email", "operator": "EQ", "value": rows[6]["email"]}]) == (0, [])
+    everything = c.crm.contacts.search_api.do_search(PublicObjectSearchRequest(limit=100))
+    assert everything.total == len(rows) - 1 and "7" not in [r.id for r in everything.results]
+    live = [r.id for r in c.crm.contacts.get_all()]
+    assert live == [str(i + 1) for i in range(len(rows)) if i != 6]
+    # the archived list returns it, stamped with the archive time (not its last change)
+    raw = json.loads(c.crm.contacts.basic_api.get_page(archived=True, _preload_content=False).data)
+    [only] = raw["results"]
+    assert only["id"] == "7" and only["archived"] is True
+    assert only["archivedAt"] == "2030-03-17T17:47:40.000Z"
+    assert only["updatedAt"] != only["archivedAt"]
+    # deleting again, or an id that never existed, is HubSpot's 404
+    for again in ("7", "999999"):
+        with pytest.raises(NotFoundException) as missing:
+            c.crm.contacts.basic_api.archive(again)
+        assert body(missing.value)["category"] == "OBJECT_NOT_FOUND"
+    assert server.log.count(DELETE_ONE) == 3 and server.log.count(DELETE_ONE, 404) == 2
+    assert _archived_ids(c) == (["7"], [1])
+
+
+def test_batch_archive_and_the_archived_list_pages(make_hubspot_server: Any, small_tenant: Tenant) -> None:
+    from hubspot.crm.contacts import BatchInputSimplePublicObjectId
+
+    server = make_hubspot_server(small_tenant, search_per_second=1000)
+    c = client(server)
+    n = len(leads(small_tenant))
+    assert _archived_ids(c) == ([], [0])
+    wanted = [str(i) for i in range(2, 14)]
+    resp = c.crm.contacts.batch_api.archive(BatchInputSimplePublicObjectId(
+        inputs=[{"id": i} for i in [*reversed(wanted), "999999"]]), _preload_content=False)
+    assert (resp.status, resp.data) == (204, b"")
+    assert server.log.counts() == {"GET /crm/v3/objects/{objectType}": 1, ARCHIVE_BATCH: 1}
+    assert _archived_ids(c, limit=5) == (wanted, [5, 5, 2])  # id order, whatever order they were archived in
+    live = [r.id for r in c.crm.contacts.get_all()]
+    assert len(live) == n - len(wanted) and not set(live) & set(wanted)
+    assert c.crm.contacts.search_api.do_search(PublicObjectSearchRequest(limit=1)).total == n - len(wanted)
+    assert c.crm.companies.basic_api.get_page(archived=True).results == []  # other types untouched
+    with pytest.raises(ApiException) as too_many:
+        c.crm.contacts.batch_api.archive(BatchInputSimplePublicObjectId(
+            inputs=[{"id": str(i)} for i in range(20, 121)]))
+    assert too_many.value.status == 400 and body(too_many.value)["category"] == "VALIDATION_ERROR"
+    assert c.crm.contacts.basic_api.get_by_id("20").id == "20"  # a rejected batch archives nothing
+
+
 # -- search --------------------------------------------------------------------------------
 
 
