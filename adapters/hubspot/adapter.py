@@ -17,7 +17,7 @@ from adapters.errors import AdapterError
 from adapters.hubspot import install as installer
 from adapters.hubspot.convert import ms_of_text, to_account, to_lead, to_property_value
 from adapters.hubspot.events import event_sources
-from adapters.hubspot.pull import associations, primary_company, search_pages
+from adapters.hubspot.pull import archived_pages, associations, primary_company, search_pages
 from adapters.hubspot.transport import Credentials, Transport
 from adapters.hubspot.write import create_tasks, enroll, find_tasks, update_batches
 from adapters.retry import RetryPolicy
@@ -172,6 +172,23 @@ class HubSpotAdapter:
                 if email:
                     found[email] = self._emails[email] = str(r["id"])
         return found
+
+    def removed(self, since: datetime, until: datetime) -> dict[str, str | None]:
+        """Contacts deleted (archived) in ``[since, until]``, by ``archivedAt``: id → None.
+
+        For the connector to drop them from its store, like the Salesforce adapter's ``removed``.
+        HubSpot keeps deleted contacts restorable, and so listed as archived, for 90 days (its
+        "Archive a contact" API reference): run at least that often or deletions are missed. The
+        archived list has no time filter, so this reads all of it, one call per 100 archived
+        contacts. Merged contacts are not reported here.
+        """
+        lo, hi = ms_of(since), ms_of(until)
+        gone: dict[str, str | None] = {}
+        for raw in archived_pages(self.t, "contacts"):
+            for r in raw:
+                if lo <= ms_of_text(r.get("archivedAt")) <= hi:
+                    gone[str(r["id"])] = None
+        return gone
 
     # -- writes --------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Incremental reads: CRM search on the last-modified property, and v4 association batch reads.
+"""Incremental reads: CRM search on the last-modified property, v4 association batch reads, and
+the list of archived (deleted) objects.
 
 A search query cannot page past 10,000 results (HubSpot answers 400), so when the next ``after``
 would cross the cap the query is restarted from the last timestamp seen (``GTE``), skipping the
@@ -18,7 +19,7 @@ from adapters.errors import AdapterError
 from adapters.hubspot.convert import ms_of_text
 from adapters.hubspot.transport import Transport
 
-__all__ = ["MAX_RESULTS", "associations", "search_pages"]
+__all__ = ["MAX_RESULTS", "archived_pages", "associations", "search_pages"]
 
 MAX_RESULTS = 10_000
 
@@ -85,6 +86,28 @@ def search_pages(t: Transport, object_type: str, modified: str, properties: Sequ
         if tail is None:
             return
         (lo, skip), after, previous_total = restart(), None, None
+
+
+def archived_pages(t: Transport, object_type: str, limit: int = 100) -> Iterator[list[dict[str, Any]]]:
+    """Pages of the archived (deleted) objects HubSpot still holds, in id order, each with ``archivedAt``.
+
+    ``GET /crm/v3/objects/{type}?archived=true`` (``limit`` ≤ 100), asking for ``hs_object_id`` only
+    to keep answers small. HubSpot cannot filter this list by archive time, so every call reads
+    the whole recycling bin: ⌈archived / limit⌉ calls (at least one).
+    """
+    api = t.api("crm.objects.basic_api")
+    after: str | None = None
+    while True:
+        kw: dict[str, Any] = {"limit": limit, "properties": ["hs_object_id"], "archived": True,
+                              **({"after": after} if after else {})}
+        data, _ = t.call(f"list archived {object_type}", api.get_page, object_type,
+                         endpoint="GET /crm/v3/objects/{objectType}", **kw)
+        results: list[dict[str, Any]] = (data or {}).get("results") or []
+        if results:
+            yield results
+        after = (((data or {}).get("paging") or {}).get("next") or {}).get("after")
+        if not after:
+            return
 
 
 def associations(t: Transport, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+import requests
 
 from adapters.base import WriteRequest
 from adapters.errors import AuthError, LimitExhausted, PermissionDenied
@@ -24,6 +25,7 @@ from tests.adapters.harness import Harness
 SEARCH = "POST /crm/v3/objects/{objectType}/search"
 ASSOC = "POST /crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read"
 UPDATE = "POST /crm/v3/objects/{objectType}/batch/update"
+LIST = "GET /crm/v3/objects/{objectType}"
 MAPPING = Path(__file__).resolve().parents[2] / "mappings" / "hubspot.yaml"
 
 
@@ -221,3 +223,52 @@ def test_install_reports_a_property_it_cannot_use(hub: Harness) -> None:
         "contacts property leadscore_score exists with type string, leadscore writes number: rename it in the "
         "mapping or delete it"]
     assert not plan.up_to_date
+
+
+def _archive(h: Harness, *ids: str) -> None:
+    """Delete contacts through the sandbox's HTTP API, as a HubSpot user or integration would."""
+    for i in ids:
+        resp = requests.delete(f"{h.server.url}/crm/v3/objects/contacts/{i}",
+                               headers={"Authorization": f"Bearer {h.server.token}"}, timeout=10)
+        assert resp.status_code == 204, resp.text
+
+
+def _archive_batch(h: Harness, ids: list[str]) -> None:
+    for start in range(0, len(ids), 100):
+        resp = requests.post(f"{h.server.url}/crm/v3/objects/contacts/batch/archive",
+                             json={"inputs": [{"id": i} for i in ids[start:start + 100]]},
+                             headers={"Authorization": f"Bearer {h.server.token}"}, timeout=10)
+        assert resp.status_code == 204, resp.text
+
+
+def test_removed_lists_contacts_archived_in_the_window(tenant: Any, make_harness: Any) -> None:
+    clock = [2_000_000_000.0]
+    h: Harness = make_harness("hubspot", tenant, clock=lambda: clock[0])
+    first = datetime.fromtimestamp(clock[0], timezone.utc)
+    _archive(h, "3")  # before the window asked about below
+    clock[0] += 3600
+    later = datetime.fromtimestamp(clock[0], timezone.utc)
+    _archive(h, "5", "8")
+    clock[0] += 3600
+    ms = timedelta(milliseconds=1)
+    adapter = cast(HubSpotAdapter, h.adapter)
+    h.server.log.reset()
+    assert adapter.removed(later - timedelta(minutes=1), later + timedelta(minutes=1)) == {"5": None, "8": None}
+    assert adapter.removed(later, later) == {"5": None, "8": None}  # both ends of the window count
+    assert adapter.removed(first, later - ms) == {"3": None}
+    assert adapter.removed(later + ms, later + timedelta(hours=2)) == {}
+    assert adapter.removed(first - timedelta(hours=1), first - ms) == {}  # ends before any deletion
+    assert h.server.log.counts() == {LIST: 5}  # one page each: three archived contacts
+    live = {r.id for p in adapter.pull_leads(None, later + timedelta(hours=2)) for r in p.records}
+    assert live == h.lead_ids - {"3", "5", "8"}
+
+
+def test_removed_pages_through_the_whole_recycling_bin(hub: Harness) -> None:
+    since = now()
+    gone = sorted(hub.lead_ids, key=int)[10:260]
+    _archive_batch(hub, gone)
+    hub.server.log.reset()
+    adapter = adapter_for(hub)
+    assert adapter.removed(since, now()) == dict.fromkeys(gone)
+    assert hub.server.log.counts() == {LIST: math.ceil(len(gone) / 100)}
+    assert adapter.t.calls == Counter({LIST: 3})
