@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     predictive_model: Path | None = Field(
         None, description="A model from `leadscore train --store`: the sync also writes its probability and tier")
     store_url: str = Field("sqlite:///leadscore.db", description="SQLAlchemy URL of the state store")
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail notifications")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port")
+    smtp_from: str = Field("leadscore@localhost", description="Sender address of notification e-mails")
+    smtp_user: str | None = Field(None, description="SMTP user name, when the server wants a login")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS")
     hubspot: HubSpotSettings = HubSpotSettings()
     salesforce: SalesforceSettings = SalesforceSettings()
 

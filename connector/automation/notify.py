@@ -4,8 +4,9 @@ Both destinations are secrets or close to it (a webhook URL carries its token), 
 names an environment variable, never the URL, and neither the URL nor a password is ever printed
 or logged; errors name the variable instead.
 
-SMTP settings come from ``LEADSCORE_SMTP_HOST``, ``_PORT`` (25), ``_FROM``, ``_USER``,
-``_PASSWORD`` and ``_STARTTLS`` (``true``/``false``).
+SMTP settings are the ``smtp_*`` settings (:mod:`connector.settings`: ``LEADSCORE_SMTP_HOST``,
+``_PORT`` (25), ``_FROM``, ``_USER``, ``_PASSWORD``, ``_STARTTLS``, in the environment, ``.env``
+or the YAML config); a Notifier made without them reads those variables from the environment.
 """
 
 from __future__ import annotations
@@ -52,11 +53,11 @@ class SmtpConfig:
 
 class Notifier:
     def __init__(self, env: Mapping[str, str] | None = None, session: requests.Session | None = None,
-                 timeout_s: float = 10.0):
+                 timeout_s: float = 10.0, smtp: SmtpConfig | None = None):
         self.env = os.environ if env is None else env
         self.session = session or requests.Session()
         self.timeout_s = timeout_s
-        self.smtp = SmtpConfig.from_env(self.env)
+        self.smtp = smtp or SmtpConfig.from_env(self.env)
 
     def webhook(self, env_name: str, text: str) -> str:
         url = self.env.get(env_name)

@@ -19,6 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from connector.app import app
+from connector.automation.notify import Notifier, SmtpConfig
 from connector.console import err, handle_errors, load_model, out, parse_now, print_json
 from connector.settings import load_settings
 from connector.store import Store, StoreLocked, redact_url
@@ -75,7 +76,18 @@ def _one_run(settings: Any, store: Store, crm: str, tenant: str, model_path: Pat
                 tasks[what] = bar.add_task(what, total=None)
             bar.update(tasks[what], advance=n)
 
-        return run_sync(store, adapter, model, options, progress=progress, model_source=source)
+        return run_sync(store, adapter, model, options, notifier=_notifier(settings), progress=progress,
+                        model_source=source)
+
+
+def _notifier(settings: Any) -> Notifier:
+    """Notifications as the settings say (SMTP from the environment, .env or the YAML config)."""
+    smtp = None
+    if settings.smtp_host:
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        smtp = SmtpConfig(host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_from,
+                          user=settings.smtp_user, password=password, starttls=settings.smtp_starttls)
+    return Notifier(smtp=smtp)
 
 
 def _predictor(path: Path | None) -> Any:

@@ -4,11 +4,13 @@ and the executor's rule that an interrupted notification is never sent twice."""
 from __future__ import annotations
 
 import json
+import os
 import socketserver
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -128,3 +130,27 @@ def test_delivery_errors_name_the_setting_never_the_secret(servers: dict[str, An
     no_smtp = Notifier(env={"HOOK": servers["env"]["HOOK"]})
     with pytest.raises(NotifyError, match="LEADSCORE_SMTP_HOST"):
         no_smtp.email(["a@b.c"], "s", "t")
+
+
+def test_smtp_settings_come_from_a_config_file_too(servers: dict[str, Any], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sync command builds its notifier from the settings: SMTP set in the YAML config (not
+    in the environment) delivers, and the password stays a secret."""
+    from connector.commands.sync import _notifier
+    from connector.settings import load_settings
+
+    env = servers["env"]
+    for name in list(os.environ):
+        if name.startswith("LEADSCORE_"):
+            monkeypatch.delenv(name)
+    config = tmp_path / "leadscore.yaml"
+    config.write_text(f"smtp_host: 127.0.0.1\nsmtp_port: {env['LEADSCORE_SMTP_PORT']}\n"
+                      "smtp_from: alerts@example.com\nsmtp_password: hunter2\n")
+    monkeypatch.chdir(tmp_path)  # no .env here
+    settings = load_settings(config)
+    assert "hunter2" not in repr(settings)
+    notifier = _notifier(settings)
+    assert notifier.smtp is not None and "hunter2" not in repr(notifier.smtp)
+    notifier.email(["rep@example.com"], "hello", "text")
+    (mail,) = _Smtp.messages
+    assert "From: alerts@example.com" in mail and "To: rep@example.com" in mail
