@@ -133,7 +133,8 @@ class TaskFinder(Protocol):
 @runtime_checkable
 class RemovalFinder(Protocol):
     """Optional: an adapter that can tell which people were deleted (or merged or converted away)
-    in a time window, so the connector stops scoring them and writing to them."""
+    in a time window, so the connector stops scoring them and writing to them. An adapter whose
+    answer is costly may set ``removal_interval`` (a timedelta): the sync asks at most that often."""
 
     def removed(self, since: datetime, until: datetime) -> dict[str, str | None]:
         """People who stopped being people to score in ``[since, until]``: id → the id their

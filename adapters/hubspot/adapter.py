@@ -8,7 +8,7 @@ through one :class:`~adapters.hubspot.transport.Transport` (budget, token refres
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from adapters.base import FieldSpec, InstallPlan, Owner, Page, TaskRequest, WriteRequest, WriteResult
@@ -30,6 +30,9 @@ _OBJECTS = {"lead": "contacts", "account": "companies"}
 
 class HubSpotAdapter:
     name = "hubspot"
+    #: the archived list cannot be filtered by time (one call per 100 archived contacts), so the
+    #: sync looks for deletions at most this often
+    removal_interval = timedelta(hours=6)
 
     def __init__(self, transport: Transport, mapping: HubSpotMapping | None = None, *, batch_size: int = 100,
                  search_limit: int = 200, lookback_s: int = 300):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+import requests
 
 from connector.store import Store
 from connector.sync.run import SyncOptions, run_sync
@@ -68,3 +69,28 @@ def test_dry_run_touches_nothing(server: Any, store: Store) -> None:
     assert snapshot(server) == before
     assert store.outbox("hs") == [] and store.scores("hs") == {} and store.actions("hs") == []
     assert all(v[0] is None for v in store.cursors("hs", "hubspot").values())
+
+
+def test_deleted_contacts_leave_the_store_looked_for_every_few_hours(server: Any, store: Store) -> None:
+    a = adapter(server)
+    model = model_with_actions([o.id for o in a.owners()][:3])
+    first = run_sync(store, a, model, SyncOptions(tenant="hs", now=NOW))
+    assert first.removed == 0
+    gone = sorted(store.scores("hs"))[:2]
+    for contact in gone:
+        response = requests.delete(f"{server.url}/crm/v3/objects/contacts/{contact}",
+                                   headers={"Authorization": f"Bearer {server.token}"}, timeout=10)
+        assert response.status_code == 204
+    server.log.reset()
+    soon = run_sync(store, a, model, SyncOptions(tenant="hs", now=NOW))
+    assert soon.removed == 0 and "GET /crm/v3/objects/{objectType}" not in server.log.counts()  # asked recently
+    assert set(gone) <= set(store.scores("hs"))
+
+    a.removal_interval = timedelta(0)  # as if the interval had passed
+    later = run_sync(store, a, model, SyncOptions(tenant="hs", now=NOW))
+    assert later.removed == 2 and later.failed == 0
+    assert server.log.counts()["GET /crm/v3/objects/{objectType}"] == 1  # two archived contacts: one page
+    for contact in gone:
+        assert store.lead("hs", contact) is None and contact not in store.scores("hs")
+        assert contact not in store.written("hs", "lead") and not store.lead_events("hs", contact)
+    assert len(store.scores("hs")) == 148
