@@ -104,7 +104,14 @@ def train(
     if export_scorecard is not None:
         sc_started = time.perf_counter()
         with single_thread(threads):
-            exported = build_scorecard(trained, table, source=str(export_scorecard))
+            if history is not None:  # activity features: the ones the engine derives, under its names
+                from scoring.predict.history import SCORECARD_FIELDS, is_activity
+
+                leave_out = [f for f in trained.schema.names if is_activity(f) and f not in SCORECARD_FIELDS]
+                exported = build_scorecard(trained, table, source=str(export_scorecard), fields=SCORECARD_FIELDS,
+                                           leave_out=leave_out)
+            else:
+                exported = build_scorecard(trained, table, source=str(export_scorecard))
         write_bytes(export_scorecard, exported.yaml_text.encode("utf-8"))
         scorecard = exported.evaluation | {"file": str(export_scorecard),
                                            "seconds": round(time.perf_counter() - sc_started, 2)}
@@ -122,6 +129,9 @@ def train(
     out.print(f"chosen: [bold]{evaluation['chosen']}[/] AUC {evaluation['auc']:.4f}; "
               f"trained on {evaluation['rows']:,} rows in {train_seconds:.1f} s → {out_path}")
     if scorecard:
+        if scorecard["left_out"]:
+            err.print(f"note: the scorecard leaves out {', '.join(scorecard['left_out'])}: a scoring model has no "
+                      "field for them (the learned model keeps them)")
         out.print(f"scorecard: {scorecard['rules']} rules on {scorecard['fields']} fields, "
                   f"AUC {scorecard['auc']:.4f} (costs {scorecard['auc_cost']:+.4f} vs the learned "
                   f"model) → {export_scorecard}")

@@ -8,7 +8,8 @@ those points must equal the in-memory ones: the file is checked, not just the ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -36,10 +37,16 @@ class ScorecardExport:
 
 
 def export_scorecard(trained: TrainedModel, table: pa.Table, *, name: str | None = None,
-                     source: str = "<scorecard>") -> ScorecardExport:
+                     source: str = "<scorecard>", fields: Mapping[str, str] | None = None,
+                     leave_out: Sequence[str] = ()) -> ScorecardExport:
     """Fit the scorecard on ``table`` (the training table), evaluate it out of sample, and
-    render it as YAML that ``parse_model`` accepts."""
-    schema = trained.schema
+    render it as YAML that ``parse_model`` accepts.
+
+    ``fields`` maps a feature to the lead field a scoring model knows it by (activity features
+    the engine derives from events: ``n_events`` → ``event_count``); features in ``leave_out``
+    have no such field, so the scorecard is learned without them (and judged so)."""
+    fields = dict(fields or {})
+    schema = replace(trained.schema, features=tuple(f for f in trained.schema.features if f.name not in leave_out))
     y = parse_target(table, schema.target)
     x = encode(schema, table)
     folds = int(trained.extra.get("folds", 5))
@@ -50,10 +57,10 @@ def export_scorecard(trained: TrainedModel, table: pa.Table, *, name: str | None
     card = fit_scorecard(schema, x, y)
     fit_scores = card.fit_score(x)
     text = scorecard_yaml(card, name=name or f"scorecard-{_slug(schema.target)}",
-                          grade_cuts=grade_cuts_for(fit_scores),
+                          grade_cuts=grade_cuts_for(fit_scores), fields=fields,
                           source_note=f"Trained on {len(y)} leads; validated by {method}.")
     model = parse_model(text, source)
-    from_yaml = yaml_fit_points(model, table)
+    from_yaml = yaml_fit_points(model, table, {field: feature for feature, field in fields.items()})
     if not np.allclose(from_yaml, card.points_for(x)):
         worst = int(np.argmax(np.abs(from_yaml - card.points_for(x))))
         raise AssertionError(f"exported scorecard scores row {worst + 1} as {from_yaml[worst]} "
@@ -74,6 +81,7 @@ def export_scorecard(trained: TrainedModel, table: pa.Table, *, name: str | None
         "max_points": model.fit.max_points,
         "model_version": model.version,
         "validation": method,
+        "left_out": [name for name in leave_out if name in trained.schema.names],
     }
     return ScorecardExport(text, evaluation)
 

@@ -25,8 +25,8 @@ import pyarrow as pa
 
 from .dataset import DataError, parse_times
 
-__all__ = ["OutcomeRule", "OUTCOMES", "FIT_FIELDS", "TARGET", "TIME_COLUMN", "outcomes",
-           "activity_features", "event_types", "feature_table", "training_table"]
+__all__ = ["OutcomeRule", "OUTCOMES", "FIT_FIELDS", "TARGET", "TIME_COLUMN", "SCORECARD_FIELDS", "outcomes",
+           "activity_features", "event_types", "feature_table", "training_table", "is_activity"]
 
 #: Name of the outcome column in a training table built here.
 TARGET = "converted"
@@ -37,6 +37,15 @@ TIME_COLUMN = "created_at"
 FIT_FIELDS: tuple[str, ...] = ("title", "country", "state", "industry", "employees", "annual_revenue",
                                "lead_source")
 DAY_SECONDS = 86_400.0
+#: Activity features a scoring model can state as fit rules, and the derived lead field that
+#: means the same at scoring time. The others (per-type and decayed counts, active days) have no
+#: such field: a scorecard leaves them out, the learned model keeps them.
+SCORECARD_FIELDS = {"n_events": "event_count", "days_since_last": "days_since_last_activity"}
+
+
+def is_activity(name: str) -> bool:
+    """Is this a column :func:`activity_features` makes?"""
+    return name in ("n_events", "active_days", "days_since_last") or name.startswith(("n_", "decayed_"))
 
 
 def _fold(value: object) -> str:

@@ -24,6 +24,7 @@ training leads, and an ``mql`` threshold at grade B.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,7 +178,7 @@ def fit_scorecard(schema: FeatureSchema, x: np.ndarray, y: np.ndarray, *, bins: 
     return Scorecard(schema, all_bins, points, intercept)
 
 
-def _merged_rules(card: Scorecard, j: int) -> list[dict[str, Any]]:
+def _merged_rules(card: Scorecard, j: int, field: str) -> list[dict[str, Any]]:
     """The YAML rules of one field: zero-point bins dropped, equal-point categories merged."""
     feat = card.schema.features[j]
     ranges: list[dict[str, Any]] = []
@@ -203,7 +204,7 @@ def _merged_rules(card: Scorecard, j: int) -> list[dict[str, Any]]:
     rules = [*categories, *ranges, *last]
     for i, rule in enumerate(rules):
         rule["id"] = f"{_slug(feat.name)}.{i + 1}"
-    return [{"id": r.pop("id"), "field": f"lead.{feat.name}", **r} for r in rules]
+    return [{"id": r.pop("id"), "field": f"lead.{field}", **r} for r in rules]
 
 
 def _slug(name: str) -> str:
@@ -211,15 +212,20 @@ def _slug(name: str) -> str:
 
 
 def scorecard_yaml(card: Scorecard, *, name: str, grade_cuts: list[float],
-                   source_note: str = "") -> str:
-    """The scorecard as a scoring-model YAML file ``parse_model`` accepts."""
+                   source_note: str = "", fields: Mapping[str, str] | None = None) -> str:
+    """The scorecard as a scoring-model YAML file ``parse_model`` accepts. ``fields`` names the
+    lead field of a feature that has one the engine derives (``n_events`` → ``event_count``);
+    the rest become custom lead fields of their own name."""
+    fields = fields or {}
     groups = []
     used: list[str] = []
     for j, feat in enumerate(card.schema.features):
-        rules = _merged_rules(card, j)
+        field = fields.get(feat.name, feat.name)
+        rules = _merged_rules(card, j, field)
         if rules:
             groups.append({"name": feat.name, "rules": rules})
-            used.append(feat.name)
+            if feat.name not in fields:
+                used.append(feat.name)
     grades = dict(zip("ABCD", [round(float(g), 1) for g in grade_cuts], strict=True))
     doc: dict[str, Any] = {
         "name": name,
@@ -259,18 +265,21 @@ def cross_validate_scorecard(schema: FeatureSchema, x: np.ndarray, y: np.ndarray
     return points, aucs
 
 
-def yaml_fit_points(model: ScoringModel, table: pa.Table) -> np.ndarray:
+def yaml_fit_points(model: ScoringModel, table: pa.Table, columns: Mapping[str, str] | None = None) -> np.ndarray:
     """Raw fit points of every row, read from the YAML model's own rules and conditions.
 
     This checks the exported text rather than the in-memory bins: what an admin edits is what
     gets measured. Group caps are applied; a field the table lacks counts as missing.
+    ``columns`` names the table column of a lead field when they differ.
     """
+    columns = columns or {}
     total = np.zeros(table.num_rows)
     missing = pa.nulls(table.num_rows, pa.string())
     for group in model.fit.groups:
         group_points = np.zeros(table.num_rows)
         for rule in group.rules:
             name = rule.field.split(".", 1)[1]
+            name = columns.get(name, name)
             column = table.column(name) if name in table.column_names else missing
             group_points += column_matches(rule.condition, column) * rule.points
         if group.cap is not None:

@@ -169,3 +169,40 @@ def test_the_outcome_time_comes_from_the_first_named_field_that_holds_one(store_
         store.close()
     converted = sum(tenant.leads.column("converted").to_pylist())
     assert known == {"converted_at": (converted, converted), "became_customer_at": (converted, 0)}
+
+
+def test_scorecard_from_the_store_scores_the_same_at_sync_time(
+        store_url: str, tenant: Tenant, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A scorecard learned from the store names activity by the fields the engine derives from
+    events (event_count, days_since_last_activity) and leaves out what it cannot state; scored
+    by the engine on the store's leads and events, it gives the points it was fitted to."""
+    from scoring.engine import score_detail
+    from scoring.predict.history import feature_table
+    from scoring.predict.scorecard import yaml_fit_points
+
+    card = tmp_path / "card.yaml"
+    code = main(["train", "--store", store_url, "--tenant", TENANT, "--cutoff", tenant.now.isoformat(),
+                 "--models", "logistic", "--out", str(tmp_path / "m.pkl"), "--export-scorecard", str(card), "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    left_out = result["scorecard"]["left_out"]
+    assert "n_page_view" in left_out and "active_days" in left_out and "n_events" not in left_out
+    model = parse_model(card.read_text(), str(card))
+    fields = {rule.field for _, _, rule in model.fit_rules()}
+    assert {"lead.event_count", "lead.days_since_last_activity"} <= fields
+    assert not any(f.split(".", 1)[1].startswith(("n_", "decayed_")) or f == "lead.active_days" for f in fields)
+
+    store = Store.open(store_url)
+    try:
+        leads, events = store.lead_table(TENANT), store.event_table(TENANT)
+    finally:
+        store.close()
+    detail = score_detail(model, leads, events, tenant.now)
+    engine_points = np.sum(detail.contributions[:, :len(model.fit_rules())], axis=1)
+    features = feature_table(leads, events, tenant.now)
+    expected = yaml_fit_points(model, features, {"event_count": "n_events",
+                                                 "days_since_last_activity": "days_since_last"})
+    np.testing.assert_allclose(engine_points, expected, atol=1e-9)
+    for field in ("lead.event_count", "lead.days_since_last_activity"):  # each field's rules give points
+        rules = [k for k, (_, _, rule) in enumerate(model.fit_rules()) if rule.field == field]
+        assert (detail.contributions[:, rules] != 0).any()
