@@ -111,3 +111,37 @@ def test_the_sync_command_takes_the_model_from_its_option_or_the_setting(
         again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert again["written"] == 0 and again["writes_planned"] == 0
         assert _crm(server) == crm
+
+
+def test_salesforce_gets_probability_and_tier_on_leads_and_contacts(model_path: Path, tmp_path: Path) -> None:
+    """The same through the Salesforce adapter: Leadscore_Probability__c and _Tier__c land on
+    Leads and Contacts, next to the rules score."""
+    from sandbox.salesforce import create_server as create_salesforce
+    from tests.adapters.test_salesforce import install as install_salesforce
+    from tests.adapters.test_salesforce import live, make_adapter
+
+    with create_salesforce(generate_tenant(seed=11, leads=120, events_per_lead=8)) as server:
+        adapter = make_adapter(server)
+        install_salesforce(adapter)
+        store = Store.open(f"sqlite:///{tmp_path / 'sf.db'}")
+        try:
+            rules = parse_model(DEFAULT_MODEL_TEXT, "<default>")
+            options = SyncOptions(tenant="sf", now=NOW, predictor=StorePredictor.load(model_path))
+            first = run_sync(store, adapter, rules, options)
+            assert first.failed == 0
+            expected = predict_store(options.predictor.model, store.lead_table("sf"),  # type: ignore[union-attr]
+                                     store.event_table("sf"), NOW).to_pylist()
+            people = set(live(server, "Lead") + live(server, "Contact"))
+            assert {row["lead_id"] for row in expected} == people
+            stored = store.scores("sf")
+            for row in expected:
+                table = server.org.tables["Lead" if row["lead_id"].startswith("00Q") else "Contact"]
+                record = table.rows[row["lead_id"]]
+                assert table.value(record, "Leadscore_Probability__c") == int(row["probability"] * 100 + 0.5)
+                assert table.value(record, "Leadscore_Probability_Tier__c") == row["tier"]
+                assert table.value(record, "Leadscore_Score__c") == int(stored[row["lead_id"]].score + 0.5)
+            assert len({row["tier"] for row in expected}) > 1
+            again = run_sync(store, adapter, rules, options)
+            assert again.written == 0 and again.writes_planned == 0
+        finally:
+            store.close()
