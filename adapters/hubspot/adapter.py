@@ -17,7 +17,7 @@ from adapters.errors import AdapterError
 from adapters.hubspot import install as installer
 from adapters.hubspot.convert import ms_of_text, to_account, to_lead, to_property_value
 from adapters.hubspot.events import event_sources
-from adapters.hubspot.pull import archived_pages, associations, primary_company, search_pages
+from adapters.hubspot.pull import archived_pages, associations, joined, primary_company, search_pages
 from adapters.hubspot.transport import Credentials, Transport
 from adapters.hubspot.write import create_tasks, enroll, find_tasks, update_batches
 from adapters.retry import RetryPolicy
@@ -97,8 +97,9 @@ class HubSpotAdapter:
 
         def pages() -> Iterator[tuple[list[Any], str | None]]:
             mark, until_ms = decode(cursor), ms_of(until)
-            for raw in search_pages(self.t, "contacts", "lastmodifieddate", props,
-                                    window(mark, until_ms, self.lookback_ms), self.search_limit):
+            found = search_pages(self.t, "contacts", "lastmodifieddate", props,
+                                 window(mark, until_ms, self.lookback_ms), self.search_limit)
+            for raw in found if by_property else joined(found):  # associations: a call per 1,000 contacts
                 if by_property:
                     accounts = {str(r["id"]): (r["properties"] or {}).get("associatedcompanyid") or None for r in raw}
                 else:

@@ -22,7 +22,7 @@ from typing import Any
 
 from adapters.cursors import Window, encode, ms_of
 from adapters.hubspot.convert import parse_number, parse_time
-from adapters.hubspot.pull import associations, search_pages
+from adapters.hubspot.pull import associations, joined, search_pages
 from adapters.hubspot.transport import Transport
 from mappings.loader import Engagement, HubSpotMapping
 from scoring.records import Event
@@ -166,7 +166,7 @@ def _engagement(t: Transport, e: Engagement, limit: int) -> EventSource:
     props = [p for p in ("hs_timestamp", e.property) if p]
 
     def read(win: Window) -> Iterator[tuple[list[Event], int | None]]:
-        for page in search_pages(t, e.object, "hs_lastmodifieddate", props, win, limit):
+        for page in joined(search_pages(t, e.object, "hs_lastmodifieddate", props, win, limit)):
             links = associations(t, e.object, "contacts", [str(r["id"]) for r in page])
             events, high = [], None
             for r in page:

@@ -19,7 +19,7 @@ from adapters.errors import AdapterError
 from adapters.hubspot.convert import ms_of_text
 from adapters.hubspot.transport import Transport
 
-__all__ = ["MAX_RESULTS", "archived_pages", "associations", "search_pages"]
+__all__ = ["MAX_RESULTS", "ASSOCIATION_BATCH", "archived_pages", "associations", "joined", "search_pages"]
 
 MAX_RESULTS = 10_000
 
@@ -110,6 +110,28 @@ def archived_pages(t: Transport, object_type: str, limit: int = 100) -> Iterator
             return
 
 
+ASSOCIATION_BATCH = 1000  # ids per v4 association batch read (HubSpot's limit since February 2025)
+
+
+def joined(pages: Iterator[list[dict[str, Any]]], size: int = ASSOCIATION_BATCH,
+           max_pages: int = 5) -> Iterator[list[dict[str, Any]]]:
+    """Consecutive search pages joined into batches of at most ``size`` records, so the follow-up
+    association read is one call per thousand records instead of one per 200-record page.
+
+    At most ``max_pages`` pages go into one batch: search answers carry no rate-limit headers,
+    the association reads do, so the daily reserve is checked at least that often."""
+    batch: list[dict[str, Any]] = []
+    count = 0
+    for page in pages:
+        if batch and (len(batch) + len(page) > size or count == max_pages):
+            yield batch
+            batch, count = [], 0
+        batch.extend(page)
+        count += 1
+    if batch:
+        yield batch
+
+
 def associations(t: Transport, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     """id → its associations (``{toObjectId, associationTypes}``) by v4 batch read, ≤ 1,000 ids a call.
 
@@ -119,8 +141,8 @@ def associations(t: Transport, from_type: str, to_type: str, ids: Sequence[str])
     api = t.api("crm.associations.v4.batch_api")
     out: dict[str, list[dict[str, Any]]] = {}
     endpoint = f"POST /crm/v4/associations/{from_type}/{to_type}/batch/read"
-    for i in range(0, len(ids), 1000):
-        body = {"inputs": [{"id": str(x)} for x in ids[i:i + 1000]]}
+    for i in range(0, len(ids), ASSOCIATION_BATCH):
+        body = {"inputs": [{"id": str(x)} for x in ids[i:i + ASSOCIATION_BATCH]]}
         data, _ = t.call(f"read {from_type}→{to_type} associations", api.get_page, from_type, to_type, body,
                          endpoint=endpoint)
         for r in data.get("results") or []:

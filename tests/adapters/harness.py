@@ -49,7 +49,7 @@ def hubspot_harness(tenant: Any, **server_options: Any) -> Harness:
     transport = Transport(server.url, Credentials(server.token), rate_per_10s=2000,
                           search_per_second=options["search_per_second"],
                           policy=RetryPolicy(sleep=sleeps.append, seed=1), timeout_s=10)
-    adapter = HubSpotAdapter(transport)
+    adapter = HubSpotAdapter(transport, search_limit=50)  # several pages per pull, even on a small tenant
     ids = contact_id_of(tenant)
     accounts = {a: str(i + 1) for i, a in enumerate(tenant.accounts.column("id").to_pylist())}
     account_of = {str(ids[lead]): accounts.get(acc) if acc else None
