@@ -19,10 +19,12 @@ from scoring.errors import ConfigError, Problem
 from scoring.predict.history import (
     FIT_FIELDS,
     OUTCOMES,
+    STAGE_TIME_COLUMN,
     OutcomeRule,
     event_types,
     feature_table,
     training_table,
+    with_stage_times,
 )
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ def store_training_table(store: Store, tenant: str, rule: OutcomeRule, cutoff: d
     if leads.num_rows == 0:
         raise ConfigError([Problem("--tenant", None, tenant, "the store holds no leads for this tenant",
                                    "run `leadscore sync` first, or check --tenant")])
+    leads, rule = with_stage_times(leads, store.stage_times(tenant), rule)  # outcome times the sync saw happen
     return training_table(leads, store.event_table(tenant), rule, cutoff, half_life_days=half_life_days)
 
 
@@ -91,8 +94,9 @@ def backtest_tables(store: Store, tenant: str, rule: OutcomeRule) -> tuple[pa.Ta
     """(leads with ``converted``/``converted_at``/timestamps, outcomes 0/1, events) for a backtest or diff."""
     from scoring.predict.history import outcomes
 
-    leads = store.lead_table(tenant)
+    leads, rule = with_stage_times(store.lead_table(tenant), store.stage_times(tenant), rule)
     y, when = outcomes(leads, rule)
+    leads = leads.drop_columns([STAGE_TIME_COLUMN])
     if "converted_at" in leads.column_names:  # replaced by the rule's reading of it (None when not converted)
         leads = leads.drop_columns(["converted_at"])
     stamps = pa.array([None if w != w else int(w * 1_000_000) for w in when], pa.int64()).cast(

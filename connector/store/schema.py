@@ -23,7 +23,7 @@ from .errors import StoreError
 
 __all__ = [
     "metadata", "leads", "accounts", "events", "scores", "score_history", "cursors", "written",
-    "outbox", "actions", "threshold_state", "locks", "kv", "runs", "schema_migrations",
+    "outbox", "actions", "threshold_state", "locks", "kv", "runs", "lead_stages", "schema_migrations",
     "MIGRATIONS", "SCHEMA_VERSION", "migrate", "UTCDateTime",
 ]
 
@@ -222,6 +222,19 @@ runs = sa.Table(
 )
 
 
+lead_stages = sa.Table(
+    "lead_stages", metadata,
+    sa.Column("tenant", TENANT, primary_key=True),
+    sa.Column("lead_id", ID, primary_key=True),
+    sa.Column("field", sa.String(40), primary_key=True),  # lifecycle_stage | lead_status
+    sa.Column("value", sa.String(255), primary_key=True),
+    # when the lead was first seen with this value: the CRM's last-modified time of the record
+    # that showed the change; NULL when it already had it the first time we saw the lead
+    sa.Column("reached_at", UTCDateTime),
+    sa.Column("seen_at", UTCDateTime, nullable=False),
+)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -229,13 +242,22 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
+_LATER = ("lead_stages",)  # created by later migrations
+
+
 def _initial(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t is not schema_migrations])
+    metadata.create_all(conn, tables=[t for t in metadata.sorted_tables
+                                      if t is not schema_migrations and t.name not in _LATER])
+
+
+def _stage_log(conn: Connection) -> None:
+    lead_stages.create(conn, checkfirst=True)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: leads, accounts, events, scores, history, cursors, written, outbox, "
                  "actions, threshold state, locks, kv, runs", _initial),
+    Migration(2, "lead_stages: when each lead reached each lifecycle stage and lead status", _stage_log),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

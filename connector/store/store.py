@@ -163,6 +163,7 @@ class Store:
         with self.engine.begin() as conn:
             new = 0
             if obj == "leads":
+                self._log_stages(conn, tenant, records, now or datetime.now(timezone.utc))
                 self._upsert(conn, s.leads, _lead_rows(tenant, records),
                              ["email", "account_id", "owner_id", "updated_at", "payload"])
             elif obj == "accounts":
@@ -178,6 +179,42 @@ class Store:
                                                 "pending": value, "updated_at": now or datetime.now(timezone.utc)}],
                              ["pending", "updated_at"])
             return new
+
+    def _log_stages(self, conn: Connection, tenant: str, records: Sequence[Lead], now: datetime) -> None:
+        """Remember when each lead was first seen at each lifecycle stage and lead status: a
+        change seen between two pulls happened by the record's last-modified time (so an outcome
+        time is known to within a sync interval); a value a lead already had when first seen has
+        no known time."""
+        ids = list(dict.fromkeys(r.id for r in records))
+        before: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), _CHUNK):
+            for rid, payload in conn.execute(sa.select(s.leads.c.id, s.leads.c.payload).where(
+                    s.leads.c.tenant == tenant, s.leads.c.id.in_(ids[start:start + _CHUNK]))):
+                before[rid] = payload or {}
+        rows = []
+        for r in records:
+            old = before.get(r.id)
+            for name in _STAGE_FIELDS:
+                value = getattr(r, name)
+                if value in (None, "") or (old is not None and old.get(name) == value):
+                    continue
+                reached = None if old is None else (r.updated_at or now)
+                rows.append({"tenant": tenant, "lead_id": r.id, "field": name, "value": str(value)[:255],
+                             "reached_at": reached, "seen_at": now})
+            if old is None:
+                before[r.id] = {name: getattr(r, name) for name in _STAGE_FIELDS}  # a lead twice in one page
+        self._upsert(conn, s.lead_stages, rows)  # the first time a value is seen wins
+
+    def stage_times(self, tenant: str) -> pa.Table:
+        """lead_id, field (lifecycle_stage or lead_status), value, reached_at (null: unknown)."""
+        c = s.lead_stages.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(c.lead_id, c.field, c.value, c.reached_at)
+                                .where(c.tenant == tenant).order_by(c.lead_id, c.field, c.value)).all()
+        return pa.table({"lead_id": pa.array([r[0] for r in rows], pa.string()),
+                         "field": pa.array([r[1] for r in rows], pa.string()),
+                         "value": pa.array([r[2] for r in rows], pa.string()),
+                         "reached_at": pa.array([r[3] for r in rows], pa.timestamp("us", tz="UTC"))})
 
     def upsert_leads(self, tenant: str, records: Sequence[Lead]) -> int:
         self.ingest(tenant, "leads", records)
@@ -386,8 +423,8 @@ class Store:
         """Forget people the CRM deleted, merged or converted away (id → successor id or None).
 
         Their events move to the successor (its intent keeps the history, as the CRM moves the
-        activities), or are dropped; their score, written values, pending writes and threshold
-        states go; planned actions for them are cancelled. Score history and the action log stay,
+        activities), or are dropped; their score, written values, pending writes, threshold
+        states and stage log go; planned actions for them are cancelled. Score history and the action log stay,
         as the audit trail. One transaction. Returns how many stored leads were removed."""
         ids = sorted(gone)
         if not ids:
@@ -405,6 +442,8 @@ class Store:
                                                      s.outbox.c.record_id.in_(chunk)))
                 conn.execute(s.threshold_state.delete().where(s.threshold_state.c.tenant == tenant,
                                                               s.threshold_state.c.lead_id.in_(chunk)))
+                conn.execute(s.lead_stages.delete().where(s.lead_stages.c.tenant == tenant,
+                                                          s.lead_stages.c.lead_id.in_(chunk)))
                 conn.execute(s.actions.update().where(a.tenant == tenant, a.lead_id.in_(chunk),
                                                       a.status.in_(("planned", "running")))
                              .values(status="cancelled", result="the lead was removed in the CRM"))
@@ -490,6 +529,9 @@ _EVENT_COLUMNS = ("lead_id", "type", "occurred_us", "url", "form", "campaign", "
 
 def _micros(us: int) -> timedelta:
     return timedelta(microseconds=int(us))
+
+
+_STAGE_FIELDS = ("lifecycle_stage", "lead_status")
 
 
 def _lead_rows(tenant: str, records: Sequence[Lead]) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ Pure: tables and times in, tables out; ``cutoff``/``now`` are parameters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -26,7 +26,8 @@ import pyarrow as pa
 from .dataset import DataError, parse_times
 
 __all__ = ["OutcomeRule", "OUTCOMES", "FIT_FIELDS", "TARGET", "TIME_COLUMN", "SCORECARD_FIELDS", "outcomes",
-           "activity_features", "event_types", "feature_table", "training_table", "is_activity"]
+           "activity_features", "event_types", "feature_table", "training_table", "is_activity",
+           "STAGE_TIME_COLUMN", "with_stage_times"]
 
 #: Name of the outcome column in a training table built here.
 TARGET = "converted"
@@ -82,6 +83,29 @@ OUTCOMES = {
                              frozenset({"closed - converted", "converted", "qualified - converted"})),
     "customer": OutcomeRule("customer", frozenset({"customer"})),
 }
+
+
+#: the column :func:`with_stage_times` adds: when the lead was first seen at an outcome stage
+STAGE_TIME_COLUMN = "outcome_seen_at"
+
+
+def with_stage_times(leads: pa.Table, stages: pa.Table, rule: OutcomeRule) -> tuple[pa.Table, OutcomeRule]:
+    """The leads with :data:`STAGE_TIME_COLUMN` (the earliest known time each lead reached one of
+    the rule's stages or statuses, from a log of ``lead_id, field, value, reached_at``) and the
+    rule reading it after its own time columns."""
+    earliest: dict[str, datetime] = {}
+    for row in stages.to_pylist():
+        wanted = rule.stages if row["field"] == "lifecycle_stage" else rule.statuses
+        at = row["reached_at"]
+        known = earliest.get(row["lead_id"])
+        if at is not None and _fold(row["value"]) in wanted and (known is None or at < known):
+            earliest[row["lead_id"]] = at
+    ids = [str(v) for v in leads.column("id").to_pylist()]
+    column = pa.array([earliest.get(i) for i in ids], pa.timestamp("us", tz="UTC"))
+    if STAGE_TIME_COLUMN in leads.column_names:
+        leads = leads.drop_columns([STAGE_TIME_COLUMN])
+    times = (*[c for c in rule.time_columns if c != STAGE_TIME_COLUMN], STAGE_TIME_COLUMN)
+    return leads.append_column(STAGE_TIME_COLUMN, column), replace(rule, time_columns=times)
 
 
 def _text(table: pa.Table, name: str) -> list[str]:

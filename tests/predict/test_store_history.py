@@ -206,3 +206,27 @@ def test_scorecard_from_the_store_scores_the_same_at_sync_time(
     for field in ("lead.event_count", "lead.days_since_last_activity"):  # each field's rules give points
         rules = [k for k, (_, _, rule) in enumerate(model.fit_rules()) if rule.field == field]
         assert (detail.contributions[:, rules] != 0).any()
+
+
+def test_outcome_times_the_sync_saw_happen_cut_activity_without_a_time_field(tmp_path: Path) -> None:
+    """No field holds the outcome time, but the sync saw each lead reach its outcome stage (the
+    CRM's last-modified time of that change): activity after it is cut off all the same."""
+    import dataclasses
+
+    small = generate_tenant(seed=5, leads=200, events_per_lead=5)
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        leads = _leads(small.leads, with_outcome_time=False)
+        store.upsert_leads(TENANT, [dataclasses.replace(lead, lifecycle_stage="lead", lead_status="Open")
+                                    for lead in leads])  # the first sync: nobody has converted yet
+        store.add_events(TENANT, _events(small.events))
+        converted_at = small.leads.column("converted_at").to_pylist()
+        store.upsert_leads(TENANT, [dataclasses.replace(lead, updated_at=when)  # later syncs see them convert
+                                    for lead, when in zip(leads, converted_at, strict=True) if when is not None])
+        before, counts = store_training_table(store, TENANT, OUTCOMES["converted"], small.now)
+        store.add_events(TENANT, _post_outcome_burst(small))
+        after, _ = store_training_table(store, TENANT, OUTCOMES["converted"], small.now)
+    finally:
+        store.close()
+    assert counts["converted"] > 0 and counts["converted_time_known"] == counts["converted"]
+    assert before.equals(after)

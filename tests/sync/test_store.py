@@ -32,6 +32,23 @@ def test_migrations_apply_once_and_refuse_a_newer_store(store_url: str) -> None:
     again.close()
 
 
+def test_a_version_1_store_is_upgraded_in_place(store_url: str) -> None:
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:  # a store as the first release left it
+        s.schema_migrations.create(conn, checkfirst=True)
+        s.MIGRATIONS[0].apply(conn)
+        conn.execute(s.schema_migrations.insert().values(version=1, description="initial", applied_at=NOW))
+        conn.execute(s.leads.insert().values(tenant="t", id="L1", payload={"id": "L1", "lifecycle_stage": "lead"}))
+    assert not sa.inspect(engine).has_table("lead_stages")
+    engine.dispose()
+    store = Store.open(store_url)
+    assert store.schema_version() == SCHEMA_VERSION >= 2
+    store.upsert_leads("t", [Lead(id="L1", lifecycle_stage="customer", updated_at=NOW)])
+    assert store.stage_times("t").to_pylist() == [
+        {"lead_id": "L1", "field": "lifecycle_stage", "value": "customer", "reached_at": NOW}]
+    store.close()
+
+
 def test_leads_upsert_and_read_back_as_arrow(store: Store) -> None:
     store.upsert_leads("t", [Lead(id="L1", email="a@x.com", employees=50, custom={"plan": "pro"}),
                              Lead(id="L2", title="CTO")])
@@ -139,6 +156,28 @@ def test_removed_leads_are_forgotten_and_a_successor_keeps_their_events(store: S
     assert {r.key: r.status for r in store.actions("t")} == {"k1": "cancelled", "k2": "planned"}
     assert store.count("other", "leads") == 1 and store.count("other", "events") == 1  # other tenants untouched
     assert store.remove_leads("t", {"L1": None}) == 0  # told twice: nothing more to do
+
+
+def test_stage_log_keeps_when_each_lead_was_first_seen_at_each_stage(store: Store) -> None:
+    t1, t2, t3 = NOW - timedelta(days=3), NOW - timedelta(days=2), NOW - timedelta(days=1)
+    store.upsert_leads("t", [Lead(id="L1", lifecycle_stage="lead", updated_at=t1),
+                             Lead(id="L2", lifecycle_stage="customer", lead_status="Won", updated_at=t1)])
+    store.upsert_leads("t", [Lead(id="L1", lifecycle_stage="opportunity", updated_at=t2),  # seen to change
+                             Lead(id="L2", lifecycle_stage="customer", lead_status="Won", updated_at=t2)])
+    store.upsert_leads("t", [Lead(id="L1", lifecycle_stage="customer", lead_status="Won", updated_at=t3),
+                             Lead(id="L1", lifecycle_stage="customer", lead_status="Won", updated_at=t3)])
+    store.upsert_leads("t", [Lead(id="L1", lifecycle_stage="opportunity", updated_at=NOW)])  # back: first time stays
+    rows = {(r["lead_id"], r["field"], r["value"]): r["reached_at"] for r in store.stage_times("t").to_pylist()}
+    assert rows == {
+        ("L1", "lifecycle_stage", "lead"): None,  # had it when first seen: time unknown
+        ("L1", "lifecycle_stage", "opportunity"): t2,
+        ("L1", "lifecycle_stage", "customer"): t3,
+        ("L1", "lead_status", "Won"): t3,
+        ("L2", "lifecycle_stage", "customer"): None,
+        ("L2", "lead_status", "Won"): None,
+    }
+    store.remove_leads("t", {"L2": None})
+    assert {r["lead_id"] for r in store.stage_times("t").to_pylist()} == {"L1"}
 
 
 def test_second_lock_holder_is_refused_with_a_clear_message(store: Store) -> None:
