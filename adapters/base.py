@@ -134,7 +134,9 @@ class TaskFinder(Protocol):
 class RemovalFinder(Protocol):
     """Optional: an adapter that can tell which people were deleted (or merged or converted away)
     in a time window, so the connector stops scoring them and writing to them. An adapter whose
-    answer is costly may set ``removal_interval`` (a timedelta): the sync asks at most that often."""
+    answer is costly may set ``removal_interval`` (a timedelta): the sync asks at most that often.
+    One that learns of merges while pulling may also offer ``merged() -> {id: successor id}``,
+    which the sync reads after every pull."""
 
     def removed(self, since: datetime, until: datetime) -> dict[str, str | None]:
         """People who stopped being people to score in ``[since, until]``: id → the id their

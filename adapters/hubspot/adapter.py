@@ -26,6 +26,7 @@ from mappings.loader import HubSpotMapping, load_hubspot_mapping
 __all__ = ["HubSpotAdapter"]
 
 _OBJECTS = {"lead": "contacts", "account": "companies"}
+_MERGED = "hs_merged_object_ids"  # on a contact: the ids of contacts merged into it
 
 
 class HubSpotAdapter:
@@ -42,6 +43,7 @@ class HubSpotAdapter:
         self.search_limit = search_limit
         self.lookback_ms = lookback_s * 1000
         self._emails: dict[str, str] = {}
+        self._merged: dict[str, str] = {}  # merged-away contact id -> the contact it went into
         self._owners: list[dict[str, Any]] | None = None
 
     @classmethod
@@ -92,7 +94,7 @@ class HubSpotAdapter:
     def pull_leads(self, cursor: str | None, until: datetime) -> Iterator[Page]:
         m = self.mapping.contacts
         by_property = m.account_from == "property"
-        props = [*m.properties(), *(["associatedcompanyid"] if by_property else [])]
+        props = [*m.properties(), *(["associatedcompanyid"] if by_property else []), _MERGED]
         email_prop = m.fields.get("email")
 
         def pages() -> Iterator[tuple[list[Any], str | None]]:
@@ -106,6 +108,10 @@ class HubSpotAdapter:
                     links = associations(self.t, "contacts", "companies", [str(r["id"]) for r in raw])
                     accounts = {k: primary_company(v) for k, v in links.items()}
                 leads = [to_lead(r, m, accounts.get(str(r["id"]))) for r in raw]
+                for r in raw:  # a merge moves the merged contacts' ids onto this one
+                    for old in str((r.get("properties") or {}).get(_MERGED) or "").split(";"):
+                        if old.strip() and old.strip() != str(r["id"]):
+                            self._merged[old.strip()] = str(r["id"])
                 if email_prop:
                     for r in raw:
                         email = (r.get("properties") or {}).get(email_prop)
@@ -177,6 +183,12 @@ class HubSpotAdapter:
                     found[email] = self._emails[email] = str(r["id"])
         return found
 
+    def merged(self) -> dict[str, str]:
+        """Contacts merged away, as the contacts pulled so far say (``hs_merged_object_ids``): id →
+        the contact it went into. No extra calls; cleared once read."""
+        out, self._merged = self._merged, {}
+        return out
+
     def removed(self, since: datetime, until: datetime) -> dict[str, str | None]:
         """Contacts deleted (archived) in ``[since, until]``, by ``archivedAt``: id → None.
 
@@ -184,7 +196,7 @@ class HubSpotAdapter:
         HubSpot keeps deleted contacts restorable, and so listed as archived, for 90 days (its
         "Archive a contact" API reference): run at least that often or deletions are missed. The
         archived list has no time filter, so this reads all of it, one call per 100 archived
-        contacts. Merged contacts are not reported here.
+        contacts. Merged contacts are reported by :meth:`merged` instead.
         """
         lo, hi = ms_of(since), ms_of(until)
         gone: dict[str, str | None] = {}

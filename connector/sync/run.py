@@ -133,24 +133,20 @@ def _pull(store: Store, adapter: Any, tenant: str, obj: str, until: datetime, dr
 
 
 def _remove(store: Store, adapter: Any, tenant: str, until: datetime, dry_run: bool) -> int:
-    """Forget the people removed in the CRM since the last run; stage the cursor for the next.
-    A first run has nothing stored to forget: it only sets the cursor."""
-    if not isinstance(adapter, RemovalFinder):
+    """Forget the people removed in the CRM since the last run (and those merged away, as the
+    pull just saw); stage the cursor for the next. A first run has nothing stored to forget."""
+    if not isinstance(adapter, RemovalFinder) or dry_run:
         return 0
+    merged = getattr(adapter, "merged", None)
+    gone: dict[str, str | None] = dict(merged()) if callable(merged) else {}
     name = str(getattr(adapter, "name", "crm"))
     since = store.cursor(tenant, name, "removed")
-    if dry_run:
-        return 0
     interval = getattr(adapter, "removal_interval", None) or timedelta(0)
-    if since is not None and until - datetime.fromisoformat(since) < interval:
-        return 0  # asked recently enough; the cursor stays where it is
-    if since is not None:
-        gone = adapter.removed(datetime.fromisoformat(since), until)
-        removed = store.remove_leads(tenant, gone)
-    else:
-        removed = 0
-    store.stage_cursor(tenant, name, "removed", until.isoformat(), until)
-    return removed
+    if since is None or until - datetime.fromisoformat(since) >= interval:
+        if since is not None:
+            gone.update(adapter.removed(datetime.fromisoformat(since), until))
+        store.stage_cursor(tenant, name, "removed", until.isoformat(), until)
+    return store.remove_leads(tenant, gone) if gone else 0
 
 
 def _fired_leads(store: Store, tenant: str, crossings: Crossings) -> dict[str, dict[str, Any]]:

@@ -115,6 +115,25 @@ def archive_object(portal: Portal, request: Request, objectType: str, objectId: 
     return Response(status=204)
 
 
+def merge_objects(portal: Portal, request: Request, objectType: str) -> Response:
+    """``POST /crm/v3/objects/{type}/merge`` ``{primaryObjectId, objectIdToMerge}``: the primary,
+    as it is after the merge."""
+    store = portal.store(objectType)
+    body = body_of(request)
+    primary_id, other_id = str(body.get("primaryObjectId") or ""), str(body.get("objectIdToMerge") or "")
+    if not primary_id or not other_id:
+        raise validation("Invalid input JSON: primaryObjectId and objectIdToMerge are required")
+    with portal.lock:
+        primary, other = portal.lookup(store, primary_id, None), portal.lookup(store, other_id, None)
+        if primary is None or other is None:
+            raise not_found()
+        if primary.id == other.id:
+            raise validation(f"Cannot merge {store.type.label} {primary_id} with itself")
+        portal.merge(store, other, primary)
+        names = [*store.type.default_properties, "hs_merged_object_ids"]
+        return json_response(portal.render(store.type, primary, names))
+
+
 def _v3_associations(portal: Portal, frm: str, id_: int, wanted: list[str]
                      ) -> dict[str, Any]:
     """The ``associations`` block of a v3 GET: ``{"companies": {"results": [{id, type}]}}``."""
@@ -463,6 +482,7 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("PATCH", "/crm/v3/objects/<objectType>/<objectId>", update_object, "write"),
     ("DELETE", "/crm/v3/objects/<objectType>/<objectId>", archive_object, "write"),
     ("POST", "/crm/v3/objects/<objectType>/batch/archive", batch_archive, "write"),
+    ("POST", "/crm/v3/objects/<objectType>/merge", merge_objects, "write"),
     ("POST", "/crm/v3/objects/<objectType>/batch/read", batch_read, "read"),
     ("POST", "/crm/v3/objects/<objectType>/batch/create", batch_create, "write"),
     ("POST", "/crm/v3/objects/<objectType>/batch/update", batch_update, "write"),

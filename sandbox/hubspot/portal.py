@@ -219,6 +219,10 @@ class Portal:
                                 f"Existing ID: {other.id}"))
         store.update(rec, props, self.now_ms())
 
+    def merge(self, store: ObjectStore, secondary: Record, primary: Record) -> None:
+        """Merge two records (``POST .../merge``): the secondary's id answers with the primary."""
+        store.merge(secondary, primary, self.now_ms())
+
     def archive(self, store: ObjectStore, rec: Record) -> None:
         """Delete a record as HubSpot does: archived now, kept, gone from reads and search."""
         store.archive(rec, self.now_ms())

@@ -182,6 +182,7 @@ def default_properties(type_: ObjectType) -> list[dict[str, Any]]:
                                        "DIRECT_TRAFFIC", "OFFLINE", "PAID_SOCIAL"]),
             d("hs_latest_source", "Latest Source", group="analyticsinformation"),
             d("associatedcompanyid", "Primary Associated Company ID", "number", "number", g),
+            d("hs_merged_object_ids", "Merged Contact IDs", "enumeration", "checkbox", g, read_only=True),
         ]
     if type_.name == "companies":
         g = "companyinformation"

@@ -33,6 +33,7 @@ class Record:
     updated_ms: int
     archived: bool = False
     archived_ms: int | None = None  # when it was archived (HubSpot's ``archivedAt``)
+    merged_into: int | None = None  # merged away: reads of this id answer with that record
 
     def value(self, type_: ObjectType, name: str) -> str | None:
         if name == "hs_object_id":
@@ -56,6 +57,7 @@ class ObjectStore:
         self.order: list[int] = []  # ids ascending (ids are handed out increasing)
         self.by_modified: SortedList = SortedList()
         self.archived_order: list[int] = []  # archived ids ascending
+        self.gone_order: list[int] = []  # archived or merged-away ids ascending (not counted as live)
         self.unique: dict[str, dict[str, int]] = {p: {} for p in type_.unique_properties}
         self.next_id = first_id
 
@@ -111,7 +113,11 @@ class ObjectStore:
         self.by_modified.update(keys)
 
     def get(self, id_: int) -> Record | None:
+        """The live record with this id; a merged-away id answers with the record it went into."""
         rec = self.records.get(id_)
+        hops = 0
+        while rec is not None and rec.merged_into is not None and hops < 100:
+            rec, hops = self.records.get(rec.merged_into), hops + 1
         return rec if rec is not None and not rec.archived else None
 
     def find_unique(self, name: str, value: str) -> Record | None:
@@ -147,6 +153,28 @@ class ObjectStore:
         rec.archived = True
         rec.archived_ms = now_ms
         bisect.insort(self.archived_order, rec.id)
+        self._leave(rec)
+
+    def merge(self, secondary: Record, primary: Record, now_ms: int) -> None:
+        """Merge ``secondary`` into ``primary`` as HubSpot does: the secondary's id keeps answering
+        with the primary, which lists every id merged into it in ``hs_merged_object_ids``."""
+        ids = [i for i in (primary.props.get("hs_merged_object_ids") or "").split(";") if i]
+        ids += [str(secondary.id), *[i for i in (secondary.props.get("hs_merged_object_ids") or "").split(";") if i]]
+        for name, value in secondary.props.items():  # the primary keeps its own values
+            primary.props.setdefault(name, value)
+        secondary.merged_into = primary.id
+        secondary.archived = True
+        self._leave(secondary)
+        for name, index in self.unique.items():  # the primary's unique values stay indexed
+            kept = primary.props.get(name)
+            if kept:
+                index[kept.lower()] = primary.id
+        primary.props["hs_merged_object_ids"] = ";".join(ids)
+        self.touch(primary, now_ms)
+
+    def _leave(self, rec: Record) -> None:
+        """Out of the live indexes: modified order, unique values; into the gone ids."""
+        bisect.insort(self.gone_order, rec.id)
         self.by_modified.discard(self.key(rec.updated_ms, rec.id))
         for name, index in self.unique.items():
             value = rec.props.get(name)
@@ -174,8 +202,8 @@ class ObjectStore:
             i += 1
 
     def count_archived_between(self, lo_id: int, hi_id: int) -> int:
-        """How many archived ids lie in ``[lo_id, hi_id]``."""
-        archived = self.archived_order
+        """How many archived or merged-away ids lie in ``[lo_id, hi_id]``."""
+        archived = self.gone_order
         return max(0, bisect.bisect_right(archived, hi_id) - bisect.bisect_left(archived, lo_id))
 
     def modified_range(self, lo_ms: int | None, hi_ms: int | None, lo_inclusive: bool = True,

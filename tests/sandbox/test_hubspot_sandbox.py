@@ -1024,3 +1024,27 @@ def test_large_tenant_pages_from_the_index(make_hubspot_server: Any) -> None:
                                      "value": tenant.leads.column("email")[123_456].as_py()}]}]))
     assert [r.id for r in by_email.results] == ["123457"]
     assert seeded < 60 and per_page < 2.0, (seeded, per_page)
+
+
+def test_merge_moves_a_contact_into_another(make_hubspot_server: Any, small_tenant: Tenant) -> None:
+    from hubspot.crm.contacts import PublicMergeInput
+
+    server = make_hubspot_server(small_tenant, search_per_second=1000)
+    c = client(server)
+    rows = leads(small_tenant)
+    before = c.crm.contacts.basic_api.get_by_id("3", properties=["lastmodifieddate"])
+    merged = c.crm.contacts.basic_api.merge(PublicMergeInput(primary_object_id="3", object_id_to_merge="9"))
+    assert merged.id == "3" and merged.properties["hs_merged_object_ids"] == "9"
+    assert merged.updated_at > before.updated_at  # the merge is a change of the primary: incremental pulls see it
+    # the merged-away id answers with the primary; search, lists and the archived list leave it out
+    assert c.crm.contacts.basic_api.get_by_id("9").id == "3"
+    assert _search_ids(c, [{"propertyName": "email", "operator": "EQ", "value": rows[8]["email"]}]) == (0, [])
+    everything = c.crm.contacts.search_api.do_search(PublicObjectSearchRequest(limit=100))
+    assert everything.total == len(rows) - 1 and "9" not in [r.id for r in everything.results]
+    assert _archived_ids(c) == ([], [0])
+    c.crm.contacts.basic_api.merge(PublicMergeInput(primary_object_id="3", object_id_to_merge="4"))
+    after = c.crm.contacts.basic_api.get_by_id("3", properties=["hs_merged_object_ids"])
+    assert after.properties["hs_merged_object_ids"] == "9;4"
+    with pytest.raises(ApiException) as itself:
+        c.crm.contacts.basic_api.merge(PublicMergeInput(primary_object_id="3", object_id_to_merge="9"))
+    assert itself.value.status == 400  # 9 is 3 now

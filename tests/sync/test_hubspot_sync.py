@@ -94,3 +94,25 @@ def test_deleted_contacts_leave_the_store_looked_for_every_few_hours(server: Any
         assert store.lead("hs", contact) is None and contact not in store.scores("hs")
         assert contact not in store.written("hs", "lead") and not store.lead_events("hs", contact)
     assert len(store.scores("hs")) == 148
+
+
+def test_a_merged_contact_leaves_the_store_at_once_and_its_events_follow(server: Any, store: Store) -> None:
+    """Merges show on the contact merged into (hs_merged_object_ids), which the next pull reads:
+    no wait for the deletion interval, and no more writes to an id that now means the primary."""
+    a = adapter(server)
+    model = model_with_actions([o.id for o in a.owners()][:3])
+    run_sync(store, a, model, SyncOptions(tenant="hs", now=NOW))
+    with_events = sorted({e["lead_id"] for e in store.event_table("hs").select(["lead_id"]).to_pylist()})
+    primary, secondary = with_events[0], with_events[1]
+    moved, kept = len(store.lead_events("hs", secondary)), len(store.lead_events("hs", primary))
+    response = requests.post(f"{server.url}/crm/v3/objects/contacts/merge",
+                             json={"primaryObjectId": primary, "objectIdToMerge": secondary},
+                             headers={"Authorization": f"Bearer {server.token}"}, timeout=10)
+    assert response.status_code == 200
+    fresh = adapter(server)  # a later run (a new process): the deletion interval has not passed
+    second = run_sync(store, fresh, model, SyncOptions(tenant="hs", now=NOW))
+    assert second.removed == 1 and second.failed == 0
+    assert store.lead("hs", secondary) is None and secondary not in store.scores("hs")
+    assert secondary not in store.written("hs", "lead")
+    assert len(store.lead_events("hs", primary)) == kept + moved and not store.lead_events("hs", secondary)
+    assert "GET /crm/v3/objects/{objectType}" not in server.log.counts()  # no archived-list read for a merge
