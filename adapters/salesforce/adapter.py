@@ -202,7 +202,8 @@ class SalesforceAdapter:
 
     def removed(self, since: datetime, until: datetime) -> dict[str, str | None]:
         """People who stopped being people to score in ``[since, until]``: id → the id their score
-        moves to (a converted lead's contact), or None (deleted; or converted with no contact).
+        moves to (a converted lead's contact, a merged record's master), or None (deleted; or
+        converted with no contact).
 
         For the connector to drop them from its store: ``/deleted`` per object (Salesforce keeps
         15 days of deletions, so run at least that often; an older ``since`` is moved up to that)
@@ -219,7 +220,12 @@ class SalesforceAdapter:
             body = self.t.call(f"deleted {sobject}s", self.t.sf.restful, f"sobjects/{sobject}/deleted/",
                                params={"start": start.isoformat(timespec="seconds"),
                                        "end": end.isoformat(timespec="seconds")})
-            gone.update({str(d["id"]): None for d in (body or {}).get("deletedRecords") or []})
+            deleted = [str(d["id"]) for d in (body or {}).get("deletedRecords") or []]
+            gone.update(dict.fromkeys(deleted))
+            for i in range(0, len(deleted), 300):  # merged away: the score moves to the master record
+                soql = ids_soql(sobject, ["Id", "MasterRecordId"], deleted[i:i + 300])
+                for page in self.t.query_pages(soql + " AND MasterRecordId != null", include_deleted=True):
+                    gone.update({str(r["Id"]): str(r["MasterRecordId"]) for r in page.get("records") or []})
         soql = incremental_soql("Lead", ["Id", "ConvertedContactId"], ms_of(start), ms_of(end), {"IsConverted": True})
         for body in self.t.query_pages(soql):
             for r in body.get("records") or []:

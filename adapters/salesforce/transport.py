@@ -207,14 +207,16 @@ class Transport:
         result: requests.Response = self.policy.call(attempt, idempotent=idempotent)
         return result
 
-    def query_pages(self, soql: str, batch_size: int = 2000) -> Iterator[dict[str, Any]]:
-        """The REST query's pages (one call each), following ``nextRecordsUrl``."""
+    def query_pages(self, soql: str, batch_size: int = 2000, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+        """The REST query's pages (one call each), following ``nextRecordsUrl``; with
+        ``include_deleted``, ``queryAll`` (deleted and merged-away records too)."""
         headers = {"Sforce-Query-Options": f"batchSize={batch_size}"}
-        body: dict[str, Any] = self.call("query", self.sf.query, soql, headers=headers)
+        body: dict[str, Any] = self.call("query", self.sf.query, soql, include_deleted=include_deleted,
+                                         headers=headers)
         yield body
         while not body.get("done", True):
             body = self.call("query", self.sf.query_more, body["nextRecordsUrl"], identifier_is_url=True,
-                             headers=headers)
+                             include_deleted=include_deleted, headers=headers)
             yield body
 
     def usage(self) -> dict[str, int | None]:

@@ -192,11 +192,13 @@ def build_schema() -> dict[str, ObjectDef]:
             _f("ConvertedDate", "date", **ro),
             _ref("ConvertedAccountId", "Account", "ConvertedAccount", **ro),
             _ref("ConvertedContactId", "Contact", "ConvertedContact", **ro),
+            _ref("MasterRecordId", "Lead", "MasterRecord", **ro),
         ]),
         "Contact": ("003", _system() + _person() + [
             _ref("AccountId", "Account", "Account"), _f("Department", "string", length=80),
             _f("MailingCountry", "string", length=80), _f("MailingState", "string", length=80),
             _f("MailingCity", "string", length=40),
+            _ref("MasterRecordId", "Contact", "MasterRecord", **ro),
         ]),
         "Campaign": ("701", _system() + [
             _f("Name", "string", length=80), _f("Type", "picklist"), _f("Status", "picklist"),

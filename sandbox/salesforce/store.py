@@ -257,6 +257,25 @@ class Org:
             if sobject == "FieldPermissions":
                 self.refresh_field_security()
 
+    def merge(self, sobject: str, master_id: str, loser_id: str) -> None:
+        """Merge as Salesforce does (the SOAP ``merge`` call, or merging duplicates in the UI): the
+        loser is deleted with ``MasterRecordId`` pointing at the master, and its tasks and events
+        move to the master."""
+        master, loser = to_18(master_id), to_18(loser_id)
+        with self.lock:
+            table = self.tables[sobject]
+            if master == loser or master not in table.rows or loser not in table.rows:
+                raise SaveError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+            table.set(table.rows[loser], "MasterRecordId", master)
+            for child in ("Task", "Event"):
+                kids = self.tables[child]
+                for rid, row in kids.rows.items():
+                    if kids.value(row, "WhoId") == loser:
+                        kids.set(row, "WhoId", master)
+                        self._stamp(kids, rid, row, self.now_ms())
+            self._stamp(table, master, table.rows[master], self.now_ms())
+        self.delete(sobject, loser)
+
     def secure_field(self, sobject: str, name: str) -> None:
         """Hide a (new custom) field from the API user until FieldPermissions grant access."""
         with self.lock:

@@ -79,7 +79,8 @@ def test_sync_writes_scores_tasks_and_owners_then_a_steady_run_writes_nothing(se
 
 def test_people_removed_in_the_crm_leave_the_store(server: Any, tmp_path: Path) -> None:
     """A deleted lead is forgotten (no score, no writes to it, its events gone); a converted
-    lead's events follow its contact; nobody is written to who is no longer there."""
+    lead's events follow its contact, a merged lead's its master; nobody is written to who is no
+    longer there."""
     adapter = make_adapter(server)
     install(adapter)
     store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
@@ -88,17 +89,20 @@ def test_people_removed_in_the_crm_leave_the_store(server: Any, tmp_path: Path) 
     assert first.removed == 0 and first.failed == 0
     with_events = {e["lead_id"] for e in store.event_table("sf").select(["lead_id"]).to_pylist()}
     leads = [rid for rid in live(server, "Lead") if rid in with_events]
-    deleted, converted = leads[0], leads[1]
+    deleted, converted, loser, master = leads[0], leads[1], leads[2], leads[3]
     contact = next(rid for rid in live(server, "Contact") if rid in with_events)
     moved = len(store.lead_events("sf", converted))
     before = len(store.lead_events("sf", contact))
-    assert moved and before and store.scores("sf").get(deleted)
+    merged, kept = len(store.lead_events("sf", loser)), len(store.lead_events("sf", master))
+    assert moved and before and merged and store.scores("sf").get(deleted)
     server.org.delete("Lead", deleted)
     _convert(server, converted, contact)
+    server.org.merge("Lead", master, loser)  # duplicates merged: the loser is deleted, pointing at the master
 
     second = run_sync(store, adapter, model, SyncOptions(tenant="sf", now=NOW))
-    assert second.removed == 2 and second.failed == 0
-    for gone in (deleted, converted):
+    assert second.removed == 3 and second.failed == 0
+    assert len(store.lead_events("sf", master)) == kept + merged  # the loser's history follows the master
+    for gone in (deleted, converted, loser):
         assert store.lead("sf", gone) is None and gone not in store.scores("sf")
         assert gone not in store.written("sf", "lead") and not store.lead_events("sf", gone)
         assert all(w.record_id != gone for w in store.outbox("sf"))
