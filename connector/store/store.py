@@ -201,8 +201,7 @@ class Store:
                 reached = None if old is None else (r.updated_at or now)
                 rows.append({"tenant": tenant, "lead_id": r.id, "field": name, "value": str(value)[:255],
                              "reached_at": reached, "seen_at": now})
-            if old is None:
-                before[r.id] = {name: getattr(r, name) for name in _STAGE_FIELDS}  # a lead twice in one page
+            before[r.id] = {**(old or {}), **{name: getattr(r, name) for name in _STAGE_FIELDS}}  # twice in a page
         self._upsert(conn, s.lead_stages, rows)  # the first time a value is seen wins
 
     def stage_times(self, tenant: str) -> pa.Table:
