@@ -222,19 +222,38 @@ def prepare_accounts(table: pa.Table, source: str, offset: int = 2) -> Prepared:
     return _finish(table, bad_rows, source, offset)
 
 
+def _check_events(table: pa.Table) -> tuple[pa.Table, list[tuple[str, np.ndarray]]]:
+    """The event columns this table has, converted (times, numbers), and the checks on them as
+    (message, bad rows), in the order a row's first problem is reported."""
+    checks: list[tuple[str, np.ndarray]] = []
+    names = table.column_names
+    if "lead_id" in names:
+        checks.append(("event has no lead_id", _blank(table.column("lead_id"))))
+    if "type" in names:
+        checks.append(("event has no type", _blank(table.column("type"))))
+    if "occurred_at" in names:
+        stamps, bad = parse_timestamps(table.column("occurred_at"))
+        checks.append(("'occurred_at' is not an ISO-8601 timestamp", bad))
+        checks.append(("event has no occurred_at", ~stamps.is_valid().to_numpy(zero_copy_only=False) & ~bad))
+        table = table.set_column(names.index("occurred_at"), "occurred_at", stamps)
+    if "duration_seconds" in names:
+        values, bad = _to_float(table.column("duration_seconds"))
+        checks.append(("'duration_seconds' is not a number", bad))
+        table = table.set_column(names.index("duration_seconds"), "duration_seconds", values)
+    return table, checks
+
+
+_EVENT_CHECK_ORDER = {message: i for i, message in enumerate((
+    "event has no lead_id", "event has no type", "'occurred_at' is not an ISO-8601 timestamp",
+    "event has no occurred_at", "'duration_seconds' is not a number"))}
+
+
 def prepare_events(table: pa.Table, source: str, offset: int = 2) -> Prepared:
     _require(table.column_names, ["lead_id", "type", "occurred_at"], source, "events")
     bad_rows: dict[int, str] = {}
-    _note(bad_rows, _blank(table.column("lead_id")), "event has no lead_id")
-    _note(bad_rows, _blank(table.column("type")), "event has no type")
-    stamps, bad = parse_timestamps(table.column("occurred_at"))
-    _note(bad_rows, bad, "'occurred_at' is not an ISO-8601 timestamp")
-    _note(bad_rows, ~stamps.is_valid().to_numpy(zero_copy_only=False) & ~bad, "event has no occurred_at")
-    table = table.set_column(table.column_names.index("occurred_at"), "occurred_at", stamps)
-    if "duration_seconds" in table.column_names:
-        values, bad = _to_float(table.column("duration_seconds"))
-        _note(bad_rows, bad, "'duration_seconds' is not a number")
-        table = table.set_column(table.column_names.index("duration_seconds"), "duration_seconds", values)
+    table, checks = _check_events(table)
+    for message, mask in checks:
+        _note(bad_rows, mask, message)
     return _finish(table, bad_rows, source, offset)
 
 
@@ -288,6 +307,7 @@ class EventFile:
         self._lock = threading.Lock()
         if detect_format(self.path) == "parquet":
             self._local = threading.local()
+            self._dictionary = [c for c in self._file_names(_DICTIONARY["events"]) if c in present]
             metadata = pq.read_metadata(self.path)
             sizes = tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
             self._table: pa.Table | None = None
@@ -321,9 +341,7 @@ class EventFile:
         else:
             reader = getattr(self._local, "reader", None)
             if reader is None:  # one reader per thread: row groups are read side by side
-                names = pq.read_schema(self.path).names
-                reader = pq.ParquetFile(self.path, read_dictionary=[
-                    c for c in self._file_names(_DICTIONARY["events"]) if c in names])
+                reader = pq.ParquetFile(self.path, read_dictionary=self._dictionary)
                 self._local.reader = reader
             try:
                 table = reader.read_row_group(part, columns=self._file_names(wanted), use_threads=False)
@@ -336,29 +354,19 @@ class EventFile:
 
     def _prepare(self, table: pa.Table, start: int) -> pa.Table:
         """The checks of :func:`prepare_events`, on the columns this read has."""
-        found: list[tuple[int, str, np.ndarray]] = []
-        names = table.column_names
-        if "lead_id" in names:
-            found.append((0, "event has no lead_id", _blank(table.column("lead_id"))))
-        if "type" in names:
-            found.append((1, "event has no type", _blank(table.column("type"))))
-        if "duration_seconds" in names:
-            values, bad = _to_float(table.column("duration_seconds"))
-            found.append((4, "'duration_seconds' is not a number", bad))
-            table = table.set_column(names.index("duration_seconds"), "duration_seconds", values)
-        if "occurred_at" in names:
-            stamps, bad = parse_timestamps(table.column("occurred_at"))
-            found.append((2, "'occurred_at' is not an ISO-8601 timestamp", bad))
-            found.append((3, "event has no occurred_at", ~stamps.is_valid().to_numpy(zero_copy_only=False) & ~bad))
+        table, checks = _check_events(table)
+        if "occurred_at" in table.column_names:
             unusable = np.zeros(table.num_rows, dtype=bool)
-            for _, _, mask in found:
+            for _, mask in checks:
                 unusable |= mask
             if unusable.any():  # a bad row's event is not used: it has no time
+                stamps = table.column("occurred_at")
                 stamps = pc.if_else(pa.array(unusable), pa.scalar(None, stamps.type), stamps)
-            table = table.set_column(names.index("occurred_at"), "occurred_at", stamps)
-        if any(mask.any() for _, _, mask in found):
+                table = table.set_column(table.column_names.index("occurred_at"), "occurred_at", stamps)
+        if any(mask.any() for _, mask in checks):
             with self._lock:
-                for order, message, mask in found:
+                for message, mask in checks:
+                    order = _EVENT_CHECK_ORDER[message]
                     for row in (np.flatnonzero(mask) + start).tolist():
                         if row not in self._bad or self._bad[row][0] > order:
                             self._bad[row] = (order, message)
