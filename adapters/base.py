@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from scoring.records import Account, Event, Lead
 
 __all__ = ["Adapter", "FieldSpec", "InstallPlan", "Page", "WriteRequest", "WriteResult", "Owner", "TaskRequest",
-           "TaskFinder", "RemovalFinder"]
+           "TaskFinder", "RemovalFinder", "StreamStatus", "StreamChecker"]
 
 ObjectKind = Literal["lead", "account"]
 
@@ -88,6 +88,21 @@ class TaskRequest:
     due: datetime | None = None
 
 
+@dataclass(frozen=True)
+class StreamStatus:
+    """Whether one source of records can be read with this token on this org or portal.
+
+    A portal's tier and a token's scopes are facts, not errors: a stream that is unavailable is
+    skipped (and named once per run) while the others go on.
+    """
+
+    name: str  # the stream as the mapping names it, e.g. "web_events", "email_events", "forms"
+    available: bool
+    reason: str | None = None  # why not, e.g. "needs scope content", "needs Marketing Hub Enterprise"
+    enable: str | None = None  # what would make it available, in words an admin acts on
+    required: bool = False  # a required stream that is unavailable makes the run fail
+
+
 @runtime_checkable
 class Adapter(Protocol):
     """What the connector needs from a CRM."""
@@ -141,4 +156,14 @@ class RemovalFinder(Protocol):
     def removed(self, since: datetime, until: datetime) -> dict[str, str | None]:
         """People who stopped being people to score in ``[since, until]``: id → the id their
         score moves to (a converted or merged record's successor), or None (deleted)."""
+        ...
+
+
+@runtime_checkable
+class StreamChecker(Protocol):
+    """Optional: an adapter that can say, before reading, which of its streams this token can read
+    (``install --dry-run``, ``doctor`` and the start of each sync use it)."""
+
+    def stream_status(self) -> list[StreamStatus]:
+        """One status per stream the mapping reads, in the order they are pulled."""
         ...
