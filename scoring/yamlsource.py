@@ -32,16 +32,39 @@ def format_path(loc: Loc) -> str:
     return out
 
 
-class YamlSource:
-    """A parsed YAML document plus a map from key paths to 1-based line numbers."""
+#: how many nodes a document may have once its aliases and merge keys are expanded; a model or a
+#: mapping has a few thousand, while a few hundred bytes of nested aliases ("billion laughs") can
+#: expand to billions and exhaust memory in the parser or in validation
+MAX_NODES = 100_000
 
-    def __init__(self, text: str, source: str = "<string>", error_cls: type[ConfigError] = ConfigError):
+
+class YamlSource:
+    """A parsed YAML document plus a map from key paths to 1-based line numbers.
+
+    Stricter than plain YAML where plain YAML hides mistakes: a key given twice in one mapping is an
+    error (YAML would silently keep the last), and a document whose aliases expand past
+    :data:`MAX_NODES` nodes is refused before it is built.
+    """
+
+    def __init__(self, text: str, source: str = "<string>", error_cls: type[ConfigError] = ConfigError,
+                 max_nodes: int = MAX_NODES):
         self.source = source
         self.text = text
         self._lines: dict[tuple[str | int, ...], int] = {}
+        self._problems: list[Problem] = []
+        self._budget = max_nodes
+        loader = yaml.SafeLoader(text)
         try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            self.data: Any = yaml.load(text, Loader=yaml.SafeLoader)
+            node = loader.get_single_node()
+            if node is not None:
+                self._walk(node, ())
+            if self._budget < 0:
+                raise error_cls([Problem(source, None, "", f"the document expands to more than {max_nodes:,} "
+                                         "nodes through its aliases (&name / *name / <<)",
+                                         "write the values out instead of nesting aliases")])
+            if self._problems:
+                raise error_cls(self._problems)
+            self.data: Any = loader.construct_document(node) if node is not None else None
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else None
@@ -49,17 +72,28 @@ class YamlSource:
             raise error_cls([Problem(source, line, "", msg)]) from None
         except yaml.YAMLError as exc:  # pragma: no cover - PyYAML raises the marked kind
             raise error_cls([Problem(source, None, "", f"not valid YAML: {exc}")]) from None
-        if node is not None:
-            self._walk(node, ())
+        finally:
+            loader.dispose()
 
     def _walk(self, node: yaml.Node, path: tuple[str | int, ...]) -> None:
-        self._lines[path] = node.start_mark.line + 1
+        self._budget -= 1
+        if self._budget < 0:
+            return
+        self._lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
             for key, value in node.value:
-                child = (*path, str(key.value))
-                self._lines[child] = key.start_mark.line + 1
+                name = str(key.value)
+                line = key.start_mark.line + 1
+                if name in seen and name != "<<" and isinstance(key, yaml.ScalarNode):
+                    self._problems.append(Problem(
+                        self.source, line, format_path((*path, name)),
+                        f"key '{name}' is given twice (first on line {seen[name]}); YAML would keep only the last",
+                        "remove or merge one of them"))
+                seen.setdefault(name, line)
+                child = (*path, name)
                 self._walk(value, child)
-                self._lines[child] = key.start_mark.line + 1
+                self._lines[child] = seen[name]
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
                 self._walk(item, (*path, i))

@@ -207,3 +207,32 @@ def test_batch_memory_policy_takes_on_glibc() -> None:
     assert pa.default_memory_pool().backend_name == "system"
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert took
+
+
+def test_check_is_as_strict_as_sync_about_actions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = tmp_path / "actions.yaml"
+    model.write_text("name: m\nfit:\n  groups:\n    - name: g\n      rules:\n"
+                     "        - {field: lead.country, equals: US, points: 5}\n"
+                     "thresholds:\n  - name: mql\n    enter: 4\n    exit: 2\n    actions:\n"
+                     "      - {type: create_tsak}\n"
+                     "      - {type: create_task, subject: 'Call {0}'}\n"
+                     "      - {type: notify, text: '{name'}\n"
+                     "      - {type: create_task, body: '{score:.1f} {name.upper}'}\n"
+                     "      - {type: notify, text: 'Literal {{braces}} and {name} are fine', colour: red}\n")
+    code, _, stderr = run(["check", str(model)], capsys)
+    assert code == 2
+    lines = stderr.splitlines()
+    assert any(f"{model}:12: thresholds.mql.actions.0: unknown action type 'create_tsak'" in x
+               and "assign_owner, create_task" in x for x in lines)
+    assert f"{model}:13: thresholds.mql.actions.1.subject: template 'Call {{0}}' uses {{0}}" in stderr
+    assert f"{model}:14: thresholds.mql.actions.2.text: template '{{name' is not valid" in stderr
+    assert f"{model}:15: thresholds.mql.actions.3.body: template '{{score:.1f}} {{name.upper}}'" in stderr
+    assert f"{model}:16: thresholds.mql.actions.4.colour: unknown key 'colour'" in stderr
+    assert "Literal" not in stderr  # a valid template is not reported
+    code, stdout, _ = run(["check", str(model), "--json"], capsys)
+    assert code == 2 and [p["line"] for p in json.loads(stdout)["problems"]] == [12, 13, 14, 15, 16]
+
+
+def test_error_messages_keep_text_in_square_brackets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, stderr = run(["check", str(tmp_path / "model [bold]draft[/].yaml")], capsys)
+    assert code == 2 and "model [bold]draft[/].yaml: <root>: cannot read the model" in stderr

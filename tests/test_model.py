@@ -160,3 +160,57 @@ def test_a_dumped_model_reads_back_as_the_same_model() -> None:
     model = parse_model(DEFAULT_MODEL_TEXT)
     again = parse_model(yaml.safe_dump(model.model_dump(mode="json", exclude_none=True), sort_keys=False))
     assert again == model and again.version == model.version
+
+
+# ---- YAML that plain YAML would accept and hide ----------------------------------------------
+
+def test_a_key_given_twice_is_an_error_not_the_last_one_silently() -> None:
+    from scoring.errors import ConfigError
+    from scoring.yamlsource import YamlSource
+
+    with pytest.raises(ConfigError) as caught:
+        YamlSource("name: a\nfit:\n  groups: []\nname: b\n", "m.yaml")
+    assert str(caught.value) == ("m.yaml:4: name: key 'name' is given twice (first on line 1); "
+                                 "YAML would keep only the last (remove or merge one of them)")
+    with pytest.raises(ModelError, match=r"m.yaml:8: fit.groups\[0\].rules\[0\].points: key 'points' is given twice"):
+        parse_model("name: m\nfit:\n  groups:\n    - name: g\n      rules:\n"
+                    "        - field: lead.country\n          points: 5\n          points: 7\n", "m.yaml")
+    # the same key in two different mappings is fine, and merge keys still merge
+    assert YamlSource("a: {x: 1}\nb: {x: 2}\n").data == {"a": {"x": 1}, "b": {"x": 2}}
+    assert YamlSource("a: &d {x: 1}\nb:\n  <<: *d\n  y: 2\n").data["b"] == {"x": 1, "y": 2}
+
+
+def _nested_aliases(levels: int, width: int = 9) -> str:
+    lines = [f"l0: &l0 [{', '.join(['lol'] * width)}]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def _nested_merges(levels: int) -> str:
+    lines = ["m0: &m0 {a: 1, b: 2}"]
+    lines += [f"m{i}: &m{i} {{<<: *m{i - 1}, x: {{<<: *m{i - 1}}}, y: {{<<: *m{i - 1}}}}}" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("text", [_nested_aliases(9), _nested_merges(30)], ids=["aliases", "merge-keys"])
+def test_alias_bombs_are_refused_quickly_and_in_little_memory(text: str) -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelError, match="expands to more than 100,000 nodes through its aliases"):
+            parse_model(text, "bomb.yaml")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(text) < 1500 and peak < 50 * 2**20  # a 9^9-node document, refused within 50 MiB
+
+
+def test_a_few_aliases_still_work() -> None:
+    text = ("name: m\nx-country: &us {field: lead.country, equals: US}\nfit:\n  groups:\n    - name: g\n"
+            "      rules:\n        - {<<: *us, id: a, points: 5}\n        - {<<: *us, id: b, points: 3}\n")
+    with pytest.raises(ModelError, match="unknown key 'x-country'"):  # aliases are expanded, keys still checked
+        parse_model(text)
+    model = parse_model(text.replace("x-country: &us {field: lead.country, equals: US}\n", "")
+                        .replace("{<<: *us, ", "{field: lead.country, equals: US, "))
+    assert [r.id for _, _, r in model.fit_rules()] == ["a", "b"]

@@ -32,19 +32,49 @@ Parsed with :func:`parse_actions`; problems name the threshold and the action's 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import string
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from scoring.errors import ConfigError, Problem
 from scoring.model import Threshold
 
 __all__ = ["Member", "Territory", "AssignOwner", "CreateTask", "Notify", "Enroll", "SetFields", "ActionSpec",
-           "parse_actions", "all_actions", "EMPLOYEE_BANDS"]
+           "parse_actions", "all_actions", "EMPLOYEE_BANDS", "TEMPLATE_FIELDS", "check_template"]
 
 #: employee bands territory rules may name
 EMPLOYEE_BANDS = ("1-49", "50-199", "200-999", "1000+")
+
+
+#: the names a task subject or body, or a notification text, may use as ``{name}``
+TEMPLATE_FIELDS = ("lead_id", "name", "email", "company", "threshold", "score", "grade", "priority", "reasons")
+
+
+def check_template(text: str) -> str:
+    """``text`` if every ``{field}`` in it is one of :data:`TEMPLATE_FIELDS`, written plainly.
+
+    Rendering runs at sync time, once per crossing: a template that cannot render there (``{0}``,
+    ``{name``, ``{name.upper}``, ``{score:.1f}`` when a lead has no score yet) must fail ``check``
+    instead. Literal braces are written ``{{`` and ``}}``.
+    """
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ValueError(f"template {text!r} is not valid: {exc} (write a literal brace as {{{{ or }}}})") from None
+    for _literal, field, spec, conversion in parts:
+        if field is None:
+            continue
+        if field not in TEMPLATE_FIELDS:
+            raise ValueError(f"template {text!r} uses {{{field}}}; the fields are "
+                             + ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS))
+        if spec or conversion:
+            raise ValueError(f"template {text!r}: write {{{field}}} without a format or conversion")
+    return text
+
+
+Template = Annotated[str, AfterValidator(check_template)]
 
 
 class _Strict(BaseModel):
@@ -73,8 +103,8 @@ class AssignOwner(_Strict):
 
 class CreateTask(_Strict):
     type: Literal["create_task"]
-    subject: str = "Follow up: {name} crossed {threshold} (score {score}, {priority})"
-    body: str = "Why: {reasons}"
+    subject: Template = "Follow up: {name} crossed {threshold} (score {score}, {priority})"
+    body: Template = "Why: {reasons}"
     due_days: float = Field(1, ge=0)
 
 
@@ -82,7 +112,7 @@ class Notify(_Strict):
     type: Literal["notify"]
     webhook_env: str | None = Field(None, description="Environment variable holding the incoming-webhook URL")
     email_to: list[str] = Field(default_factory=list)
-    text: str = "{name} ({email}) crossed {threshold}: score {score}, {priority}. Why: {reasons}"
+    text: Template = "{name} ({email}) crossed {threshold}: score {score}, {priority}. Why: {reasons}"
 
 
 class Enroll(_Strict):
@@ -100,17 +130,50 @@ ActionSpec = Annotated[AssignOwner | CreateTask | Notify | Enroll | SetFields, F
 _ADAPTER: TypeAdapter[list[ActionSpec]] = TypeAdapter(list[ActionSpec])
 
 
-def parse_actions(threshold: Threshold, source: str = "<model>") -> list[Any]:
-    """The threshold's actions, validated; raises ConfigError naming each bad key."""
+LineOf = Callable[[tuple[str | int, ...]], int | None]
+_TYPES = "action types: assign_owner, create_task, notify, enroll, set_fields"
+
+
+def parse_actions(threshold: Threshold, source: str = "<model>", index: int | None = None,
+                  line_of: LineOf | None = None) -> list[Any]:
+    """The threshold's actions, validated; raises ConfigError naming each bad key.
+
+    ``index`` (the threshold's position in the file) and ``line_of`` (the file's key path → line)
+    let the problems point at the line the admin has to change.
+    """
     try:
         return list(_ADAPTER.validate_python(threshold.actions))
     except ValidationError as exc:
-        problems = [Problem(source, None, ".".join(["thresholds", threshold.name, "actions",
-                                                    *[str(p) for p in e["loc"]]]),
-                            e["msg"], "action types: assign_owner, create_task, notify, enroll, set_fields")
-                    for e in exc.errors()]
+        problems = []
+        for e in exc.errors():
+            loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+            msg = e["msg"].removeprefix("Value error, ")
+            hint: str | None = None
+            if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                msg, hint = f"unknown action type {e.get('input', {}).get('type')!r}" \
+                    if isinstance(e.get("input"), dict) else msg, _TYPES
+            elif e["type"] == "extra_forbidden":
+                msg = f"unknown key '{loc[-1]}'"
+            line = line_of(("thresholds", index, "actions", *loc)) if line_of and index is not None else None
+            problems.append(Problem(source, line, ".".join(["thresholds", threshold.name, "actions",
+                                                           *[str(p) for p in loc]]), msg, hint))
         raise ConfigError(problems) from None
 
 
-def all_actions(thresholds: Sequence[Threshold], source: str = "<model>") -> dict[str, list[Any]]:
-    return {th.name: parse_actions(th, source) for th in thresholds}
+#: tags pydantic adds to locations inside a discriminated union
+_UNION_TAGS = {"assign_owner", "create_task", "notify", "enroll", "set_fields"}
+
+
+def all_actions(thresholds: Sequence[Threshold], source: str = "<model>",
+                line_of: LineOf | None = None) -> dict[str, list[Any]]:
+    """Every threshold's actions, validated together: one ConfigError lists all their problems."""
+    out: dict[str, list[Any]] = {}
+    problems: list[Problem] = []
+    for i, th in enumerate(thresholds):
+        try:
+            out[th.name] = parse_actions(th, source, i, line_of)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return out

@@ -152,7 +152,7 @@ def test_planned_actions_have_stable_keys_and_decided_payloads() -> None:
 
 def test_bad_action_config_names_the_threshold_and_key() -> None:
     bad = Threshold(name="mql", enter=70, actions=[{"type": "create_task", "subjekt": "x"}])
-    with pytest.raises(ConfigError, match=r"thresholds\.mql\.actions\.0\.create_task\.subjekt"):
+    with pytest.raises(ConfigError, match=r"thresholds\.mql\.actions\.0\.subjekt: unknown key 'subjekt'"):
         parse_actions(bad)
 
 
