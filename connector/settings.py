@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     smtp_user: str | None = Field(None, description="SMTP user name, when the server wants a login")
     smtp_password: SecretStr | None = Field(None, description="SMTP password")
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS")
+    webhook_redirect_hosts: list[str] = Field(
+        default_factory=list, description="Hosts a notification webhook may redirect to (default: its own host only)")
     hubspot: HubSpotSettings = HubSpotSettings()
     salesforce: SalesforceSettings = SalesforceSettings()
 

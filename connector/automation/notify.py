@@ -16,6 +16,7 @@ import smtplib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -51,20 +52,47 @@ class SmtpConfig:
                    starttls=env.get("LEADSCORE_SMTP_STARTTLS", "false").lower() in ("1", "true", "yes"))
 
 
+#: redirects a webhook may take before it counts as broken (requests' own limit is 30)
+MAX_REDIRECTS = 5
+
+
 class Notifier:
+    """Delivers notifications. A webhook is posted without following redirects blindly: a message
+    carries names, e-mail addresses and reasons, so a redirect is taken only to the webhook's own host
+    or to one of ``redirect_hosts`` (setting ``webhook_redirect_hosts``), never elsewhere."""
+
     def __init__(self, env: Mapping[str, str] | None = None, session: requests.Session | None = None,
-                 timeout_s: float = 10.0, smtp: SmtpConfig | None = None):
+                 timeout_s: float = 10.0, smtp: SmtpConfig | None = None, redirect_hosts: Sequence[str] = ()):
         self.env = os.environ if env is None else env
         self.session = session or requests.Session()
         self.timeout_s = timeout_s
         self.smtp = smtp or SmtpConfig.from_env(self.env)
+        self.redirect_hosts = frozenset(h.lower() for h in redirect_hosts)
+
+    def _post(self, env_name: str, url: str, text: str) -> requests.Response:
+        origin = (urlsplit(url).hostname or "").lower()
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self.session.post(url, json={"text": text}, timeout=self.timeout_s, allow_redirects=False)
+            location = response.headers.get("Location")
+            if not (response.is_redirect and location):
+                return response
+            target = urljoin(url, location)
+            host = (urlsplit(target).hostname or "").lower()
+            if host != origin and host not in self.redirect_hosts:
+                raise NotifyError(f"webhook in {env_name} redirected (HTTP {response.status_code}) to another host, "
+                                  f"{host}; not followed (allow it with LEADSCORE_WEBHOOK_REDIRECT_HOSTS)")
+            if response.status_code in (301, 302, 303):  # requests would turn these into GETs without the message
+                raise NotifyError(f"webhook in {env_name} answered HTTP {response.status_code} (moved): "
+                                  "set the URL it names")
+            url = target
+        raise NotifyError(f"webhook in {env_name} redirected more than {MAX_REDIRECTS} times")
 
     def webhook(self, env_name: str, text: str) -> str:
         url = self.env.get(env_name)
         if not url:
             raise NotifyError(f"the webhook URL is not set: export {env_name}=https://hooks.slack.com/...")
         try:
-            response = self.session.post(url, json={"text": text}, timeout=self.timeout_s)
+            response = self._post(env_name, url, text)
         except requests.RequestException as exc:
             raise NotifyError(f"webhook in {env_name} unreachable: {type(exc).__name__}") from None
         if response.status_code >= 300:

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from connector.app import app
 from connector.automation.notify import Notifier, SmtpConfig
-from connector.console import err, handle_errors, load_model, out, parse_now, print_json
+from connector.console import err, handle_errors, load_model, out, parse_now, print_json, terminal_text
 from connector.settings import load_settings
 from connector.store import Store, StoreLocked, redact_url
 from connector.sync.adapters import make_adapter
@@ -87,7 +87,7 @@ def _notifier(settings: Any) -> Notifier:
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
         smtp = SmtpConfig(host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_from,
                           user=settings.smtp_user, password=password, starttls=settings.smtp_starttls)
-    return Notifier(smtp=smtp)
+    return Notifier(smtp=smtp, redirect_hosts=settings.webhook_redirect_hosts)
 
 
 def _predictor(path: Path | None) -> Any:
@@ -241,8 +241,8 @@ def queue(limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How m
         return
     table = Table("#", "lead", "name", "score", "grade", "priority", "owner", "why", box=None, pad_edge=False)
     for i, it in enumerate(items, 1):
-        table.add_row(str(i), it["lead_id"], it["name"] or "", str(it["score"]), it["grade"], it["priority"],
-                      it["owner_id"] or "-", it["reasons"])
+        table.add_row(str(i), *(terminal_text(v) for v in (it["lead_id"], it["name"] or "", it["score"], it["grade"],
+                                                             it["priority"], it["owner_id"] or "-", it["reasons"])))
     out.print(table)
     if last:
         out.print(f"as of the {last[0]['status']} run started {last[0]['started_at']:%Y-%m-%d %H:%M} UTC")
@@ -274,15 +274,17 @@ def explain_stored(lead_id: Annotated[str, typer.Argument(help="The lead's CRM i
     if json_out:
         print_json({**result.as_dict(), "history": history})
         return
-    out.print(f"[bold]{lead_id}[/] {_name(lead)}  score [bold]{result.score:.1f}[/]  fit {result.fit:.1f}  "
+    out.print(f"[bold]{terminal_text(lead_id)}[/] {terminal_text(_name(lead))}  "
+              f"score [bold]{result.score:.1f}[/]  fit {result.fit:.1f}  "
               f"intent {result.intent:.1f}  grade {result.grade}  priority [bold]{result.priority}[/]  "
               f"({len(events)} events, as of {moment.isoformat(timespec='seconds')})")
     table = Table("rule", "kind", "points", box=None, pad_edge=False)
     for c in result.contributions:
         if c.points or c.events_matched:
-            table.add_row(c.label, c.kind, f"{c.points:+.2f}")
+            table.add_row(terminal_text(c.label), c.kind, f"{c.points:+.2f}")
     out.print(table)
     for h in history:
         before = "new" if h["old_score"] is None else f"{h['old_score']} {h['old_grade']}"
         out.print(f"  {h['at']:%Y-%m-%d %H:%M} {before} → {h['score']} {h['grade']} {h['priority']} "
-                  f"by {h['actor']} (model {h['model_version']}): {h['reasons']}", highlight=False)
+                  f"by {terminal_text(h['actor'])} (model {h['model_version']}): {terminal_text(h['reasons'])}",
+                  highlight=False)

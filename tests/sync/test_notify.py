@@ -154,3 +154,54 @@ def test_smtp_settings_come_from_a_config_file_too(servers: dict[str, Any], tmp_
     notifier.email(["rep@example.com"], "hello", "text")
     (mail,) = _Smtp.messages
     assert "From: alerts@example.com" in mail and "To: rep@example.com" in mail
+
+
+class _Redirect(BaseHTTPRequestHandler):
+    """Answers every POST with a redirect to ``target`` (a path on this host, or a URL elsewhere)."""
+
+    target = ""
+    status = 307
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(type(self).status)
+        self.send_header("Location", type(self).target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[HTTPServer, int]:
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+def test_a_webhook_is_not_redirected_to_another_host_unless_allowed() -> None:
+    hook = type("Hook", (_Hook,), {"received": [], "status": 200})
+    elsewhere, hook_port = _serve(hook)
+    redirect = type("Redirect", (_Redirect,), {"target": f"http://localhost:{hook_port}/steal"})
+    front, port = _serve(redirect)
+    try:
+        env = {"HOOK": f"http://127.0.0.1:{port}/services/T/B/x"}
+        with pytest.raises(NotifyError, match="redirected .*HTTP 307.* to another host, localhost; not followed"):
+            Notifier(env=env).webhook("HOOK", "Ann (ann@example.com) crossed mql")
+        assert hook.received == []  # nothing reached the other host
+        assert Notifier(env=env, redirect_hosts=["LOCALHOST"]).webhook("HOOK", "allowed") == "webhook HOOK: HTTP 200"
+        assert hook.received == [{"text": "allowed"}]
+        redirect.target = f"http://127.0.0.1:{hook_port}/same-host"  # same host, other port: followed
+        Notifier(env=env).webhook("HOOK", "same host")
+        assert hook.received[-1] == {"text": "same host"}
+        redirect.status, redirect.target = 302, f"http://127.0.0.1:{hook_port}/moved"
+        with pytest.raises(NotifyError, match="HTTP 302 \\(moved\\): set the URL it names"):
+            Notifier(env=env).webhook("HOOK", "moved")
+        redirect.status, redirect.target = 307, "/again"  # a loop on its own host
+        with pytest.raises(NotifyError, match="redirected more than 5 times"):
+            Notifier(env=env).webhook("HOOK", "loop")
+        assert len(hook.received) == 2
+    finally:
+        for server in (front, elsewhere):
+            server.shutdown()
+            server.server_close()
