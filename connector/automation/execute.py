@@ -13,6 +13,7 @@ it is marked ``uncertain`` and counted, because a second message is worse than a
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -63,12 +64,13 @@ def _doubtful_task(row: ActionRow) -> bool:
 
 
 def _found_tasks(store: Store, adapter: TaskFinder, rows: list[ActionRow], now: datetime,
-                 counts: Counter[str]) -> set[str]:
+                 counts: Counter[str], fence: Callable[[], None]) -> set[str]:
     """Look up the tasks whose create may have landed; mark those found done. Returns the keys
     settled here (found, or not looked up because the lookup failed: they wait for the next run)."""
     doubtful = [row for row in rows if _doubtful_task(row)]
     if not doubtful:
         return set()
+    fence()
     try:
         found = adapter.find_tasks([task_of(row) for row in doubtful])
     except RetriableAPIError:
@@ -81,14 +83,22 @@ def _found_tasks(store: Store, adapter: TaskFinder, rows: list[ActionRow], now: 
     return found
 
 
+def _no_fence() -> None:
+    pass
+
+
 def execute_actions(store: Store, tenant: str, adapter: Any, names: FieldNames, notifier: Notifier,
-                    now: datetime, dry_run: bool = False) -> Counter[str]:
-    """Run every planned (and interrupted) action; returns counts by outcome."""
+                    now: datetime, dry_run: bool = False, fence: Callable[[], None] = _no_fence) -> Counter[str]:
+    """Run every planned (and interrupted) action; returns counts by outcome.
+
+    ``fence`` runs before each action is marked running (the sync passes its lock's check): when it
+    raises, this run no longer holds the tenant and stops before it acts; the rows it did not reach
+    stay planned for the run that holds it."""
     counts: Counter[str] = Counter()
     finder = adapter if isinstance(adapter, TaskFinder) else None
     statuses = ["planned", "running"] + (["uncertain"] if finder is not None and not dry_run else [])
     rows = [row for row in store.actions(tenant, statuses) if row.status != "uncertain" or row.kind == "create_task"]
-    settled = _found_tasks(store, finder, rows, now, counts) if finder is not None and not dry_run else set()
+    settled = _found_tasks(store, finder, rows, now, counts, fence) if finder is not None and not dry_run else set()
     for row in rows:
         if row.key in settled:
             continue
@@ -99,6 +109,7 @@ def execute_actions(store: Store, tenant: str, adapter: Any, names: FieldNames, 
             store.mark_action(row.key, "uncertain", now, "interrupted during the call; not repeated")
             counts["uncertain"] += 1
             continue
+        fence()
         store.mark_action(row.key, "running", now)
         try:
             result = perform(row, adapter, names, notifier)

@@ -1,16 +1,24 @@
 """One sync per tenant at a time: a lock row with a lease, the same on SQLite and PostgreSQL.
 
 Taking the lock is one INSERT of the row keyed by the lock's name; a unique-key conflict means
-someone holds it. A holder renews its lease while it works (:meth:`SyncLock.renew`). The row is
-taken over only when the lease has expired, or when the holder ran on this host and its process
-no longer exists (a ``kill -9``: re-running at once must not wait out the lease). Take-over is
-a conditional UPDATE on the old holder's id, so two contenders cannot both win.
+someone holds it. While the lock is held (``with SyncLock(...)``) a heartbeat thread renews the
+lease every quarter of it, whatever the run is doing (a slow write-back or hundreds of actions
+included), so a live run never loses it to the clock. The row is taken over only when the lease
+has expired, or when the holder ran on this host and its process no longer exists (a ``kill -9``:
+re-running at once must not wait out the lease). Take-over is a conditional UPDATE on the old
+holder's id, so two contenders cannot both win.
+
+The holder id is the run's fencing token: before each write and each action the run calls
+:meth:`SyncLock.check`, a renewal conditional on still being the holder. A run that lost the lock
+anyway (its process stalled past the lease and another run took over) stops there with
+:class:`StoreLocked` instead of acting beside the new holder, which finishes the work once.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -36,8 +44,8 @@ def pid_alive(pid: int) -> bool:
 class SyncLock:
     """``with SyncLock(store, "hubspot:sync"):`` — raises :class:`StoreLocked` when held elsewhere."""
 
-    def __init__(self, store: Store, name: str, lease: timedelta = timedelta(minutes=10),
-                 clock: type[datetime] = datetime):
+    def __init__(self, store: Store, name: str, lease: timedelta = timedelta(minutes=2),
+                 clock: type[datetime] = datetime, heartbeat: timedelta | None = None):
         self.store = store
         self.name = name
         self.lease = lease
@@ -46,6 +54,10 @@ class SyncLock:
         self.pid = os.getpid()
         self._clock = clock
         self.took_over_from: str | None = None
+        self.heartbeat = heartbeat if heartbeat is not None else lease / 4
+        self.lost: str | None = None  # why the lock is no longer ours, once the heartbeat finds out
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
 
     def _now(self) -> datetime:
         return self._clock.now(timezone.utc)
@@ -78,20 +90,50 @@ class SyncLock:
 
     def renew(self) -> None:
         """Extend the lease; raises :class:`StoreLocked` when someone took the lock over meanwhile."""
+        if self.lost:
+            raise StoreLocked(self.lost)
         lc = s.locks.c
         with self.store.engine.begin() as conn:
             done = conn.execute(s.locks.update().where(lc.name == self.name, lc.holder == self.holder)
                                 .values(expires_at=self._now() + self.lease)).rowcount
         if done != 1:
-            raise StoreLocked(f"the sync lock '{self.name}' was taken over by another run; stopping")
+            self.lost = (f"the sync lock '{self.name}' was taken over by another run (this run's lease ran out); "
+                         "stopping before anything more is written or sent: the other run finishes the work")
+            raise StoreLocked(self.lost)
+
+    #: the fencing check before each write and action: the lease is still ours, and now longer
+    check = renew
+
+    def _beating(self) -> None:
+        while not self._stop.wait(self.heartbeat.total_seconds()):
+            try:
+                self.renew()
+            except StoreLocked:
+                return
+            except Exception:  # noqa: BLE001 - a busy or briefly unreachable store: the next beat tries again,
+                continue       # and check() before the next action finds out if the lease was lost meanwhile
+
+    def start_heartbeat(self) -> None:
+        if self._beat is None and self.heartbeat.total_seconds() > 0:
+            self._beat = threading.Thread(target=self._beating, name=f"lease {self.name}", daemon=True)
+            self._beat.start()
+
+    def stop_heartbeat(self) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
+            self._beat = None
 
     def release(self) -> None:
+        self.stop_heartbeat()
         lc = s.locks.c
         with self.store.engine.begin() as conn:
             conn.execute(s.locks.delete().where(lc.name == self.name, lc.holder == self.holder))
 
     def __enter__(self) -> SyncLock:
-        return self.acquire()
+        self.acquire()
+        self.start_heartbeat()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()

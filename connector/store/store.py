@@ -506,7 +506,12 @@ class Store:
 
     # ---- runs -----------------------------------------------------------------------------
     def start_run(self, tenant: str, run_id: str, now: datetime) -> None:
+        """Record a run as started. Called under the tenant's lock, so any other run of the tenant still
+        marked running was killed before it could finish: it is marked ``interrupted``."""
+        r = s.runs.c
         with self.engine.begin() as conn:
+            conn.execute(s.runs.update().where(r.tenant == tenant, r.status == "running")
+                         .values(status="interrupted", finished_at=now))
             conn.execute(s.runs.insert().values(id=run_id, tenant=tenant, started_at=now, status="running"))
 
     def finish_run(self, run_id: str, status: str, summary: Mapping[str, Any], now: datetime) -> None:

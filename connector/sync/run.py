@@ -203,8 +203,9 @@ def _account_desired(store: Store, tenant: str, scores: dict[str, Any], method: 
 
 
 def _send(store: Store, adapter: Any, tenant: str, names: FieldNames, changes: Sequence[Change], batch_size: int,
-          now: datetime, summary: SyncSummary, progress: Progress | None) -> None:
-    """Write in batches of one object; record each batch's acknowledgements as they come."""
+          now: datetime, summary: SyncSummary, progress: Progress | None, fence: Callable[[], None]) -> None:
+    """Write in batches of one object; record each batch's acknowledgements as they come. ``fence``
+    runs before each batch: it raises when this run no longer holds the tenant's lock."""
     stamp = _iso(now)
     for obj in ("lead", "account"):
         mine = [c for c in changes if c.object == obj]
@@ -214,6 +215,7 @@ def _send(store: Store, adapter: Any, tenant: str, names: FieldNames, changes: S
             stamped = [{**c.values, "scored_at": stamp} if names.has(obj, "scored_at") else c.values for c in batch]
             requests = [WriteRequest(obj, c.record_id, names.crm(obj, values))
                         for c, values in zip(batch, stamped, strict=True)]
+            fence()
             summary.write_calls += 1
             try:
                 results = adapter.write(requests)
@@ -304,12 +306,10 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
             store.replace_outbox(tenant, [PendingWrite(c.object, c.record_id, c.values, c.rank,
                                                        attempts.get((c.object, c.record_id), 0)) for c in changes],
                                  summary.run_id, now)
-            lock.renew()
-            _send(store, adapter, tenant, names, send_now, options.batch_size, now, summary, progress)
+            _send(store, adapter, tenant, names, send_now, options.batch_size, now, summary, progress, lock.check)
 
-            lock.renew()
-            summary.actions = dict(execute_actions(store, tenant, adapter, names, notifier or Notifier(), now)
-                                   + Counter({"planned": len(planned)}))
+            summary.actions = dict(execute_actions(store, tenant, adapter, names, notifier or Notifier(), now,
+                                                   fence=lock.check) + Counter({"planned": len(planned)}))
             store.commit_cursors(tenant, adapter.name, wall)
             status = "ok"
         finally:

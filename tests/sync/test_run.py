@@ -165,3 +165,61 @@ def test_arm_only_records_entries_without_actions_and_they_fire_on_the_next_entr
                             occurred_at=T0 + timedelta(hours=24 * 21 - k - 1)))
     back = _sync(store, crm, hours=24 * 21)
     assert back.crossings == {"mql.entered": 1} and [t.lead_id for t in crm.tasks] == ["L06"]
+
+
+class _TakenOverMidActions(FakeCRM):
+    """The first run's lease runs out while it carries out actions (its process stalled past the
+    lease) and a second run takes over at the worst moment: just after a task create landed."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+        self.second: object = None
+
+    def create_tasks(self, tasks):  # type: ignore[no-untyped-def]
+        results = super().create_tasks(tasks)
+        if self.second is None:
+            from connector.store import schema
+
+            with self.store.engine.begin() as conn:  # the stalled holder's lease is over
+                conn.execute(schema.locks.update().values(expires_at=T0 - timedelta(days=1)))
+            self.second = _sync(self.store, self, hours=0.25)
+        return results
+
+
+def test_a_run_that_lost_its_lease_stops_before_acting_and_the_next_does_the_work_once(store: Store) -> None:
+    crm = _TakenOverMidActions(store)
+    seed(crm)
+    with pytest.raises(StoreLocked, match="taken over by another run"):
+        _sync(store, crm)
+    second = crm.second
+    assert second is not None and second.actions["done"] >= 1  # type: ignore[attr-defined]
+    hot = ["L02", "L06", "L10"]
+    assert sorted(t.lead_id for t in crm.tasks) == hot  # each task once: none lost, none twice
+    assert sorted(lead for lead, _ in crm.enrollments) == hot
+    assert {a.status for a in store.actions("t")} == {"done"}
+    runs = {r["status"] for r in store.last_runs("t", 5)}
+    assert runs == {"ok", "failed"}
+
+
+def test_the_lease_is_renewed_while_a_run_works(store: Store) -> None:
+    import time
+
+    from connector.store import schema
+
+    with SyncLock(store, "t:sync", lease=timedelta(seconds=0.6), heartbeat=timedelta(seconds=0.1)) as lock:
+        time.sleep(1.5)  # more than twice the lease, with no renew() call of the run's own
+        with pytest.raises(StoreLocked, match="is running"):
+            SyncLock(store, "t:sync").acquire()
+        lock.check()
+    with store.engine.connect() as conn:
+        assert conn.execute(schema.locks.select()).all() == []
+
+
+def test_a_killed_run_is_marked_interrupted_by_the_next(store: Store) -> None:
+    store.start_run("t", "killed", T0)
+    crm = FakeCRM()
+    seed(crm)
+    _sync(store, crm)
+    runs = [(r["id"] == "killed", r["status"]) for r in store.last_runs("t", 5)]
+    assert runs == [(False, "ok"), (True, "interrupted")]
