@@ -106,6 +106,12 @@ def _print_summary(s: SyncSummary) -> None:
     out.print(f"{'[yellow]dry run[/] ' if s.dry_run else ''}{s.adapter} sync of '{s.tenant}' as of {s.now}")
     removed = f"; {s.removed:,} removed in the CRM" if s.removed else ""
     out.print(f"  pulled     {pulled} ({s.new_events:,} new events){removed}")
+    if s.rejected:
+        out.print(f"  [yellow]rejected[/]   {s.rejected:,} records with a value no record should hold (fix them "
+                  "in the CRM; they are pulled again once changed):")
+        for r in s.rejected_records[:10]:
+            out.print(f"    {terminal_text(r['object'][:-1])} {terminal_text(r['id'])}: {terminal_text(r['field'])}: "
+                      f"{terminal_text(r['problem'])}", highlight=False)
     out.print(f"  rescored   {s.rescored:,} leads, {s.score_changes:,} visible changes; crossings: "
               f"{', '.join(f'{k} {v}' for k, v in s.crossings.items()) or 'none'}")
     out.print(f"  {verb:<10} {s.written if not s.dry_run else s.writes_planned - s.deferred:,} of "
@@ -142,8 +148,13 @@ def sync(crm: CrmOpt = "hubspot", dry_run: Annotated[bool, typer.Option(
         print_json(summary.as_dict())
     else:
         _print_summary(summary)
-    if summary.failed:
+    if failed_any(summary):
         raise typer.Exit(4)
+
+
+def failed_any(s: SyncSummary) -> bool:
+    """Exit 4: some records or actions failed (written or not), or records were rejected."""
+    return bool(s.failed or s.rejected or s.actions.get("failed") or s.actions.get("uncertain"))
 
 
 def _health(s: SyncSummary | None, status: str, next_at: datetime | None, error: str | None = None) -> dict[str, Any]:
@@ -192,7 +203,7 @@ def run(crm: CrmOpt = "hubspot",
             summary: SyncSummary | None = None
             try:
                 summary = _one_run(settings, opened, crm, name, model, None, False, budget, rollup, False)
-                status, problem = ("ok" if not summary.failed else "partial"), None
+                status, problem = ("ok" if not failed_any(summary) else "partial"), None
             except StoreLocked as exc:
                 status, problem = "skipped", str(exc).split(";")[0]
             except Exception as exc:  # noqa: BLE001 - a scheduler reports and keeps going

@@ -50,6 +50,7 @@ from scoring.model import ScoringModel
 from .diff import Change, demote_failing, plan_writes, split_budget
 from .fields import FieldNames, field_names_for
 from .scores import predicted_values, rows_from_table, score_changes, visible
+from .screen import Rejected, screen, summarise
 from .thresholds import Crossings, arm_only, decide_thresholds
 
 __all__ = ["Predictor", "SyncOptions", "SyncSummary", "run_sync"]
@@ -84,6 +85,8 @@ class SyncSummary:
     pulled: dict[str, int] = field(default_factory=dict)
     new_events: int = 0
     removed: int = 0  # stored leads the CRM deleted, merged or converted away
+    rejected: int = 0  # pulled records left out for a value no record should hold (NaN, a date in year 20000)
+    rejected_records: list[dict[str, str]] = field(default_factory=list)  # the first of them: object, id, field
     rescored: int = 0
     score_changes: int = 0
     crossings: dict[str, int] = field(default_factory=dict)
@@ -102,8 +105,9 @@ class SyncSummary:
 
 
 def _pull(store: Store, adapter: Any, tenant: str, obj: str, until: datetime, dry_run: bool,
-          lock: SyncLock, progress: Progress | None) -> tuple[int, int]:
-    """Store every page of one object; stage the cursor after each page. Returns (records, new events)."""
+          lock: SyncLock, progress: Progress | None, rejected: list[Rejected]) -> tuple[int, int]:
+    """Store every page of one object; stage the cursor after each page. Returns (records, new events);
+    records with values no record should hold are left out and added to ``rejected``."""
     cursor = store.cursor(tenant, adapter.name, obj)
     pages = {"accounts": adapter.pull_accounts, "leads": adapter.pull_leads, "events": adapter.pull_events}[obj]
     total = new = 0
@@ -113,7 +117,9 @@ def _pull(store: Store, adapter: Any, tenant: str, obj: str, until: datetime, dr
     staged: tuple[str, str] | None = None
     for page in pages(cursor, until):
         records: Sequence[Any] = page.records
-        buffer.extend(records)
+        kept, bad = screen(obj, records)
+        rejected.extend(bad)
+        buffer.extend(kept)
         if page.cursor is not None and not dry_run:
             staged = (adapter.name, page.cursor)
         total += len(records)
@@ -256,10 +262,12 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
         status = "failed"
         try:
             store.drop_pending_cursors(tenant, adapter.name)  # a killed run's staged cursors never count
+            rejected: list[Rejected] = []
             for obj in ("accounts", "leads", "events"):
-                count, new = _pull(store, adapter, tenant, obj, wall, options.dry_run, lock, progress)
+                count, new = _pull(store, adapter, tenant, obj, wall, options.dry_run, lock, progress, rejected)
                 summary.pulled[obj] = count
                 summary.new_events += new
+            summary.rejected, summary.rejected_records = len(rejected), summarise(rejected)
             summary.removed = _remove(store, adapter, tenant, wall, options.dry_run)
 
             if progress:

@@ -88,3 +88,25 @@ def test_run_max_runs_and_bad_schedules(env: dict[str, str], capsys: pytest.Capt
     assert "'soon' is not a duration" in capsys.readouterr().err
     assert main(["run", "--cron", "61 * * * *"]) == 2
     assert "is not a cron expression" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "1e999", "-5e3"])
+def test_a_contact_with_an_impossible_number_is_reported_and_the_others_sync(
+        env: dict[str, str], store_url: str, bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from hubspot import HubSpot
+    from hubspot.crm.contacts import SimplePublicObjectInput
+
+    client = HubSpot(access_token=env["LEADSCORE_HUBSPOT__ACCESS_TOKEN"], host=env["LEADSCORE_HUBSPOT__BASE_URL"])
+    victim = client.crm.contacts.basic_api.get_page(limit=1).results[0].id
+    client.crm.contacts.basic_api.update(victim, SimplePublicObjectInput(properties={"annualrevenue": bad}))
+    code = main(["sync", "--crm", "hubspot", "--now", NOW, "--store", store_url, "--json"])
+    captured = capsys.readouterr()
+    assert code == 4, captured.err  # some records failed: the one that must be fixed in the CRM
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["rejected"] == 1 and summary["rescored"] == 79 and summary["failed"] == 0
+    assert summary["rejected_records"][0]["id"] == victim
+    assert summary["rejected_records"][0]["field"] == "annual_revenue"
+    client.crm.contacts.basic_api.update(victim, SimplePublicObjectInput(properties={"annualrevenue": "5000000"}))
+    assert main(["sync", "--crm", "hubspot", "--now", NOW, "--store", store_url]) == 0
+    text = capsys.readouterr().out
+    assert "80 leads" in text and "rejected" not in text  # fixed in the CRM: pulled, stored and scored again
