@@ -23,7 +23,7 @@ COMMANDS = {
     "demo": "demo", "install": "install", "check-mapping": "mapping", "sandbox": "sandbox",
     "train": "predict", "evaluate": "predict", "predict": "predict", "report": "predict",
     "backtest": "predict", "diff": "predict",
-    "sync": "sync", "run": "sync", "queue": "sync", "explain-stored": "sync",
+    "sync": "sync", "run": "sync", "queue": "sync", "explain-stored": "sync", "actions": "actions",
 }
 
 

@@ -1,6 +1,9 @@
 """Carry out planned actions, recording each one before and after it runs.
 
-``planned`` → ``running`` (recorded before the call) → ``done`` | ``failed``. A row still
+``planned`` → ``running`` (recorded before the call) → ``done``, or ``retry`` when it did not
+happen: a later run tries it again once its back-off has passed (:func:`retry_delay`: 15 minutes,
+doubling, at most a day), and after :data:`MAX_ATTEMPTS` attempts it is ``parked`` for a person
+(``leadscore actions --failed``, which can retry or drop it). A row still
 ``running`` when a run starts belongs to a process that died during the call: whether the call
 landed is unknown. Actions that are safe to repeat (assign an owner, set fields, enroll: the CRM
 ends in the same state) run again. A task is looked up by its idempotency key first when the
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from adapters.base import TaskFinder, TaskRequest, WriteRequest, WriteResult
@@ -24,9 +27,22 @@ from connector.sync.fields import FieldNames
 
 from .notify import Notifier, NotifyError
 
-__all__ = ["REPEATABLE", "execute_actions", "perform", "task_of"]
+__all__ = ["REPEATABLE", "MAX_ATTEMPTS", "PENDING", "execute_actions", "perform", "retry_delay", "task_of"]
 
 REPEATABLE = frozenset({"assign_owner", "set_fields", "enroll"})
+#: attempts an action gets before it is parked for a person to look at
+MAX_ATTEMPTS = 6
+#: statuses of actions that still have to happen (or be looked at): the run summary counts them
+PENDING = ("retry", "parked", "failed", "uncertain")
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long after its last failed attempt an action is tried again: 15 min, 30 min, 1 h, ... 24 h."""
+    return min(timedelta(minutes=15) * 2 ** max(attempts - 1, 0), timedelta(days=1))
+
+
+def _due(row: ActionRow, now: datetime) -> bool:
+    return row.status != "retry" or row.finished_at is None or row.finished_at + retry_delay(row.attempts) <= now
 
 
 def task_of(row: ActionRow) -> TaskRequest:
@@ -96,8 +112,22 @@ def execute_actions(store: Store, tenant: str, adapter: Any, names: FieldNames, 
     stay planned for the run that holds it."""
     counts: Counter[str] = Counter()
     finder = adapter if isinstance(adapter, TaskFinder) else None
-    statuses = ["planned", "running"] + (["uncertain"] if finder is not None and not dry_run else [])
+    statuses = ["planned", "running", "retry"] + (["uncertain"] if finder is not None and not dry_run else [])
     rows = [row for row in store.actions(tenant, statuses) if row.status != "uncertain" or row.kind == "create_task"]
+    waiting = [row for row in rows if not _due(row, now)]
+    if waiting:
+        counts["waiting"] += len(waiting)
+        rows = [row for row in rows if _due(row, now)]
+
+    def again(row: ActionRow, why: str) -> None:
+        """It did not happen: a later run tries again, or a person once it is out of attempts."""
+        if row.attempts + 1 >= MAX_ATTEMPTS:
+            store.mark_action(row.key, "parked", now, f"gave up after {row.attempts + 1} attempts: {why}")
+            counts["parked"] += 1
+        else:
+            store.mark_action(row.key, "retry", now, f"will retry after {retry_delay(row.attempts + 1)}: {why}")
+            counts["retry"] += 1
+
     settled = _found_tasks(store, finder, rows, now, counts, fence) if finder is not None and not dry_run else set()
     for row in rows:
         if row.key in settled:
@@ -114,23 +144,21 @@ def execute_actions(store: Store, tenant: str, adapter: Any, names: FieldNames, 
         try:
             result = perform(row, adapter, names, notifier)
         except RetriableAPIError as exc:
-            store.mark_action(row.key, "planned", now, f"will retry: {exc}")
-            counts["retry"] += 1
+            again(row, str(exc))
             continue
         except FatalAPIError:
             store.mark_action(row.key, "planned", now, "stopped by a fatal API error")
             raise
         except NotifyError as exc:
-            store.mark_action(row.key, "failed", now, str(exc))
-            counts["failed"] += 1
+            if exc.delivered is None:  # it may have arrived: a second message is worse than a missing one
+                store.mark_action(row.key, "uncertain", now, str(exc))
+                counts["uncertain"] += 1
+            else:
+                again(row, str(exc))
             continue
         if result.ok:
             store.mark_action(row.key, "done", now, result.error)
             counts["done"] += 1
-        elif result.retriable:
-            store.mark_action(row.key, "planned", now, f"will retry: {result.error}")
-            counts["retry"] += 1
         else:
-            store.mark_action(row.key, "failed", now, result.error)
-            counts["failed"] += 1
+            again(row, result.error or "failed")
     return counts

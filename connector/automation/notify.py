@@ -20,13 +20,24 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from adapters.errors import RetriableAPIError
+from adapters.retry import RetryPolicy
 from scoring.errors import LeadscoreError
 
 __all__ = ["NotifyError", "SmtpConfig", "Notifier"]
 
 
 class NotifyError(LeadscoreError):
-    """A notification could not be delivered; the message names the setting, not the secret."""
+    """A notification could not be delivered; the message names the setting, not the secret.
+
+    ``delivered`` says what is known of it: False (certainly not delivered: refused, a 429 or 503,
+    a bad setting; safe to send again later), or None (unknown: the request went out and the answer
+    was lost or was a 5xx that does not say, so sending again could post it twice).
+    """
+
+    def __init__(self, message: str, delivered: bool | None = False):
+        super().__init__(message)
+        self.delivered = delivered
 
 
 @dataclass(frozen=True)
@@ -62,12 +73,16 @@ class Notifier:
     or to one of ``redirect_hosts`` (setting ``webhook_redirect_hosts``), never elsewhere."""
 
     def __init__(self, env: Mapping[str, str] | None = None, session: requests.Session | None = None,
-                 timeout_s: float = 10.0, smtp: SmtpConfig | None = None, redirect_hosts: Sequence[str] = ()):
+                 timeout_s: float = 10.0, smtp: SmtpConfig | None = None, redirect_hosts: Sequence[str] = (),
+                 policy: RetryPolicy | None = None):
         self.env = os.environ if env is None else env
         self.session = session or requests.Session()
         self.timeout_s = timeout_s
         self.smtp = smtp or SmtpConfig.from_env(self.env)
         self.redirect_hosts = frozenset(h.lower() for h in redirect_hosts)
+        # a webhook that says "not now" (429, honouring Retry-After: Slack allows about one message a
+        # second per channel) or "unavailable" (503) did not take the message: wait and send it again
+        self.policy = policy or RetryPolicy(max_attempts=6, base_s=1.0, cap_s=60.0)
 
     def _post(self, env_name: str, url: str, text: str) -> requests.Response:
         origin = (urlsplit(url).hostname or "").lower()
@@ -91,10 +106,29 @@ class Notifier:
         url = self.env.get(env_name)
         if not url:
             raise NotifyError(f"the webhook URL is not set: export {env_name}=https://hooks.slack.com/...")
+
+        def attempt() -> requests.Response:
+            try:
+                response = self._post(env_name, url, text)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if _not_sent(exc):
+                    raise RetriableAPIError(f"webhook in {env_name} unreachable: {type(exc).__name__}") from None
+                raise NotifyError(f"webhook in {env_name}: the answer was lost ({type(exc).__name__}); whether the "
+                                  "message arrived is unknown, so it is not sent again", delivered=None) from None
+            except requests.RequestException as exc:
+                raise NotifyError(f"webhook in {env_name} unreachable: {type(exc).__name__}") from None
+            if response.status_code in (429, 503):
+                raise RetriableAPIError(f"webhook in {env_name} answered HTTP {response.status_code}",
+                                        response.status_code, _retry_after(response))
+            return response
+
         try:
-            response = self._post(env_name, url, text)
-        except requests.RequestException as exc:
-            raise NotifyError(f"webhook in {env_name} unreachable: {type(exc).__name__}") from None
+            response = self.policy.call(attempt)
+        except RetriableAPIError as exc:
+            raise NotifyError(f"{exc} (tried {self.policy.max_attempts} times)") from None
+        if response.status_code >= 500:
+            raise NotifyError(f"webhook in {env_name} answered HTTP {response.status_code}: {response.text[:200]}; "
+                              "whether it posted the message is unknown, so it is not sent again", delivered=None)
         if response.status_code >= 300:
             raise NotifyError(f"webhook in {env_name} answered HTTP {response.status_code}: {response.text[:200]}")
         return f"webhook {env_name}: HTTP {response.status_code}"
@@ -118,3 +152,20 @@ class Notifier:
             raise NotifyError(f"e-mail via {self.smtp.host}:{self.smtp.port} failed: {type(exc).__name__}: "
                               f"{str(exc)[:200]}") from None
         return f"e-mail to {len(to)} recipient(s)"
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _not_sent(exc: requests.RequestException) -> bool:
+    """Whether a failed request certainly never reached the server: the connection was refused or
+    could not be made in time (the request is sent only once it is)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    text = repr(exc)
+    return "NewConnectionError" in text or "ConnectionRefusedError" in text or "NameResolutionError" in text

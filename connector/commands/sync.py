@@ -117,7 +117,9 @@ def _print_summary(s: SyncSummary) -> None:
     out.print(f"  {verb:<10} {s.written if not s.dry_run else s.writes_planned - s.deferred:,} of "
               f"{s.writes_planned:,} records in {s.write_calls} calls; failed {s.failed:,}; carried to next run "
               f"{s.deferred:,}")
-    out.print(f"  actions    {actions}")
+    pending = (f"; [yellow]{s.actions_pending:,} did not happen[/] (`leadscore actions --failed`)"
+               if s.actions_pending else "")
+    out.print(f"  actions    {actions}{pending}")
     out.print(f"  API calls  used {used if used is not None else '?'}, left {left if left is not None else '?'}; "
               f"{s.seconds:.1f}s")
     for w in s.would_write[:10]:
@@ -153,8 +155,8 @@ def sync(crm: CrmOpt = "hubspot", dry_run: Annotated[bool, typer.Option(
 
 
 def failed_any(s: SyncSummary) -> bool:
-    """Exit 4: some records or actions failed (written or not), or records were rejected."""
-    return bool(s.failed or s.rejected or s.actions.get("failed") or s.actions.get("uncertain"))
+    """Exit 4: some records failed or were rejected, or some actions did not happen (now or before)."""
+    return bool(s.failed or s.rejected or s.actions_pending or s.actions.get("failed") or s.actions.get("uncertain"))
 
 
 def _health(s: SyncSummary | None, status: str, next_at: datetime | None, error: str | None = None) -> dict[str, Any]:

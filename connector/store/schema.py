@@ -173,7 +173,8 @@ actions = sa.Table(
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),  # order within one crossing
     sa.Column("payload", sa.JSON, nullable=False),
-    # planned -> running (recorded before the call) -> done | failed | uncertain
+    # planned -> running (recorded before the call) -> done | retry (-> running ...) | parked | failed |
+    # uncertain; an admin may set parked or failed rows back to planned, or to dropped
     sa.Column("status", sa.String(12), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("result", sa.Text),

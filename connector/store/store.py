@@ -96,6 +96,7 @@ class ActionRow:
     status: str
     attempts: int
     result: str | None
+    finished_at: datetime | None = None  # of the last attempt
 
 
 class Store:
@@ -478,22 +479,26 @@ class Store:
 
     def actions(self, tenant: str, statuses: Iterable[str] | None = None) -> list[ActionRow]:
         a = s.actions.c
-        stmt = sa.select(a.key, a.lead_id, a.threshold, a.kind, a.seq, a.payload, a.status, a.attempts, a.result
-                         ).where(a.tenant == tenant)
+        stmt = sa.select(a.key, a.lead_id, a.threshold, a.kind, a.seq, a.payload, a.status, a.attempts, a.result,
+                         a.finished_at).where(a.tenant == tenant)
         if statuses is not None:
             stmt = stmt.where(a.status.in_(list(statuses)))
         with self.engine.connect() as conn:
             rows = conn.execute(stmt.order_by(a.planned_at, a.lead_id, a.seq)).all()
-        return [ActionRow(r[0], r[1], r[2], r[3], int(r[4]), dict(r[5]), r[6], int(r[7]), r[8]) for r in rows]
+        return [ActionRow(r[0], r[1], r[2], r[3], int(r[4]), dict(r[5]), r[6], int(r[7]), r[8], r[9]) for r in rows]
 
-    def mark_action(self, key: str, status: str, now: datetime, result: str | None = None) -> None:
-        """Record an action's progress: ``running`` before the call, then ``done``/``failed``/``uncertain``."""
+    def mark_action(self, key: str, status: str, now: datetime, result: str | None = None,
+                    reset_attempts: bool = False) -> None:
+        """Record an action's progress: ``running`` before the call, then ``done``, ``retry`` (a later run
+        tries again), ``parked`` (out of attempts), ``failed``, ``uncertain`` or ``dropped``."""
         a = s.actions.c
         values: dict[str, Any] = {"status": status, "result": None if result is None else result[:2000]}
         if status == "running":
             values.update(started_at=now, attempts=a.attempts + 1)
         else:
             values["finished_at"] = now
+        if reset_attempts:
+            values["attempts"] = 0
         with self.engine.begin() as conn:
             conn.execute(s.actions.update().where(a.key == key).values(**values))
 

@@ -39,7 +39,7 @@ import pyarrow as pa
 from adapters.base import Page, RemovalFinder, WriteRequest
 from adapters.errors import FatalAPIError, RetriableAPIError
 from connector.automation.config import all_actions
-from connector.automation.execute import execute_actions
+from connector.automation.execute import PENDING, execute_actions
 from connector.automation.notify import Notifier
 from connector.automation.plan import plan_actions
 from connector.automation.rollup import Method, rollup
@@ -96,6 +96,7 @@ class SyncSummary:
     deferred: int = 0
     write_calls: int = 0
     actions: dict[str, int] = field(default_factory=dict)
+    actions_pending: int = 0  # actions (of this run or earlier ones) that did not happen: retry, parked, ...
     api: dict[str, int | None] = field(default_factory=dict)
     seconds: float = 0.0
     would_write: list[dict[str, Any]] = field(default_factory=list)  # dry run: a sample
@@ -318,6 +319,7 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
 
             summary.actions = dict(execute_actions(store, tenant, adapter, names, notifier or Notifier(), now,
                                                    fence=lock.check) + Counter({"planned": len(planned)}))
+            summary.actions_pending = len(store.actions(tenant, PENDING))
             store.commit_cursors(tenant, adapter.name, wall)
             status = "ok"
         finally:

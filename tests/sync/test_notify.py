@@ -8,7 +8,7 @@ import os
 import socketserver
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -125,8 +125,9 @@ def test_delivery_errors_name_the_setting_never_the_secret(servers: dict[str, An
     with pytest.raises(NotifyError, match="export MISSING="):
         notifier.webhook("MISSING", "x")
     assert "hunter2" not in repr(notifier.smtp)
-    _plan_notify(store, "k3")
-    assert execute_actions(store, "t", FakeCRM(), DEFAULT, notifier, NOW) == {"failed": 1}
+    _plan_notify(store, "k3")  # a 500 does not say whether the message was posted: not sent again
+    assert execute_actions(store, "t", FakeCRM(), DEFAULT, notifier, NOW) == {"uncertain": 1}
+    assert len(_Hook.received) == 2  # the direct call above and this one, nothing more
     no_smtp = Notifier(env={"HOOK": servers["env"]["HOOK"]})
     with pytest.raises(NotifyError, match="LEADSCORE_SMTP_HOST"):
         no_smtp.email(["a@b.c"], "s", "t")
@@ -205,3 +206,118 @@ def test_a_webhook_is_not_redirected_to_another_host_unless_allowed() -> None:
         for server in (front, elsewhere):
             server.shutdown()
             server.server_close()
+
+
+class _Limited(BaseHTTPRequestHandler):
+    """A Slack-like incoming webhook: one message per ``gap`` seconds, else 429 with Retry-After; the
+    first ``unavailable`` requests get a 503; ``drop`` requests are read and then the connection is
+    closed without an answer (the message was taken, the response lost)."""
+
+    received: list[str] = []
+    gap = 0.5
+    unavailable = 0
+    drop = 0
+    last = 0.0
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        import time
+
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["text"]
+        cls = type(self)
+        with cls.lock:
+            if cls.unavailable > 0:
+                cls.unavailable -= 1
+                status = 503
+            elif time.monotonic() - cls.last < cls.gap:
+                status = 429
+            else:
+                cls.last = time.monotonic()
+                cls.received.append(body)
+                status = 200
+                if cls.drop > 0:
+                    cls.drop -= 1
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+        self.send_response(status)
+        if status == 429:
+            self.send_header("Retry-After", "1")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _plan_many(store: Store, n: int) -> None:
+    store.plan("t", {}, [{"key": f"n{i}", "lead_id": f"L{i}", "threshold": "mql", "kind": "notify", "seq": 0,
+                          "payload": {"webhook_env": "HOOK", "email_to": [], "text": f"lead {i}"}}
+                         for i in range(n)], {}, NOW)
+
+
+def test_a_rate_limited_or_unavailable_webhook_gets_every_message_once(store: Store) -> None:
+    hook = type("Limited", (_Limited,), {"received": [], "unavailable": 2, "drop": 0, "last": 0.0})
+    server, port = _serve(hook)
+    try:
+        _plan_many(store, 4)
+        notifier = Notifier(env={"HOOK": f"http://127.0.0.1:{port}/hook"})
+        counts = execute_actions(store, "t", FakeCRM(), DEFAULT, notifier, NOW)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert counts == {"done": 4}
+    assert sorted(hook.received) == ["lead 0", "lead 1", "lead 2", "lead 3"]  # none lost, none twice
+    assert notifier.policy.retries[503] == 2 and notifier.policy.retries[429] >= 1
+
+
+def test_a_lost_answer_is_uncertain_and_never_sent_twice(store: Store) -> None:
+    hook = type("Limited", (_Limited,), {"received": [], "unavailable": 0, "drop": 1, "last": 0.0, "gap": 0.0})
+    server, port = _serve(hook)
+    try:
+        _plan_many(store, 2)
+        notifier = Notifier(env={"HOOK": f"http://127.0.0.1:{port}/hook"})
+        assert execute_actions(store, "t", FakeCRM(), DEFAULT, notifier, NOW) == {"uncertain": 1, "done": 1}
+        assert execute_actions(store, "t", FakeCRM(), DEFAULT, notifier, NOW + timedelta(days=2)) == {}
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sorted(hook.received) == ["lead 0", "lead 1"]
+
+
+def test_failed_actions_back_off_then_park_and_an_admin_can_retry_them(
+        store: Store, store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from connector.automation.execute import MAX_ATTEMPTS, retry_delay
+    from connector.cli import main
+
+    _plan_many(store, 1)
+    refused = Notifier(env={"HOOK": "http://127.0.0.1:9/hook"})  # nothing listens on the discard port
+    refused.policy.sleep = lambda s: None
+    moment = NOW
+    assert execute_actions(store, "t", FakeCRM(), DEFAULT, refused, moment) == {"retry": 1}
+    assert execute_actions(store, "t", FakeCRM(), DEFAULT, refused, moment + timedelta(minutes=5)) == {"waiting": 1}
+    for attempt in range(2, MAX_ATTEMPTS + 1):
+        moment += retry_delay(attempt - 1)
+        expected = "parked" if attempt == MAX_ATTEMPTS else "retry"
+        assert execute_actions(store, "t", FakeCRM(), DEFAULT, refused, moment) == {expected: 1}
+    assert execute_actions(store, "t", FakeCRM(), DEFAULT, refused, moment + timedelta(days=30)) == {}
+    (row,) = store.actions("t")
+    assert row.status == "parked" and row.attempts == MAX_ATTEMPTS and "unreachable" in (row.result or "")
+
+    assert main(["actions", "--failed", "--store", store_url, "--tenant", "t", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["failed"]
+    assert [(x["key"], x["status"], x["attempts"]) for x in listed] == [("n0", "parked", MAX_ATTEMPTS)]
+    assert main(["actions", "--retry", "n0", "--store", store_url, "--tenant", "t"]) == 2  # too short a key
+    assert "give at least 8 characters" in capsys.readouterr().err
+    assert main(["actions", "--retry", "all", "--store", store_url, "--tenant", "t"]) == 0
+    assert "will retry on the next sync: 1 action(s)" in capsys.readouterr().out
+    hook = type("Hook", (_Hook,), {"received": [], "status": 200})
+    server, port = _serve(hook)
+    try:
+        working = Notifier(env={"HOOK": f"http://127.0.0.1:{port}/hook"})
+        assert execute_actions(store, "t", FakeCRM(), DEFAULT, working, moment) == {"done": 1}
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert hook.received == [{"text": "lead 0"}]

@@ -223,3 +223,17 @@ def test_a_killed_run_is_marked_interrupted_by_the_next(store: Store) -> None:
     _sync(store, crm)
     runs = [(r["id"] == "killed", r["status"]) for r in store.last_runs("t", 5)]
     assert runs == [(False, "ok"), (True, "interrupted")]
+
+
+def test_actions_that_did_not_happen_are_counted_and_make_the_exit_code_4(store: Store) -> None:
+    from connector.commands.sync import failed_any
+    from tests.sync.world import model as world_model
+
+    crm = FakeCRM()
+    seed(crm)
+    broken = world_model([{"type": "notify", "webhook_env": "LEADSCORE_TEST_UNSET_WEBHOOK"}])
+    first = run_sync(store, crm, broken, SyncOptions(tenant="t", now=T0, batch_size=5))
+    assert first.actions.get("retry") == 3 and first.actions_pending == 3 and first.failed == 0
+    assert failed_any(first)
+    later = run_sync(store, crm, broken, SyncOptions(tenant="t", now=T0 + timedelta(minutes=1), batch_size=5))
+    assert later.actions == {"waiting": 3} and later.actions_pending == 3 and failed_any(later)
