@@ -12,6 +12,9 @@
 6. carry out planned actions (recorded before and after each);
 7. commit the staged cursors and the run summary.
 
+A run stopped by the CRM's daily limit commits the cursors of what it pulled and stored (step 2)
+before it stops: a budget smaller than one full pull still makes progress, day after day.
+
 Why this is safe to kill anywhere: pulled data is stored before its cursor is even staged, and
 a staged cursor counts only at step 7, so a killed run re-pulls (duplicates are dropped). Writes
 are re-derived every run from the store against what the CRM *acknowledged*, so an unacknowledged
@@ -37,7 +40,7 @@ from typing import Any
 import pyarrow as pa
 
 from adapters.base import Page, RemovalFinder, WriteRequest
-from adapters.errors import FatalAPIError, RetriableAPIError
+from adapters.errors import FatalAPIError, LimitExhausted, RetriableAPIError
 from connector.automation.config import all_actions
 from connector.automation.execute import PENDING, execute_actions
 from connector.automation.notify import Notifier
@@ -116,24 +119,31 @@ def _pull(store: Store, adapter: Any, tenant: str, obj: str, until: datetime, dr
     page: Page
     buffer: list[Any] = []
     staged: tuple[str, str] | None = None
-    for page in pages(cursor, until):
-        records: Sequence[Any] = page.records
-        kept, bad = screen(obj, records)
-        rejected.extend(bad)
-        buffer.extend(kept)
-        if page.cursor is not None and not dry_run:
-            staged = (adapter.name, page.cursor)
-        total += len(records)
-        # several pages per transaction (one commit costs more than a thousand rows), always
-        # together with the cursor of the last page they hold
-        if len(buffer) >= _FLUSH_ROWS or page.done:
+    try:
+        for page in pages(cursor, until):
+            records: Sequence[Any] = page.records
+            kept, bad = screen(obj, records)
+            rejected.extend(bad)
+            buffer.extend(kept)
+            if page.cursor is not None and not dry_run:
+                staged = (adapter.name, page.cursor)
+            total += len(records)
+            # several pages per transaction (one commit costs more than a thousand rows), always
+            # together with the cursor of the last page they hold
+            if len(buffer) >= _FLUSH_ROWS or page.done:
+                new += store.ingest(tenant, obj, buffer, staged, until)
+                buffer, staged = [], None
+            if progress:
+                progress(f"pulled {obj}", len(records))
+            if time.monotonic() - last_renew > 30:
+                lock.renew()
+                last_renew = time.monotonic()
+    except Exception:
+        # the pages read before the failure are good: keep them with their cursor, so a run stopped
+        # by the daily limit resumes after them instead of reading them again (a kill keeps less)
+        if buffer or staged:
             new += store.ingest(tenant, obj, buffer, staged, until)
-            buffer, staged = [], None
-        if progress:
-            progress(f"pulled {obj}", len(records))
-        if time.monotonic() - last_renew > 30:
-            lock.renew()
-            last_renew = time.monotonic()
+        raise
     if buffer or staged:
         new += store.ingest(tenant, obj, buffer, staged, until)
     return total, new
@@ -322,6 +332,17 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
             summary.actions_pending = len(store.actions(tenant, PENDING))
             store.commit_cursors(tenant, adapter.name, wall)
             status = "ok"
+        except LimitExhausted:
+            # Progress under any budget: what was pulled is stored with its cursors, and writes and
+            # actions are derived from the store, never from the pull, so the pull's cursors can count
+            # now; the next run (after the limit resets) goes on from here instead of starting over.
+            if not options.dry_run:
+                merged = getattr(adapter, "merged", None)  # merges the pulled contacts told of count too
+                gone = dict(merged()) if callable(merged) else {}
+                if gone:
+                    store.remove_leads(tenant, gone)
+                store.commit_cursors(tenant, adapter.name, wall)
+            raise
         finally:
             try:
                 summary.api = _usage(adapter.api_usage())

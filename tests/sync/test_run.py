@@ -237,3 +237,60 @@ def test_actions_that_did_not_happen_are_counted_and_make_the_exit_code_4(store:
     assert failed_any(first)
     later = run_sync(store, crm, broken, SyncOptions(tenant="t", now=T0 + timedelta(minutes=1), batch_size=5))
     assert later.actions == {"waiting": 3} and later.actions_pending == 3 and failed_any(later)
+
+
+class _DailyLimit(FakeCRM):
+    """A CRM that allows ``per_day`` calls a day, then answers every call with the daily limit."""
+
+    def __init__(self, per_day: int) -> None:
+        super().__init__(page_size=4)
+        self.per_day = per_day
+        self.today = 0
+
+    def _spend(self) -> None:
+        from adapters.errors import LimitExhausted
+
+        if self.today >= self.per_day:
+            raise LimitExhausted("the daily API limit is used up")
+        self.today += 1
+
+    def _pages(self, items, cursor):  # type: ignore[no-untyped-def]
+        for page in super()._pages(items, cursor):
+            if page.records:
+                self._spend()
+            yield page
+
+    def write(self, requests):  # type: ignore[no-untyped-def]
+        self._spend()
+        return super().write(requests)
+
+    def create_tasks(self, tasks):  # type: ignore[no-untyped-def]
+        self._spend()
+        return super().create_tasks(tasks)
+
+    def enroll(self, lead_ids, target):  # type: ignore[no-untyped-def]
+        self._spend()
+        return super().enroll(lead_ids, target)
+
+
+def test_a_daily_budget_smaller_than_one_pull_still_finishes_in_a_few_days(store: Store) -> None:
+    from adapters.errors import LimitExhausted
+
+    crm = _DailyLimit(per_day=6)
+    seed(crm, leads=40)  # 2 + 40 + 60 records in pages of 4: 26 page reads, 9 write calls, 30 actions
+    days = 0
+    while True:
+        days += 1
+        crm.today = 0  # a new day: the limit resets
+        try:
+            _sync(store, crm)
+            break
+        except LimitExhausted:
+            assert days < 30, "no progress"
+    reference = FakeCRM(page_size=4)
+    seed(reference, leads=40)
+    _sync(Store.open(f"sqlite:///{tempfile.mkdtemp()}/ref.db"), reference)
+    assert crm_state(crm)["tasks"] and len(crm.tasks) == len(reference.tasks)
+    assert crm_state(crm)["fields"] == crm_state(reference)["fields"]
+    calls = crm.calls + len(crm.tasks)  # what the whole first sync needs, counted once
+    assert days <= -(-calls // crm.per_day) + 3, (days, calls)  # a few days' slack: each stop wastes the day's rest
