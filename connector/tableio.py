@@ -136,14 +136,18 @@ def write_table(table: pa.Table, path: Path, fmt: str | None = None) -> None:
     kind = detect_format(path, fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
-    if kind == "parquet":
-        pq.write_table(table, tmp)
-    elif kind == "csv":
-        pacsv.write_csv(table, tmp)
-    else:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for batch in table.to_batches(max_chunksize=65536):
-                for row in batch.to_pylist():
-                    fh.write(json.dumps(row, default=str, ensure_ascii=False))
-                    fh.write("\n")
-    tmp.replace(path)
+    try:
+        if kind == "parquet":
+            pq.write_table(table, tmp)
+        elif kind == "csv":
+            pacsv.write_csv(table, tmp)
+        else:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for batch in table.to_batches(max_chunksize=65536):
+                    for row in batch.to_pylist():
+                        fh.write(json.dumps(row, default=str, ensure_ascii=False))
+                        fh.write("\n")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed or interrupted write leaves neither a half file nor a .partial
+        raise

@@ -236,3 +236,15 @@ def test_check_is_as_strict_as_sync_about_actions(tmp_path: Path, capsys: pytest
 def test_error_messages_keep_text_in_square_brackets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, stderr = run(["check", str(tmp_path / "model [bold]draft[/].yaml")], capsys)
     assert code == 2 and "model [bold]draft[/].yaml: <root>: cannot read the model" in stderr
+
+
+def test_a_failed_write_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import connector.tableio as tableio
+
+    def full_disk(*args: object, **kwargs: object) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tableio.json, "dumps", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        tableio.write_table(pa.table({"id": ["a", "b"]}), tmp_path / "out.jsonl")
+    assert list(tmp_path.iterdir()) == []  # neither the output nor out.jsonl.partial
