@@ -198,6 +198,9 @@ def _usage(raw: dict[str, int | None]) -> dict[str, int | None]:
     """The adapter's counters plus ``used``/``left`` under one name whatever the adapter calls them."""
     used = raw.get("used", raw.get("calls"))
     left = raw.get("left", raw.get("daily_remaining", raw.get("remaining")))
+    limit, used_today = raw.get("daily_limit"), raw.get("daily_used")
+    if left is None and limit is not None and used_today is not None:  # Salesforce: Sforce-Limit-Info used/total
+        left = max(limit - used_today, 0)
     return {**raw, "used": used, "left": left}
 
 

@@ -43,6 +43,8 @@ def test_sync_writes_scores_tasks_and_owners_then_a_steady_run_writes_nothing(se
     first = run_sync(store, adapter, model, SyncOptions(tenant="sf", now=NOW))
     people = live(server, "Lead") + live(server, "Contact")
     assert first.pulled["leads"] == len(people) and first.failed == 0
+    api = first.api  # the org's 24-hour allocation, as Sforce-Limit-Info reports it
+    assert api["left"] is not None and api["left"] == api["daily_limit"] - api["daily_used"]  # type: ignore[operator]
     scores = store.scores("sf")
     assert set(scores) == set(people)
     for rid, s in scores.items():
