@@ -30,6 +30,10 @@ from .pull import Reader, ids_soql, incremental_soql
 from .transport import ApiSession, Transport
 from .write import bulk_update, collection_save, sobject_of
 
+#: people per task lookup: 18-character ids, quoted and comma-separated, are about 21 bytes each
+#: URL-encoded, so 300 of them keep a query URI near 7 KB (the limit is 16,384 bytes)
+_FIND_TASK_IDS = 300
+
 __all__ = ["SalesforceAdapter"]
 
 _LEAD_EXTRA = ["IsConverted", "ConvertedContactId", "SystemModstamp"]
@@ -270,16 +274,21 @@ class SalesforceAdapter:
 
     def find_tasks(self, tasks: Sequence[TaskRequest]) -> set[str]:
         """Keys of the tasks that exist (:class:`adapters.base.TaskFinder`). ``Description`` (where
-        the key is) cannot be filtered in SOQL, so Tasks are selected by the person (``WhoId``,
-        indexed) and exact subject, and the key is checked in the descriptions returned."""
+        the key is) cannot be filtered in SOQL, so the Tasks of the people concerned are selected by
+        ``WhoId`` (indexed) and the key is looked for in the descriptions returned. A query reads the
+        org's data as it is (no search index that could lag behind a create just made). The ids go in
+        chunks that keep the URI well under Salesforce's 16,384-byte limit whatever the subjects hold."""
         found: set[str] = set()
-        for start in range(0, len(tasks), 20):  # 20 (WhoId, Subject) pairs keep the URI under 16 KB
-            chunk = tasks[start:start + 20]
-            pairs = " OR ".join(format_soql("(WhoId = {} AND Subject = {})", t.lead_id, t.subject[:255]) for t in chunk)
-            for body in self.t.query_pages(f"SELECT Id, Description FROM Task WHERE {pairs}"):
-                texts = [str(r.get("Description") or "") for r in body.get("records") or []]
-                found.update(t.idempotency_key for t in chunk
-                             if any(_task_marker(t.idempotency_key) in text for text in texts))
+        people = sorted({t.lead_id for t in tasks})
+        for start in range(0, len(people), _FIND_TASK_IDS):
+            chunk = set(people[start:start + _FIND_TASK_IDS])
+            soql = format_soql("SELECT WhoId, Description FROM Task WHERE WhoId IN {}", sorted(chunk))
+            texts: dict[str, list[str]] = {}
+            for body in self.t.query_pages(soql):
+                for r in body.get("records") or []:
+                    texts.setdefault(str(r.get("WhoId")), []).append(str(r.get("Description") or ""))
+            found.update(t.idempotency_key for t in tasks if t.lead_id in chunk
+                         and any(_task_marker(t.idempotency_key) in text for text in texts.get(t.lead_id, [])))
         return found
 
     def enroll(self, lead_ids: Sequence[str], target: str) -> list[WriteResult]:

@@ -76,7 +76,9 @@ def perform(row: ActionRow, adapter: Any, names: FieldNames, notifier: Notifier)
 
 
 def _doubtful_task(row: ActionRow) -> bool:
-    return row.kind == "create_task" and row.status in ("running", "uncertain")
+    """A task create that may have landed: cut off by a crash, or answered by a 5xx, a timeout or a
+    dropped connection (then ``retry``): it is looked up before it is sent again."""
+    return row.kind == "create_task" and row.status in ("running", "uncertain", "retry")
 
 
 def _found_tasks(store: Store, adapter: TaskFinder, rows: list[ActionRow], now: datetime,
