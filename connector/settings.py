@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS")
     webhook_redirect_hosts: list[str] = Field(
         default_factory=list, description="Hosts a notification webhook may redirect to (default: its own host only)")
+    action_retry_minutes: float = Field(
+        15.0, ge=0, le=1440, description="Minutes before a failed action is retried (doubling, at most a day)")
     hubspot: HubSpotSettings = HubSpotSettings()
     salesforce: SalesforceSettings = SalesforceSettings()
 

@@ -104,6 +104,7 @@ class FaultConfig:
     rate_5xx: float = 0.0
     rate_timeout: float = 0.0
     rate_drop: float = 0.0
+    rate_lost: float = 0.0  # the request is carried out, then the connection drops: the answer is lost
     hang_seconds: float = 30.0
     seed: int = 0
     exempt_paths: tuple[str, ...] = ()
@@ -111,11 +112,11 @@ class FaultConfig:
     _lock: threading.Lock = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("rate_429", "rate_5xx", "rate_timeout", "rate_drop"):
+        for name in ("rate_429", "rate_5xx", "rate_timeout", "rate_drop", "rate_lost"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"FaultConfig.{name} must be between 0 and 1, got {value!r}")
-        if self.rate_429 + self.rate_5xx + self.rate_timeout + self.rate_drop > 1.0:
+        if self.rate_429 + self.rate_5xx + self.rate_timeout + self.rate_drop + self.rate_lost > 1.0:
             raise ValueError("FaultConfig: the fault rates add up to more than 1")
         if self.latency_ms < 0 or self.latency_jitter_ms < 0 or self.hang_seconds < 0:
             raise ValueError(
@@ -128,13 +129,13 @@ class FaultConfig:
     def active(self) -> bool:
         return bool(
             self.latency_ms or self.latency_jitter_ms or self.rate_429 or self.rate_5xx
-            or self.rate_timeout or self.rate_drop
+            or self.rate_timeout or self.rate_drop or self.rate_lost
         )
 
     def draw(self) -> tuple[float, str | None]:
         """Roll for one request: (latency in seconds, fault or None).
 
-        The fault is one of ``"429"``, ``"5xx"``, ``"timeout"``, ``"drop"``.
+        The fault is one of ``"429"``, ``"5xx"``, ``"timeout"``, ``"drop"``, ``"lost"``.
         """
         with self._lock:
             latency = self.latency_ms
@@ -144,7 +145,8 @@ class FaultConfig:
         fault: str | None = None
         edge = 0.0
         for name, rate in (("429", self.rate_429), ("5xx", self.rate_5xx),
-                           ("timeout", self.rate_timeout), ("drop", self.rate_drop)):
+                           ("timeout", self.rate_timeout), ("drop", self.rate_drop),
+                           ("lost", self.rate_lost)):
             edge += rate
             if roll < edge:
                 fault = name
@@ -166,7 +168,9 @@ class FaultMiddleware:
 
     ``on_429`` / ``on_5xx`` build the vendor's own error response, so an injected 429 looks like
     the CRM's. A *timeout* holds the request for ``hang_seconds`` (or until the server stops) and
-    then drops the connection; a *drop* closes the socket without answering.
+    then drops the connection; a *drop* closes the socket without answering; a *lost* answer is
+    the worst case for a client: the app carries the request out (a record is created), then the
+    socket is closed before the answer is sent, so the client cannot tell it happened.
     """
 
     def __init__(
@@ -197,6 +201,16 @@ class FaultMiddleware:
         if fault == "5xx":
             environ["sandbox.fault"] = fault
             return self.on_5xx(Request(environ))(environ, start_response)
+        if fault == "lost":
+            environ["sandbox.fault"] = fault
+            body = self.app(environ, lambda status, headers, exc_info=None: lambda data: None)
+            for _ in body:  # the app has done its work once its body is read
+                pass
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            _drop_connection(environ)
+            return []
         if fault in ("timeout", "drop"):
             environ["sandbox.fault"] = fault
             if fault == "timeout":

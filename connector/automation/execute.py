@@ -36,13 +36,15 @@ MAX_ATTEMPTS = 6
 PENDING = ("retry", "parked", "failed", "uncertain")
 
 
-def retry_delay(attempts: int) -> timedelta:
-    """How long after its last failed attempt an action is tried again: 15 min, 30 min, 1 h, ... 24 h."""
-    return min(timedelta(minutes=15) * 2 ** max(attempts - 1, 0), timedelta(days=1))
+def retry_delay(attempts: int, base: timedelta = timedelta(minutes=15)) -> timedelta:
+    """How long after its last failed attempt an action is tried again: 15 min, 30 min, 1 h, ... 24 h
+    (setting ``action_retry_minutes`` sets the first wait)."""
+    return min(base * 2 ** max(attempts - 1, 0), timedelta(days=1))
 
 
-def _due(row: ActionRow, now: datetime) -> bool:
-    return row.status != "retry" or row.finished_at is None or row.finished_at + retry_delay(row.attempts) <= now
+def _due(row: ActionRow, now: datetime, base: timedelta) -> bool:
+    return (row.status != "retry" or row.finished_at is None
+            or row.finished_at + retry_delay(row.attempts, base) <= now)
 
 
 def task_of(row: ActionRow) -> TaskRequest:
@@ -106,7 +108,8 @@ def _no_fence() -> None:
 
 
 def execute_actions(store: Store, tenant: str, adapter: Any, names: FieldNames, notifier: Notifier,
-                    now: datetime, dry_run: bool = False, fence: Callable[[], None] = _no_fence) -> Counter[str]:
+                    now: datetime, dry_run: bool = False, fence: Callable[[], None] = _no_fence,
+                    retry_base: timedelta = timedelta(minutes=15)) -> Counter[str]:
     """Run every planned (and interrupted) action; returns counts by outcome.
 
     ``fence`` runs before each action is marked running (the sync passes its lock's check): when it
@@ -116,10 +119,10 @@ def execute_actions(store: Store, tenant: str, adapter: Any, names: FieldNames, 
     finder = adapter if isinstance(adapter, TaskFinder) else None
     statuses = ["planned", "running", "retry"] + (["uncertain"] if finder is not None and not dry_run else [])
     rows = [row for row in store.actions(tenant, statuses) if row.status != "uncertain" or row.kind == "create_task"]
-    waiting = [row for row in rows if not _due(row, now)]
+    waiting = [row for row in rows if not _due(row, now, retry_base)]
     if waiting:
         counts["waiting"] += len(waiting)
-        rows = [row for row in rows if _due(row, now)]
+        rows = [row for row in rows if _due(row, now, retry_base)]
 
     def again(row: ActionRow, why: str) -> None:
         """It did not happen: a later run tries again, or a person once it is out of attempts."""
@@ -127,7 +130,8 @@ def execute_actions(store: Store, tenant: str, adapter: Any, names: FieldNames, 
             store.mark_action(row.key, "parked", now, f"gave up after {row.attempts + 1} attempts: {why}")
             counts["parked"] += 1
         else:
-            store.mark_action(row.key, "retry", now, f"will retry after {retry_delay(row.attempts + 1)}: {why}")
+            store.mark_action(row.key, "retry", now,
+                              f"will retry after {retry_delay(row.attempts + 1, retry_base)}: {why}")
             counts["retry"] += 1
 
     settled = _found_tasks(store, finder, rows, now, counts, fence) if finder is not None and not dry_run else set()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -66,7 +66,8 @@ def _one_run(settings: Any, store: Store, crm: str, tenant: str, model_path: Pat
     adapter = make_adapter(crm, settings)
     options = SyncOptions(tenant=tenant, now=parse_now(now) if now else None, dry_run=dry_run, write_budget=budget,
                           batch_size=getattr(adapter, "batch_size", 100), rollup=rollup,  # type: ignore[arg-type]
-                          arm_only=arm, predictor=_predictor(predictive_model or settings.predictive_model))
+                          arm_only=arm, predictor=_predictor(predictive_model or settings.predictive_model),
+                          action_retry=timedelta(minutes=settings.action_retry_minutes))
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,.0f}"),
                   TimeElapsedColumn(), console=err, transient=True, disable=not show_progress) as bar:
         tasks: dict[str, Any] = {}

@@ -75,6 +75,7 @@ class SyncOptions:
     rollup_top_n: int = 3
     arm_only: bool = False  # record threshold entries without running their actions (first sync of a portal)
     predictor: Predictor | None = None  # also write a predictive model's probability and tier
+    action_retry: timedelta = timedelta(minutes=15)  # first wait before a failed action is tried again
     actor: str = field(default_factory=lambda: f"sync@{socket.gethostname()} pid {os.getpid()}")
 
 
@@ -331,7 +332,8 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
             _send(store, adapter, tenant, names, send_now, options.batch_size, now, summary, progress, lock.check)
 
             summary.actions = dict(execute_actions(store, tenant, adapter, names, notifier or Notifier(), now,
-                                                   fence=lock.check) + Counter({"planned": len(planned)}))
+                                                   fence=lock.check, retry_base=options.action_retry)
+                                   + Counter({"planned": len(planned)}))
             summary.actions_pending = len(store.actions(tenant, PENDING))
             store.commit_cursors(tenant, adapter.name, wall)
             status = "ok"

@@ -1048,3 +1048,14 @@ def test_merge_moves_a_contact_into_another(make_hubspot_server: Any, small_tena
     with pytest.raises(ApiException) as itself:
         c.crm.contacts.basic_api.merge(PublicMergeInput(primary_object_id="3", object_id_to_merge="9"))
     assert itself.value.status == 400  # 9 is 3 now
+
+
+def test_a_lost_answer_is_carried_out_but_never_answered(make_hubspot_server: Any, small_tenant: Tenant) -> None:
+    from hubspot.crm.contacts import SimplePublicObjectInput
+
+    server = make_hubspot_server(small_tenant)
+    server.set_faults(FaultConfig(rate_lost=1.0))
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        client(server).crm.contacts.basic_api.update("1", SimplePublicObjectInput(properties={"jobtitle": "CFO"}))
+    server.set_faults(FaultConfig())
+    assert client(server).crm.contacts.basic_api.get_by_id("1", properties=["jobtitle"]).properties["jobtitle"] == "CFO"
