@@ -110,6 +110,9 @@ class FaultConfig:
     exempt_paths: tuple[str, ...] = ()
     _rng: random.Random = field(init=False, repr=False, compare=False)
     _lock: threading.Lock = field(init=False, repr=False, compare=False)
+    #: the faults drawn so far, by name: what a test can check really happened
+    fired: collections.Counter[str] = field(init=False, repr=False, compare=False,
+                                            default_factory=collections.Counter)
 
     def __post_init__(self) -> None:
         for name in ("rate_429", "rate_5xx", "rate_timeout", "rate_drop", "rate_lost"):
@@ -150,6 +153,8 @@ class FaultConfig:
             edge += rate
             if roll < edge:
                 fault = name
+                with self._lock:
+                    self.fired[name] += 1
                 break
         return latency / 1000.0, fault
 
