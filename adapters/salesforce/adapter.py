@@ -21,6 +21,7 @@ from adapters.base import FieldSpec, InstallPlan, Owner, Page, TaskRequest, Writ
 from adapters.cursors import advance, decode_map, encode, encode_map, last_page_done, ms_of, window
 from adapters.errors import AdapterError
 from adapters.retry import RetryPolicy
+from scoring.errors import ConfigError, Problem
 
 from . import install as installer
 from .auth import Credentials
@@ -58,16 +59,19 @@ class SalesforceAdapter:
     def __init__(self, transport: Transport, mapping: SalesforceMapping | None = None, *,
                  bulk_query_threshold: int = 10_000, bulk_write_threshold: int = 2_000, lookback_s: int = 300,
                  permission_set: str | None = "Leadscore", profile: str | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, bulk_poll_max_s: float = 600.0):
         self.t = transport
         self.mapping = mapping or load_salesforce_mapping()
-        self.reader = Reader(transport, bulk_threshold=bulk_query_threshold, sleep=sleep)
+        self.reader = Reader(transport, bulk_threshold=bulk_query_threshold, sleep=sleep, poll_max_s=bulk_poll_max_s)
         self.bulk_write_threshold = bulk_write_threshold
         self.lookback_ms = lookback_s * 1000
         self.permission_set = permission_set
         self.profile = profile
         self.converted: dict[str, str | None] = {}  # converted lead id → its contact (None: gone)
         self._live: set[str] = set()  # lead ids seen unconverted in this process
+        self.mapping_source = "<built-in salesforce.yaml>"  # how problems name the mapping file
+        self._checked = False  # the mapping was checked against the org in this process
+        self._task_values: dict[str, str] | None = None
 
     @classmethod
     def from_settings(cls, settings: Any, mapping: SalesforceMapping | None = None, policy: RetryPolicy | None = None,
@@ -85,14 +89,22 @@ class SalesforceAdapter:
             private_key_file=str(settings.private_key_file) if settings.private_key_file else None,
             domain=settings.domain, session_id=secret(settings.session_id), instance_url=settings.instance_url)
         api = ApiSession.adopt(session, settings.timeout_s) if session is not None else ApiSession(settings.timeout_s)
+        if settings.ca_bundle:
+            api.ca_bundle = str(settings.ca_bundle)
+        if settings.login_url:
+            api.route_logins(settings.domain, settings.login_url)
         transport = Transport(creds, api, version=settings.api_version,
                               policy=policy or RetryPolicy(max_attempts=settings.max_attempts),
                               max_api_share=settings.max_api_share)
         if mapping is None:
             mapping = load_salesforce_mapping(settings.mapping)
-        return cls(transport, mapping, bulk_query_threshold=settings.bulk_query_threshold,
+        adapter = cls(transport, mapping, bulk_query_threshold=settings.bulk_query_threshold,
                    bulk_write_threshold=settings.bulk_write_threshold, lookback_s=settings.lookback_s,
-                   permission_set=settings.permission_set, profile=settings.profile)
+                   permission_set=settings.permission_set, profile=settings.profile,
+                   bulk_poll_max_s=settings.bulk_poll_max_s)
+        if settings.mapping:
+            adapter.mapping_source = str(settings.mapping)
+        return adapter
 
     # -- install ---------------------------------------------------------------------------------
 
@@ -109,6 +121,21 @@ class SalesforceAdapter:
     def check_mapping(self) -> list[str]:
         """Mapped fields the org lacks, each with its key path (``leadscore check-mapping``)."""
         return installer.check_mapping(self.t, self.mapping)
+
+    def preflight(self) -> None:
+        """Check the mapping against the org (one describe per object) before anything is
+        written: ``install`` calls it first and every sync before its first read. Raises one
+        :class:`ConfigError` naming every field the org lacks with its mapping key (exit 2). The
+        fields ``install`` creates are not asked for here."""
+        problems = installer.mapping_problems(self.t, self.mapping, write_back=False)
+        if problems:
+            raise ConfigError([Problem(self.mapping_source, None, path, message, hint)
+                               for path, message, hint in problems])
+        self._checked = True
+
+    def _preflight_once(self) -> None:
+        if not self._checked:
+            self.preflight()
 
     def person_fields(self, record_id: str) -> dict[str, str]:
         """Canonical field → field of this person's object: a Lead's (``Status`` for ``lead_status``)
@@ -133,6 +160,7 @@ class SalesforceAdapter:
 
     def pull_leads(self, cursor: str | None, until: datetime) -> Iterator[Page]:
         """Leads (unconverted) and Contacts changed since the cursor."""
+        self._preflight_once()
         until_ms = ms_of(until)
         marks = _marks(cursor, ("Lead", "Contact"))
         m = self.mapping
@@ -157,6 +185,7 @@ class SalesforceAdapter:
         return last_page_done(pages(), encode(until_ms), skip_empty=True)
 
     def pull_accounts(self, cursor: str | None, until: datetime) -> Iterator[Page]:
+        self._preflight_once()
         until_ms = ms_of(until)
         marks = _marks(cursor, ("Account",))
         cols = sorted(set(self.mapping.accounts.columns()) | {"SystemModstamp"}, key=lambda c: (c != "Id", c))
@@ -166,6 +195,7 @@ class SalesforceAdapter:
 
     def pull_events(self, cursor: str | None, until: datetime) -> Iterator[Page]:
         """Engagement from every source the mapping names; the cursor maps object → mark."""
+        self._preflight_once()
         until_ms = ms_of(until)
         marks = _marks(cursor, [s.object for s in self.mapping.events])
 
@@ -255,12 +285,15 @@ class SalesforceAdapter:
 
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteResult]:
         """One open Task per request, for the owner, on the lead/contact (``WhoId``)."""
+        if self._task_values is None:  # the org's picklists decide (Task describe), once per process
+            fields = installer.describe(self.t, "Task")
+            self._task_values = installer.task_values(self.mapping, fields)[0]
         records = []
         for task in tasks:
             values: dict[str, Any] = {"attributes": {"type": "Task"}, "WhoId": task.lead_id,
                                       "Subject": task.subject[:255],
                                       "Description": f"{task.body}\n\n{_task_marker(task.idempotency_key)}",
-                                      "Status": "Not Started", "Priority": "Normal"}
+                                      **self._task_values}
             if task.owner_id:
                 values["OwnerId"] = task.owner_id
             if task.due:

@@ -130,7 +130,8 @@ class Reader:
                 return info
             if waited >= self.poll_max_s:
                 raise FatalAPIError(f"{what}: Bulk 2.0 job {info.get('id')} still {state} after {waited:.0f}s; "
-                                    f"raise LEADSCORE_SALESFORCE__BULK_POLL_MAX_S or see Setup → Bulk Data Load Jobs")
+                                    f"raise LEADSCORE_SALESFORCE__BULK_POLL_MAX_S (now {self.poll_max_s:g}) or "
+                                    f"see Setup → Bulk Data Load Jobs")
             self.sleep(delay)
             waited += delay
             delay = min(delay * 2, 5.0)

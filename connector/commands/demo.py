@@ -105,10 +105,11 @@ class _World:
         from connector.settings import SalesforceSettings
         from sandbox.salesforce import client_session, create_server
 
-        self.server = create_server(tenant).start()
+        self.server = create_server(tenant).start()  # a stock org, logged in to as the README says: JWT bearer
         info = self.server.connection_info()
-        settings = SalesforceSettings(username=info["username"], password=info["password"],
-                                      security_token=info["security_token"], domain=info["domain"])
+        settings = SalesforceSettings(username=info["username"], consumer_key=info["consumer_key"],
+                                      private_key_file=info["private_key_file"], domain=info["domain"])
+        self.version = info["version"]
         self.session = client_session(info["instance_url"], info["ca_cert"])
         self.instance_url = info["instance_url"]
         self.adapter = SalesforceAdapter.from_settings(settings, session=self.session)
@@ -127,7 +128,7 @@ class _World:
                                        "hs_timestamp": hs_time}, lead_id, 200)
         else:
             sf_time = stamp.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-            self._salesforce("Task", {"Subject": "Email: Reply - pricing", "WhoId": lead_id, "TaskSubtype": "Email",
+            self._salesforce("Task", {"Subject": "Email: Re: pricing", "WhoId": lead_id, "TaskSubtype": "Email",
                                       "Status": "Completed", "ActivityDate": sf_time[:10]})
             self._salesforce("Event", {"Subject": "Meeting: Intro call", "WhoId": lead_id, "DurationInMinutes": 30,
                                        "StartDateTime": sf_time, "ActivityDateTime": sf_time})
@@ -142,8 +143,8 @@ class _World:
 
     def _salesforce(self, sobject: str, fields: dict[str, Any]) -> None:
         session_id = self.server.connection_info()["session_id"]
-        self.session.post(f"{self.instance_url}/services/data/v59.0/sobjects/{sobject}/", json=fields, timeout=30,
-                          headers={"Authorization": f"Bearer {session_id}"}).raise_for_status()
+        self.session.post(f"{self.instance_url}/services/data/v{self.version}/sobjects/{sobject}/", json=fields,
+                          timeout=30, headers={"Authorization": f"Bearer {session_id}"}).raise_for_status()
 
 
 def _sandbox(crm: Crm, n_leads: int, seed: int, model_path: Path | None, out_dir: Path, json_out: bool) -> None:
@@ -243,7 +244,7 @@ def _what_a_rep_sees(world: _World, lead_id: str) -> dict[str, Any]:
         return {k: props.get(k) for k in [*names, "hubspot_owner_id", "lifecyclestage"] if props.get(k) is not None}
     kind = "Lead" if lead_id.startswith("00Q") else "Contact"
     session_id = world.server.connection_info()["session_id"]
-    r = world.session.get(f"{world.instance_url}/services/data/v59.0/sobjects/{kind}/{lead_id}", timeout=30,
+    r = world.session.get(f"{world.instance_url}/services/data/v{world.version}/sobjects/{kind}/{lead_id}", timeout=30,
                           headers={"Authorization": f"Bearer {session_id}"})
     r.raise_for_status()
     body = r.json()

@@ -25,7 +25,7 @@ from werkzeug.wrappers import Request, Response
 
 from sandbox.http import ENDPOINT_KEY, DailyQuota, Router, json_response
 
-from .auth import Credentials, Sessions, oauth_token, soap_login
+from .auth import ClientApp, Credentials, Sessions, oauth_token, soap_login
 from .errors import ApiError, SaveError, not_found
 from .ids import is_id, to_18, type_of_id
 from .query import Plan, plan_query, render_json, select_ids
@@ -35,6 +35,9 @@ from .store import Org, parse_datetime
 __all__ = ["Limits", "SalesforceApp"]
 
 DATA = "/services/data/v<version>"
+#: The newest API version the org offers (Winter '27).
+CURRENT_VERSION = 68
+_RELEASES = {64: "Summer '25", 65: "Winter '26", 66: "Spring '26", 67: "Summer '26", 68: "Winter '27"}
 _BATCH_SIZE = re.compile(r"batchSize\s*=\s*(\d+)")
 _DAY_MS = 86_400_000
 
@@ -71,8 +74,14 @@ class SalesforceApp:
     sessions: Sessions
     limits: Limits = field(default_factory=Limits)
     router: Router = field(default_factory=Router)
+    client_app: ClientApp | None = None
+    soap_login_enabled: bool = True
+    login_hosts: tuple[str, ...] = ()  # the My Domain login host(s), a valid JWT ``aud``
 
     def __post_init__(self) -> None:
+        #: ``Sforce-Call-Options`` value → requests that carried it (None: no header), as the
+        #: event log files' CLIENT column shows them (REST API Developer Guide, "Call Options Header")
+        self.call_options: collections.Counter[str | None] = collections.Counter()
         self.quota = DailyQuota(self.limits.daily_api_requests)
         self._cursors: collections.OrderedDict[str, _Cursor] = collections.OrderedDict()
         self._cursor_lock = threading.Lock()
@@ -110,6 +119,7 @@ class SalesforceApp:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
         request = Request(environ)
+        self.call_options[request.headers.get("Sforce-Call-Options")] += 1
         counted = False
         try:
             try:
@@ -121,6 +131,8 @@ class SalesforceApp:
                 raise ApiError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not "
                                f"allowed. Allowed are {allowed}") from None
             environ[ENDPOINT_KEY] = name
+            if name not in self.public and not _supported(str(args.get("version", f"{CURRENT_VERSION}.0"))):
+                raise not_found()  # REST API Developer Guide, "Versions": an unknown version is a 404
             if name not in self.public:
                 self.sessions.check(request)
                 if not self.quota.take():
@@ -141,17 +153,20 @@ class SalesforceApp:
     # -- login -----------------------------------------------------------------------------
     def login_soap(self, request: Request, version: str) -> Response:
         return soap_login(request, self.creds, self.sessions, self.instance_url(request),
-                          version)
+                          version, self.soap_login_enabled)
 
     def login_oauth(self, request: Request) -> Response:
         status, body = oauth_token(request, self.creds, self.sessions,
-                                   self.instance_url(request), self.org.now_ms())
+                                   self.instance_url(request), self.org.now_ms(), self.client_app,
+                                   self.login_hosts)
         return json_response(body, status)
 
     # -- metadata --------------------------------------------------------------------------
     def versions(self, request: Request) -> Response:
-        return json_response([{"label": f"v{v}", "url": f"/services/data/v{v}", "version": v}
-                              for v in ("58.0", "59.0", "60.0", "61.0", "62.0")])
+        # REST API Developer Guide, "Versions": every supported version, oldest first; 21.0-30.0
+        # were retired in Summer '25, so 31.0 is the oldest; 68.0 is Winter '27.
+        return json_response([{"label": _RELEASES.get(v, f"v{v}"), "url": f"/services/data/v{v}.0",
+                               "version": f"{v}.0"} for v in range(31, CURRENT_VERSION + 1)])
 
     def resources(self, request: Request, version: str) -> Response:
         base = f"/services/data/v{version}"
@@ -409,6 +424,14 @@ def _json_object(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
     return body
+
+
+def _supported(version: str) -> bool:
+    try:
+        number = float(version)
+    except ValueError:
+        return False
+    return number.is_integer() and 31 <= number <= CURRENT_VERSION
 
 
 def _braces(template: str) -> str:

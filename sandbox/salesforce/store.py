@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import gc
 import itertools
 import operator
@@ -103,8 +104,9 @@ class Table:
 class Org:
     """All tables, the id factory, the clock and the lock every request takes."""
 
-    def __init__(self, clock: Callable[[], float] = time.time, org_number: int = 1) -> None:
-        self.schema: dict[str, ObjectDef] = build_schema()
+    def __init__(self, clock: Callable[[], float] = time.time, org_number: int = 1,
+                 custom_fields: bool = False) -> None:
+        self.schema: dict[str, ObjectDef] = build_schema(custom_fields)
         self.tables = {name: Table(obj) for name, obj in self.schema.items()}
         self.ids = IdFactory(org_number)
         self.clock = clock
@@ -130,6 +132,14 @@ class Org:
             lowered = name.lower()
             got = next((o for n, o in self.schema.items() if n.lower() == lowered), None)
         return got
+
+    def set_picklist(self, sobject: str, name: str, values: Sequence[str], default: str | None,
+                     restricted: bool = True) -> None:
+        """Replace a picklist's values, as an admin edits them in Setup (Object Manager)."""
+        with self.lock:
+            obj = self.schema[sobject]
+            obj.fields[name] = dataclasses.replace(obj.fields[name], picklist=tuple((v, v == default) for v in values),
+                                                   restricted=restricted)
 
     def add_field(self, sobject: str, definition: FieldDef) -> None:
         with self.lock:
@@ -368,6 +378,8 @@ class Org:
         for name, definition in table.obj.fields.items():
             if definition.type == "boolean" and table.value(row, name) is None:
                 table.set(row, name, False)
+            elif definition.picklist and table.value(row, name) is None and definition.default_value:
+                table.set(row, name, definition.default_value)  # a picklist's default on create
         if sobject == "CampaignMember" and table.value(row, "HasResponded") is False:
             status = (table.value(row, "Status") or "").lower()
             if status in ("responded", "attended", "registered"):
@@ -448,6 +460,11 @@ class Org:
         if kind == "reference":
             return self._reference(sobject, definition, str(value))
         text = str(value)
+        if definition.restricted and text not in {v for v, _ in definition.picklist}:
+            # Object Reference, "Restricted picklists"; the message is the one the API sends
+            raise SaveError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                            f"{definition.label or definition.name}: bad value for restricted picklist field: "
+                            f"{text}", [definition.name])
         if len(text) > definition.length:
             raise SaveError("STRING_TOO_LONG", f"{definition.label or definition.name}: data "
                             f"value too large: {text[:40]} (max length={definition.length})",
