@@ -18,6 +18,7 @@ Secrets live only in :class:`Credentials` (its ``repr`` hides them) and in simpl
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,18 +111,26 @@ def login(c: Credentials, session: requests.Session, version: str) -> Salesforce
     from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
     try:
-        if flow == "jwt":
-            return Salesforce(username=c.username, consumer_key=c.consumer_key, privatekey_file=c.private_key_file,
-                              domain=c.domain, **common)
-        if flow == "oauth-password":
-            return Salesforce(username=c.username, password=c.password, consumer_key=c.consumer_key,
-                              consumer_secret=c.consumer_secret, domain=c.domain, **common)
-        if flow == "soap":
-            return Salesforce(username=c.username, password=c.password, security_token=c.security_token,
-                              domain=c.domain, **common)
-        if flow == "client-credentials":
-            return Salesforce(consumer_key=c.consumer_key, consumer_secret=c.consumer_secret, domain=c.domain,
-                              **common)
-        return Salesforce(session_id=c.session_id, instance_url=c.instance_url, **common)
+        with warnings.catch_warnings():
+            # simple-salesforce warns with a browser authorisation URL when a user has not approved
+            # the app: leadscore says what to do in its own one-line error instead
+            warnings.simplefilter("ignore", UserWarning)
+            return _client(flow, c, common)
     except SalesforceAuthenticationFailed as exc:
         raise _refused(flow, exc.code, str(getattr(exc, "auth_message", exc.message)), c) from None
+
+
+def _client(flow: str, c: Credentials, common: dict[str, Any]) -> Salesforce:
+    if flow == "jwt":
+        return Salesforce(username=c.username, consumer_key=c.consumer_key, privatekey_file=c.private_key_file,
+                          domain=c.domain, **common)
+    if flow == "oauth-password":
+        return Salesforce(username=c.username, password=c.password, consumer_key=c.consumer_key,
+                          consumer_secret=c.consumer_secret, domain=c.domain, **common)
+    if flow == "soap":
+        return Salesforce(username=c.username, password=c.password, security_token=c.security_token,
+                          domain=c.domain, **common)
+    if flow == "client-credentials":
+        return Salesforce(consumer_key=c.consumer_key, consumer_secret=c.consumer_secret, domain=c.domain,
+                          **common)
+    return Salesforce(session_id=c.session_id, instance_url=c.instance_url, **common)
