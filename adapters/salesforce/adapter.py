@@ -25,7 +25,7 @@ from scoring.errors import ConfigError, Problem
 
 from . import install as installer
 from .auth import Credentials
-from .convert import as_bool, as_ms, to_account, to_event, to_lead, who_of
+from .convert import as_bool, as_datetime, as_ms, to_account, to_event, to_lead, who_of
 from .mapping import SalesforceMapping, load_salesforce_mapping
 from .pull import Reader, ids_soql, incremental_soql
 from .transport import ApiSession, Transport
@@ -72,6 +72,8 @@ class SalesforceAdapter:
         self.mapping_source = "<built-in salesforce.yaml>"  # how problems name the mapping file
         self._checked = False  # the mapping was checked against the org in this process
         self._task_values: dict[str, str] | None = None
+        self.removal_covered: datetime | None = None  # latestDateCovered of the last removed()
+        self.reconcile_needed = False  # the delete log was purged past the last removed() start
 
     @classmethod
     def from_settings(cls, settings: Any, mapping: SalesforceMapping | None = None, policy: RetryPolicy | None = None,
@@ -235,31 +237,66 @@ class SalesforceAdapter:
         moves to (a converted lead's contact, a merged record's master), or None (deleted; or
         converted with no contact).
 
-        For the connector to drop them from its store: ``/deleted`` per object (Salesforce keeps
-        15 days of deletions, so run at least that often; an older ``since`` is moved up to that)
-        plus a query for conversions. Salesforce ignores the seconds of the window, so its end is
-        rounded up to the next minute: a deletion a few seconds ago is not missed (one seen twice
-        is harmless to the connector).
+        ``/deleted`` per object, by the getDeleted rules (SOAP API Developer Guide, "getDeleted()"):
+        seconds are ignored and the end must be more than a minute after the start, so a window
+        is widened to two whole minutes (a deletion seen twice is harmless to the connector); the
+        log keeps 15 days, so an older start is moved up to that; the next start is the answer's
+        ``latestDateCovered`` (:attr:`removal_covered`, which the sync keeps as its cursor). When
+        ``earliestDateAvailable`` is past the start, the org purged deletions we never saw:
+        :attr:`reconcile_needed` asks the sync for the stored ids to check with :meth:`reconcile`.
+        Conversions come from a query.
         """
         start, end = since.astimezone(timezone.utc), until.astimezone(timezone.utc)
         if end.second or end.microsecond:
             end = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        start = min(max(start, end - timedelta(days=15) + timedelta(minutes=2)), end)
+        start = start.replace(second=0, microsecond=0)
+        start = min(max(start, end - timedelta(days=15) + timedelta(minutes=2)), end - timedelta(minutes=2))
         gone: dict[str, str | None] = {}
+        covered: list[datetime] = []
+        self.reconcile_needed = False
         for sobject in ("Lead", "Contact"):
             body = self.t.call(f"deleted {sobject}s", self.t.sf.restful, f"sobjects/{sobject}/deleted/",
                                params={"start": start.isoformat(timespec="seconds"),
-                                       "end": end.isoformat(timespec="seconds")})
-            deleted = [str(d["id"]) for d in (body or {}).get("deletedRecords") or []]
+                                       "end": end.isoformat(timespec="seconds")}) or {}
+            earliest = as_datetime(body.get("earliestDateAvailable"))
+            if earliest is not None and earliest > start:
+                self.reconcile_needed = True  # the log was purged past our start
+            latest = as_datetime(body.get("latestDateCovered"))
+            covered.append(latest if latest is not None else end)
+            deleted = [str(d["id"]) for d in body.get("deletedRecords") or []]
             gone.update(dict.fromkeys(deleted))
-            for i in range(0, len(deleted), 300):  # merged away: the score moves to the master record
-                soql = ids_soql(sobject, ["Id", "MasterRecordId"], deleted[i:i + 300])
-                for page in self.t.query_pages(soql + " AND MasterRecordId != null", include_deleted=True):
-                    gone.update({str(r["Id"]): str(r["MasterRecordId"]) for r in page.get("records") or []})
+            gone.update(self._masters(sobject, deleted))
+        self.removal_covered = min(covered)
         soql = incremental_soql("Lead", ["Id", "ConvertedContactId"], ms_of(start), ms_of(end), {"IsConverted": True})
         for body in self.t.query_pages(soql):
             for r in body.get("records") or []:
                 gone[str(r["Id"])] = self.converted[str(r["Id"])] = str(r.get("ConvertedContactId") or "") or None
+        return gone
+
+    def _masters(self, sobject: str, ids: Sequence[str]) -> dict[str, str]:
+        """Of these deleted ids, those merged away → their master record (``queryAll``)."""
+        out: dict[str, str] = {}
+        for i in range(0, len(ids), 300):  # 300 ids keep the query URI well under 16 KB
+            soql = ids_soql(sobject, ["Id", "MasterRecordId"], ids[i:i + 300])
+            for page in self.t.query_pages(soql + " AND MasterRecordId != null", include_deleted=True):
+                out.update({str(r["Id"]): str(r["MasterRecordId"]) for r in page.get("records") or []})
+        return out
+
+    def reconcile(self, ids: Sequence[str]) -> dict[str, str | None]:
+        """Of these stored people, those the org no longer has (deleted, maybe merged) → None or
+        their master: asked when the delete log was purged before leadscore read it. ⌈N/300⌉
+        queries per object; converted leads still exist here and come from :meth:`removed`."""
+        gone: dict[str, str | None] = {}
+        for sobject, prefix in (("Lead", "00Q"), ("Contact", "003")):
+            mine = sorted({i for i in ids if i.startswith(prefix)})
+            alive: set[str] = set()
+            for i in range(0, len(mine), 300):
+                for body in self.t.query_pages(ids_soql(sobject, ["Id"], mine[i:i + 300])):
+                    alive.update(str(r["Id"]) for r in body.get("records") or [])
+            missing = [i for i in mine if i not in alive]
+            gone.update(dict.fromkeys(missing))
+            gone.update(self._masters(sobject, missing))
+        self.reconcile_needed = False
         return gone
 
     # -- writes ----------------------------------------------------------------------------------

@@ -205,8 +205,8 @@ def _sandbox(crm: Crm, n_leads: int, seed: int, model_path: Path | None, out_dir
     out.print(f"sandbox {crm.value}: {n_leads:,} leads, {tenant.events.num_rows:,} engagement events; "
               f"installed {installed} leadscore fields")
     _print_run("first sync", first)
-    met = "book a meeting" if crm is Crm.hubspot else "have two meetings"
-    out.print(f"a week passes: {len(warm)} warm leads answer an e-mail and {met}, the rest go quiet")
+    meetings = "book a meeting" if crm is Crm.hubspot else "have two meetings"
+    out.print(f"a week passes: {len(warm)} warm leads answer an e-mail and {meetings}, the rest go quiet")
     _print_run("second sync", second)
     _print_store_queue(queue)
     if record:

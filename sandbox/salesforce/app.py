@@ -54,6 +54,10 @@ class Limits:
     deleted_days: int = 15
     updated_max_ids: int = 600_000
     open_cursors: int = 200
+    #: a query matching more rows than this runs past the 120 s limit: 400 QUERY_TIMEOUT (None: never)
+    query_timeout_rows: int | None = None
+    #: concurrent long-running (20 s+) requests allowed per org (Developer Limits, "API Request Limits")
+    concurrent_long_requests: int = 25
 
 
 @dataclass(slots=True)
@@ -82,6 +86,9 @@ class SalesforceApp:
         #: ``Sforce-Call-Options`` value → requests that carried it (None: no header), as the
         #: event log files' CLIENT column shows them (REST API Developer Guide, "Call Options Header")
         self.call_options: collections.Counter[str | None] = collections.Counter()
+        #: long-running requests of other integrations in flight, per coming API request: while
+        #: the org is at its limit, requests are refused (see :meth:`hold_long_requests`)
+        self._elsewhere: list[int] = []
         self.quota = DailyQuota(self.limits.daily_api_requests)
         self._cursors: collections.OrderedDict[str, _Cursor] = collections.OrderedDict()
         self._cursor_lock = threading.Lock()
@@ -135,6 +142,10 @@ class SalesforceApp:
                 raise not_found()  # REST API Developer Guide, "Versions": an unknown version is a 404
             if name not in self.public:
                 self.sessions.check(request)
+                if self._elsewhere and self._elsewhere.pop(0) >= self.limits.concurrent_long_requests:
+                    # Developer Limits, "API Request Limits and Allocations": the concurrent
+                    # long-running request limit answers 403 REQUEST_LIMIT_EXCEEDED naming it
+                    raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.")
                 if not self.quota.take():
                     raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
                 counted = True
@@ -146,6 +157,11 @@ class SalesforceApp:
             response.headers["Sforce-Limit-Info"] = \
                 f"api-usage={self.quota.used}/{self.quota.total}"
         return response(environ, start_response)
+
+    def hold_long_requests(self, in_flight: Iterable[int]) -> None:
+        """Other integrations' long-running requests in flight as each of the next API requests
+        arrives (one number per request): at the org's limit, a request is refused."""
+        self._elsewhere.extend(in_flight)
 
     def instance_url(self, request: Request) -> str:
         return f"https://{request.host}"
@@ -270,9 +286,13 @@ class SalesforceApp:
         if start < now - days * _DAY_MS:
             raise ApiError(400, "INVALID_REPLICATION_DATE",
                            f"startDate cannot be more than {days} days ago")
-        if end < start:
-            raise ApiError(400, "INVALID_REPLICATION_DATE", "endDate must be after startDate")
-        return start - start % 60_000, min(end - end % 60_000, now)
+        # SOAP API Developer Guide, "getDeleted()" / "getUpdated()": seconds are ignored, and the
+        # end must be more than one minute after the start
+        start, end = start - start % 60_000, end - end % 60_000
+        if end - start <= 60_000:
+            raise ApiError(400, "INVALID_REPLICATION_DATE",
+                           "endDate must chronologically follow startDate by more than one minute")
+        return start, min(end, now - now % 60_000)
 
     def updated(self, request: Request, version: str, sobject: str) -> Response:
         table = self.org.tables[self._object(sobject)]
@@ -297,7 +317,9 @@ class SalesforceApp:
                    for at, rid in table.deletions
                    if start <= at <= end and rid in table.rows
                    and table.value(table.rows[rid], "IsDeleted")]
-            earliest = table.deletions[0][0] if table.deletions else end
+            # earliestDateAvailable: the delete log is complete from here on (its last purge, else
+            # the 15 days it keeps); latestDateCovered: the next call's start
+            earliest = max(table.purged_ms or 0, self.org.now_ms() - self.limits.deleted_days * _DAY_MS)
         return json_response({"deletedRecords": out,
                               "earliestDateAvailable": format_datetime(earliest),
                               "latestDateCovered": format_datetime(end)})
@@ -315,6 +337,10 @@ class SalesforceApp:
         endpoint = "queryAll" if request.path.rstrip("/").endswith("queryAll") else "query"
         plan = plan_query(self.org, text, include_deleted=endpoint == "queryAll")
         ids = select_ids(self.org, plan)
+        if self.limits.query_timeout_rows is not None and len(ids) > self.limits.query_timeout_rows:
+            # REST API Developer Guide, "Status Codes and Error Responses": a query that runs past
+            # its time limit (a non-selective filter over many rows) is a 400 QUERY_TIMEOUT
+            raise ApiError(400, "QUERY_TIMEOUT", "Your query request was running for too long.")
         if plan.count is not None:
             if plan.count.field is None:
                 return json_response({"totalSize": len(ids), "done": True, "records": []})

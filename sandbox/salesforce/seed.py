@@ -119,18 +119,17 @@ def _seed_accounts(org: Org, accounts: pa.Table, ids: dict[str, str], now: int) 
              "state", "city", "tech_stack", "segment", "owner_id", "created_at", "updated_at"]
     accounts = _by_time(accounts, "updated_at")
     c = _columns(accounts, names)
-    rows = []
+    extra = "Tech_Stack__c" in org.schema["Account"].fields  # a stock org has no custom fields
+    rows: list[tuple[tuple[Any, ...], int, int]] = []
     for i in range(accounts.num_rows):
         created = c["created_at"][i] or now
+        custom = (c["tech_stack"][i], c["segment"][i]) if extra else ()
         rows.append(((c["name"][i], c["domain"][i], c["industry"][i], _int(c["employees"][i]),
                       c["annual_revenue"][i], c["country"][i], c["state"][i], c["city"][i],
-                      c["tech_stack"][i], c["segment"][i], ids.get(c["owner_id"][i] or "")),
+                      *custom, ids.get(c["owner_id"][i] or "")),
                      created, c["updated_at"][i] or created))
     columns = ("Name", "Website", "Industry", "NumberOfEmployees", "AnnualRevenue", "BillingCountry",
-               "BillingState", "BillingCity", "Tech_Stack__c", "Segment__c", "OwnerId")
-    if "Tech_Stack__c" not in org.schema["Account"].fields:  # a stock org: no custom fields
-        columns = tuple(n for n in columns if not n.endswith("__c"))
-        rows = [((*values[:8], values[10]), created, stamp) for values, created, stamp in rows]
+               "BillingState", "BillingCity", *(("Tech_Stack__c", "Segment__c") if extra else ()), "OwnerId")
     ids.update(zip(c["id"], org.load_many("Account", columns, rows), strict=True))
 
 

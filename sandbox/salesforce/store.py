@@ -62,6 +62,7 @@ class Table:
     rows: dict[str, Row] = field(default_factory=dict)
     changes: list[tuple[int, str]] = field(default_factory=list)  # (modstamp ms, id), ascending
     deletions: list[tuple[int, str]] = field(default_factory=list)  # (deleted at ms, id)
+    purged_ms: int | None = None  # the delete log holds nothing from before this (a purge)
 
     def __post_init__(self) -> None:
         self.sync_slots()
@@ -249,6 +250,20 @@ class Org:
             self._stamp(table, rid, row, self.now_ms())
             if sobject == "FieldPermissions":
                 self.refresh_field_security()
+
+    def purge_deleted(self, sobject: str, before_ms: int) -> int:
+        """Physically delete the records deleted before ``before_ms``, as Salesforce does when the
+        recycle bin passes its size limit (checked every two hours) or after 15 days: they leave
+        the delete log and ``queryAll``, and ``earliestDateAvailable`` moves up to the purge
+        (SOAP API Developer Guide, "getDeleted()"). Returns how many were purged."""
+        table = self.tables[sobject]
+        with self.lock:
+            gone = [rid for at, rid in table.deletions if at < before_ms]
+            table.deletions = [(at, rid) for at, rid in table.deletions if at >= before_ms]
+            for rid in gone:
+                table.rows.pop(rid, None)
+            table.purged_ms = max(table.purged_ms or 0, before_ms)
+            return len(gone)
 
     def delete(self, sobject: str, record_id: str) -> None:
         table = self.tables[sobject]
