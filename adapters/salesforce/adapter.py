@@ -17,7 +17,16 @@ from typing import Any
 
 from simple_salesforce import format_soql
 
-from adapters.base import FieldSpec, InstallPlan, Owner, Page, TaskRequest, WriteRequest, WriteResult
+from adapters.base import (
+    FieldSpec,
+    InstallPlan,
+    Owner,
+    Page,
+    StreamStatus,
+    TaskRequest,
+    WriteRequest,
+    WriteResult,
+)
 from adapters.cursors import advance, decode_map, encode, encode_map, last_page_done, ms_of, window
 from adapters.errors import AdapterError
 from adapters.retry import RetryPolicy
@@ -134,6 +143,23 @@ class SalesforceAdapter:
             raise ConfigError([Problem(self.mapping_source, None, path, message, hint)
                                for path, message, hint in problems])
         self._checked = True
+
+    def stream_status(self) -> list[StreamStatus]:
+        """Which objects the mapping reads this user can query (:class:`adapters.base.StreamChecker`):
+        one describeGlobal call. People and accounts are required; an engagement object that is
+        missing (a marketing package not installed, no Read access) is skipped by name."""
+        body = self.t.call("describe objects", self.t.sf.restful, "sobjects") or {}
+        queryable = {str(o.get("name")) for o in body.get("sobjects") or [] if o.get("queryable")}
+        out = []
+        for name, obj, required in (("leads", "Lead", True), ("contacts", "Contact", True),
+                                    ("accounts", "Account", True),
+                                    *((f"events:{src.object}", src.object, False) for src in self.mapping.events)):
+            ok = obj in queryable
+            out.append(StreamStatus(name, ok, None if ok else f"the API user cannot query {obj}",
+                                    None if ok else f"grant Read on {obj} to the permission set "
+                                    f"'{self.permission_set or 'Leadscore'}' (or install the package that adds it)",
+                                    required))
+        return out
 
     def _preflight_once(self) -> None:
         if not self._checked:

@@ -228,3 +228,16 @@ def test_the_bulk_poll_limit_is_a_setting(server: Any) -> None:
     adapter = SalesforceAdapter.from_settings(settings)
     assert adapter.reader.poll_max_s == 5
     assert adapter.owners()  # logged in through LOGIN_URL and CA_BUNDLE alone
+
+
+def test_stream_status_names_an_engagement_object_the_user_cannot_query(server: Any) -> None:
+    from adapters.base import StreamChecker
+
+    adapter = make_adapter(server)
+    assert isinstance(adapter, StreamChecker)
+    assert all(s.available for s in adapter.stream_status())
+    adapter.mapping = parse_salesforce_mapping(MAPPING.read_text().replace("  - object: Event\n",
+                                                                            "  - object: pi__Visit__c\n"))
+    missing = [s for s in adapter.stream_status() if not s.available]
+    assert [(s.name, s.required) for s in missing] == [("events:pi__Visit__c", False)]
+    assert "cannot query pi__Visit__c" in (missing[0].reason or "")

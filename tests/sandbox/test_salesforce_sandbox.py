@@ -783,3 +783,45 @@ def test_incremental_query_on_a_large_org_reads_only_changes() -> None:
         elapsed = time.perf_counter() - started
         assert sorted(r["Id"] for r in got["records"]) == touched
         assert elapsed < 0.5, f"incremental query took {elapsed:.3f}s on 100k leads"
+
+
+# -- as orgs are today -----------------------------------------------------------------------------
+
+def test_versions_call_options_and_restricted_picklists_as_salesforce_answers_them() -> None:
+    with create_server(None) as srv:
+        session = client_session(srv.url, srv.ca_pem or "")
+        session.headers["Sforce-Call-Options"] = "client=acme/1.0"
+        versions = session.get(f"{srv.url}/services/data", timeout=10).json()
+        assert versions[0]["version"] == "31.0" and versions[-1]["version"] == "68.0"
+        sf = Salesforce(instance_url=srv.url, session_id=srv.connection_info()["session_id"], session=session,
+                        version="68.0")
+        status = next(f for f in sf.Task.describe()["fields"] if f["name"] == "Status")
+        assert status["restrictedPicklist"] is True
+        assert [v["value"] for v in status["picklistValues"] if v["defaultValue"]] == ["Not Started"]
+        assert srv.sf.call_options["client=acme/1.0"] == 2 and srv.sf.call_options[None] == 0
+        with pytest.raises(SalesforceMalformedRequest) as err:
+            sf.Task.create({"Subject": "x", "Status": "Nope"})
+        assert err.value.content[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+        task = sf.Task.create({"Subject": "y"})
+        assert sf.Task.get(task["id"])["Status"] == "Not Started"  # the picklist's default
+        with pytest.raises(SalesforceResourceNotFound):
+            Salesforce(instance_url=srv.url, session_id=srv.connection_info()["session_id"], session=session,
+                       version="99.0").query("SELECT Id FROM User")
+
+
+def test_get_deleted_needs_more_than_a_minute_and_reports_a_purge() -> None:
+    with create_server(None) as srv:
+        sf = _login(srv)
+        rid = _new_lead(sf)
+        sf.Lead.delete(rid)
+        end = datetime.now(timezone.utc)
+        with pytest.raises(SalesforceMalformedRequest) as err:
+            sf.Lead.deleted(end - timedelta(seconds=50), end)
+        assert err.value.content[0]["errorCode"] == "INVALID_REPLICATION_DATE"
+        later = end + timedelta(minutes=2)
+        body = sf.Lead.deleted(end - timedelta(minutes=3), later)
+        assert [d["id"] for d in body["deletedRecords"]] in ([rid], [])  # this minute is covered next time
+        srv.org.purge_deleted("Lead", srv.org.now_ms() + 1)
+        purged = sf.Lead.deleted(end - timedelta(minutes=3), later)
+        assert purged["deletedRecords"] == []
+        assert purged["earliestDateAvailable"] > body["earliestDateAvailable"]
