@@ -292,7 +292,7 @@ class SalesforceApp:
         if end - start <= 60_000:
             raise ApiError(400, "INVALID_REPLICATION_DATE",
                            "endDate must chronologically follow startDate by more than one minute")
-        return start, min(end, now - now % 60_000)
+        return start, min(end, now)
 
     def updated(self, request: Request, version: str, sobject: str) -> Response:
         table = self.org.tables[self._object(sobject)]

@@ -158,8 +158,8 @@ def test_deleted_windows_are_over_a_minute_and_resume_from_latest_date_covered(t
         t = datetime.fromtimestamp(clock[0], timezone.utc)
         first = adapter.removed(t - timedelta(seconds=20), t)  # two runs close together: no refusal
         covered = adapter.removal_covered
-        assert covered is not None and covered <= t and covered.second == 0
-        assert lead in first or covered < t  # a deletion in the current minute is covered next time
+        assert covered is not None and covered <= t + timedelta(minutes=1)
+        assert lead in first
         clock[0] += 180
         later = datetime.fromtimestamp(clock[0], timezone.utc)
         assert lead in {**first, **adapter.removed(covered, later)}
