@@ -28,7 +28,7 @@ from simple_salesforce import Salesforce
 from adapters.errors import AuthError
 from scoring.errors import ConfigError, Problem
 
-__all__ = ["Credentials", "flow_of", "login"]
+__all__ = ["Credentials", "flow_of", "login", "login_busy"]
 
 
 @dataclass
@@ -96,6 +96,16 @@ def _refused(flow: str, code: Any, message: str, c: Credentials) -> AuthError:
     return AuthError(f"Salesforce login ({flow}) {who} failed: {code}: {message}" + (f" — {hint}" if hint else ""))
 
 
+def login_busy(code: Any, last_status: int | None) -> bool:
+    """Whether a failed login means a busy endpoint (retry) rather than a refusal: a 429, or a
+    5xx that is not a SOAP fault naming a reason (SOAP faults arrive as HTTP 500)."""
+    if last_status is None:
+        return False
+    fault = isinstance(code, str) and not code.isdigit() and code.isupper() and \
+        code not in ("SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION")
+    return last_status == 429 or (last_status >= 500 and not fault)
+
+
 def login(c: Credentials, session: requests.Session, version: str) -> Salesforce:
     """A logged-in client using ``session`` for every call (timeouts, trust, the call log).
 
@@ -117,6 +127,8 @@ def login(c: Credentials, session: requests.Session, version: str) -> Salesforce
             warnings.simplefilter("ignore", UserWarning)
             return _client(flow, c, common)
     except SalesforceAuthenticationFailed as exc:
+        if login_busy(exc.code, getattr(session, "last_status", None)):
+            raise  # the login endpoint was busy, not a refusal: the transport retries it
         raise _refused(flow, exc.code, str(getattr(exc, "auth_message", exc.message)), c) from None
 
 

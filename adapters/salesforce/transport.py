@@ -31,7 +31,7 @@ from adapters.errors import AdapterError, AuthError, LimitExhausted, RetriableAP
 from adapters.retry import RetryPolicy, classify_exception, classify_http, error_body
 from scoring.errors import ConfigError, Problem
 
-from .auth import Credentials, flow_of, login
+from .auth import Credentials, flow_of, login, login_busy
 
 __all__ = ["ApiSession", "ConcurrencyLimit", "Transport", "client_id", "translate"]
 
@@ -136,7 +136,7 @@ def translate(exc: BaseException, what: str, session: ApiSession | None = None) 
         return transport
     last = session.last_status if session else None
     if isinstance(exc, SalesforceAuthenticationFailed):
-        if last is not None and (last == 429 or last >= 500):  # the login endpoint was busy, not a refusal
+        if login_busy(exc.code, last):  # the login endpoint was busy, not a refusal
             return RetriableAPIError(f"{what}: login answered HTTP {last}", last, None)
         return AuthError(f"{what}: Salesforce refused the login: {exc.code}: {exc.auth_message}")
     if not isinstance(exc, SalesforceError):
@@ -191,6 +191,8 @@ class Transport:
         (``GET /services/data`` lists them; it needs no session and costs no API request)."""
         def versions() -> Any:
             resp = self.session.get(f"https://{sf.sf_instance}/services/data", headers={"Accept": "application/json"})
+            if resp.status_code == 429 or resp.status_code >= 500:
+                raise RetriableAPIError(f"list API versions: HTTP {resp.status_code}", resp.status_code, None)
             return resp.json() if resp.status_code == 200 else None
 
         offered = self._guarded("list API versions", versions)

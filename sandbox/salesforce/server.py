@@ -62,11 +62,18 @@ class LoopbackAdapter(HTTPAdapter):
 
 def _limit_429(request: Any) -> Any:
     # Salesforce has no 429 of its own for API calls; an injected one looks like a gateway's.
+    # The OAuth token endpoint answers errors as {"error", "error_description"} (Salesforce Help,
+    # "OAuth 2.0 Token Endpoint errors"), never as the REST API's error list.
+    if request.path.startswith("/services/oauth2/"):
+        return json_response({"error": "rate_limit_exceeded", "error_description": "too many requests"},
+                             429, {"Retry-After": "1"})
     return json_response([{"message": "Too many requests", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
                          429, {"Retry-After": "1"})
 
 
 def _unavailable(request: Any) -> Any:
+    if request.path.startswith("/services/oauth2/"):
+        return json_response({"error": "server_error", "error_description": "Service Unavailable"}, 503)
     return json_response([{"message": "Service Unavailable", "errorCode": "SERVER_UNAVAILABLE"}],
                          503)
 

@@ -241,3 +241,19 @@ def test_stream_status_names_an_engagement_object_the_user_cannot_query(server: 
     missing = [s for s in adapter.stream_status() if not s.available]
     assert [(s.name, s.required) for s in missing] == [("events:pi__Visit__c", False)]
     assert "cannot query pi__Visit__c" in (missing[0].reason or "")
+
+
+def test_a_busy_token_endpoint_is_retried_not_reported_as_a_refused_login() -> None:
+    from adapters.retry import RetryPolicy
+    from sandbox.http import FaultConfig
+
+    with create_server(None, faults=FaultConfig(rate_429=0.5, rate_5xx=0.3, seed=3)) as srv:
+        info = srv.connection_info()
+        creds = Credentials(username=info["username"], consumer_key=info["consumer_key"],
+                            private_key_file=info["private_key_file"], domain=info["domain"])
+        t = Transport(creds, ApiSession.adopt(client_session(srv.url, srv.ca_pem or "")),
+                      policy=RetryPolicy(sleep=lambda s: None, max_attempts=20, seed=1))
+        assert list(t.query_pages("SELECT Id FROM User"))[0]["totalSize"] == 1
+        statuses = srv.log.status_counts()
+        assert statuses[("POST /services/oauth2/token", 200)] == 1
+        assert statuses[("POST /services/oauth2/token", 429)] + statuses[("POST /services/oauth2/token", 503)] > 0
