@@ -192,7 +192,9 @@ class Transport:
         def versions() -> Any:
             resp = self.session.get(f"https://{sf.sf_instance}/services/data", headers={"Accept": "application/json"})
             if resp.status_code == 429 or resp.status_code >= 500:
-                raise RetriableAPIError(f"list API versions: HTTP {resp.status_code}", resp.status_code, None)
+                after = resp.headers.get("Retry-After")
+                raise RetriableAPIError(f"list API versions: HTTP {resp.status_code}", resp.status_code,
+                                        float(after) if after and after.isdigit() else None)
             return resp.json() if resp.status_code == 200 else None
 
         offered = self._guarded("list API versions", versions)
