@@ -182,7 +182,8 @@ class RetryPolicy:
         def retriable(exc: BaseException) -> bool:
             if not isinstance(exc, RetriableAPIError):
                 return False
-            return idempotent or exc.status == 429
+            # a 429, or an error that says the request was refused before it ran, was not applied
+            return idempotent or exc.status == 429 or bool(getattr(exc, "not_applied", False))
 
         def count(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None

@@ -63,8 +63,8 @@ def run(leads: int, rate_429: float, rate_5xx: float, seed: int) -> dict[str, An
         server: Any = started_server
         out["seed_s"] = round(time.perf_counter() - started, 2)
         info = server.connection_info()
-        creds = Credentials(username=info["username"], password=info["password"],
-                            security_token=info["security_token"], domain=info["domain"])
+        creds = Credentials(username=info["username"], consumer_key=info["consumer_key"],
+                            private_key_file=info["private_key_file"], domain=info["domain"])
         session = ApiSession.adopt(client_session(info["instance_url"], info["ca_cert"]), timeout_s=60)
         adapter = SalesforceAdapter(Transport(creds, session, policy=RetryPolicy(max_attempts=10, seed=seed)))
         log = server.log

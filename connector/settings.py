@@ -52,7 +52,7 @@ class SalesforceSettings(BaseModel):
     domain: str = Field("login", description="'login', 'test' or a My Domain name")
     instance_url: str | None = Field(None, description="Instance URL, with session_id, to skip login")
     session_id: SecretStr | None = Field(None, description="An existing session id (cannot be refreshed)")
-    api_version: str = Field("59.0", description="REST API version")
+    api_version: str = Field("68.0", description="REST API version (checked against the versions the org offers)")
     consumer_key: str | None = Field(None, description="Connected app consumer key (JWT, OAuth, client credentials)")
     consumer_secret: SecretStr | None = Field(None, description="Connected app consumer secret")
     private_key_file: Path | None = Field(None, description="PEM private key for the JWT bearer flow")
@@ -65,6 +65,11 @@ class SalesforceSettings(BaseModel):
     permission_set: str | None = Field("Leadscore", description="Permission set that gets access to leadscore's fields")
     profile: str | None = Field(None, description="Grant field access on this profile instead of a permission set")
     mapping: Path | None = Field(None, description="Mapping YAML overriding the built-in mappings/salesforce.yaml")
+    ca_bundle: Path | None = Field(None, description="PEM file of the certificate authorities to trust (a corporate "
+                                   "TLS proxy, a local sandbox); default: the system's")
+    login_url: str | None = Field(None, description="Send logins here instead of https://DOMAIN.salesforce.com "
+                                  "(a gateway, or a local sandbox)")
+    bulk_poll_max_s: float = Field(600.0, gt=0, description="Seconds to wait for one Bulk API 2.0 job to finish")
 
 
 class Settings(BaseSettings):

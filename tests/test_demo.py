@@ -24,7 +24,7 @@ def test_demo_runs_the_product_against_a_sandbox(crm: str, tmp_path: Path, capsy
     assert first["pulled"]["leads"] > 300 and first["failed"] == 0 and second["failed"] == 0
     assert first["written"] >= first["pulled"]["leads"]  # every lead's fields, plus account rollups
     assert first["crossings"]["mql.entered"] > 0 and first["actions"]
-    assert second["new_events"] == 2 * len(summary["active_this_week"]) > 0  # a reply and a meeting each
+    assert second["new_events"] == summary["week_events"] >= 2 * len(summary["active_this_week"]) > 0  # reply, meeting
     assert second["written"] < first["written"]  # only what changed goes back
     assert second["crossings"].get("mql.entered", 0) >= 1  # the week's activity lifted someone over the line
     scores = [row["score"] for row in summary["queue"]]

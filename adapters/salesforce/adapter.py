@@ -17,14 +17,24 @@ from typing import Any
 
 from simple_salesforce import format_soql
 
-from adapters.base import FieldSpec, InstallPlan, Owner, Page, TaskRequest, WriteRequest, WriteResult
+from adapters.base import (
+    FieldSpec,
+    InstallPlan,
+    Owner,
+    Page,
+    StreamStatus,
+    TaskRequest,
+    WriteRequest,
+    WriteResult,
+)
 from adapters.cursors import advance, decode_map, encode, encode_map, last_page_done, ms_of, window
 from adapters.errors import AdapterError
 from adapters.retry import RetryPolicy
+from scoring.errors import ConfigError, Problem
 
 from . import install as installer
 from .auth import Credentials
-from .convert import as_bool, as_ms, to_account, to_event, to_lead, who_of
+from .convert import as_bool, as_datetime, as_ms, to_account, to_event, to_lead, who_of
 from .mapping import SalesforceMapping, load_salesforce_mapping
 from .pull import Reader, ids_soql, incremental_soql
 from .transport import ApiSession, Transport
@@ -62,16 +72,21 @@ class SalesforceAdapter:
     def __init__(self, transport: Transport, mapping: SalesforceMapping | None = None, *,
                  bulk_query_threshold: int = 10_000, bulk_write_threshold: int = 2_000, lookback_s: int = 300,
                  permission_set: str | None = "Leadscore", profile: str | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, bulk_poll_max_s: float = 600.0):
         self.t = transport
         self.mapping = mapping or load_salesforce_mapping()
-        self.reader = Reader(transport, bulk_threshold=bulk_query_threshold, sleep=sleep)
+        self.reader = Reader(transport, bulk_threshold=bulk_query_threshold, sleep=sleep, poll_max_s=bulk_poll_max_s)
         self.bulk_write_threshold = bulk_write_threshold
         self.lookback_ms = lookback_s * 1000
         self.permission_set = permission_set
         self.profile = profile
         self.converted: dict[str, str | None] = {}  # converted lead id → its contact (None: gone)
         self._live: set[str] = set()  # lead ids seen unconverted in this process
+        self.mapping_source = "<built-in salesforce.yaml>"  # how problems name the mapping file
+        self._checked = False  # the mapping was checked against the org in this process
+        self._task_values: dict[str, str] | None = None
+        self.removal_covered: datetime | None = None  # latestDateCovered of the last removed()
+        self.reconcile_needed = False  # the delete log was purged past the last removed() start
 
     @classmethod
     def from_settings(cls, settings: Any, mapping: SalesforceMapping | None = None, policy: RetryPolicy | None = None,
@@ -89,14 +104,22 @@ class SalesforceAdapter:
             private_key_file=str(settings.private_key_file) if settings.private_key_file else None,
             domain=settings.domain, session_id=secret(settings.session_id), instance_url=settings.instance_url)
         api = ApiSession.adopt(session, settings.timeout_s) if session is not None else ApiSession(settings.timeout_s)
+        if settings.ca_bundle:
+            api.ca_bundle = str(settings.ca_bundle)
+        if settings.login_url:
+            api.route_logins(settings.domain, settings.login_url)
         transport = Transport(creds, api, version=settings.api_version,
                               policy=policy or RetryPolicy(max_attempts=settings.max_attempts),
                               max_api_share=settings.max_api_share)
         if mapping is None:
             mapping = load_salesforce_mapping(settings.mapping)
-        return cls(transport, mapping, bulk_query_threshold=settings.bulk_query_threshold,
+        adapter = cls(transport, mapping, bulk_query_threshold=settings.bulk_query_threshold,
                    bulk_write_threshold=settings.bulk_write_threshold, lookback_s=settings.lookback_s,
-                   permission_set=settings.permission_set, profile=settings.profile)
+                   permission_set=settings.permission_set, profile=settings.profile,
+                   bulk_poll_max_s=settings.bulk_poll_max_s)
+        if settings.mapping:
+            adapter.mapping_source = str(settings.mapping)
+        return adapter
 
     # -- install ---------------------------------------------------------------------------------
 
@@ -113,6 +136,38 @@ class SalesforceAdapter:
     def check_mapping(self) -> list[str]:
         """Mapped fields the org lacks, each with its key path (``leadscore check-mapping``)."""
         return installer.check_mapping(self.t, self.mapping)
+
+    def preflight(self) -> None:
+        """Check the mapping against the org (one describe per object) before anything is
+        written: ``install`` calls it first and every sync before its first read. Raises one
+        :class:`ConfigError` naming every field the org lacks with its mapping key (exit 2). The
+        fields ``install`` creates are not asked for here."""
+        problems = installer.mapping_problems(self.t, self.mapping, write_back=False)
+        if problems:
+            raise ConfigError([Problem(self.mapping_source, None, path, message, hint)
+                               for path, message, hint in problems])
+        self._checked = True
+
+    def stream_status(self) -> list[StreamStatus]:
+        """Which objects the mapping reads this user can query (:class:`adapters.base.StreamChecker`):
+        one describeGlobal call. People and accounts are required; an engagement object that is
+        missing (a marketing package not installed, no Read access) is skipped by name."""
+        body = self.t.call("describe objects", self.t.sf.restful, "sobjects") or {}
+        queryable = {str(o.get("name")) for o in body.get("sobjects") or [] if o.get("queryable")}
+        out = []
+        for name, obj, required in (("leads", "Lead", True), ("contacts", "Contact", True),
+                                    ("accounts", "Account", True),
+                                    *((f"events:{src.object}", src.object, False) for src in self.mapping.events)):
+            ok = obj in queryable
+            out.append(StreamStatus(name, ok, None if ok else f"the API user cannot query {obj}",
+                                    None if ok else f"grant Read on {obj} to the permission set "
+                                    f"'{self.permission_set or 'Leadscore'}' (or install the package that adds it)",
+                                    required))
+        return out
+
+    def _preflight_once(self) -> None:
+        if not self._checked:
+            self.preflight()
 
     def person_fields(self, record_id: str) -> dict[str, str]:
         """Canonical field → field of this person's object: a Lead's (``Status`` for ``lead_status``)
@@ -137,6 +192,7 @@ class SalesforceAdapter:
 
     def pull_leads(self, cursor: str | None, until: datetime) -> Iterator[Page]:
         """Leads (unconverted) and Contacts changed since the cursor."""
+        self._preflight_once()
         until_ms = ms_of(until)
         marks = _marks(cursor, ("Lead", "Contact"))
         m = self.mapping
@@ -161,6 +217,7 @@ class SalesforceAdapter:
         return last_page_done(pages(), encode(until_ms), skip_empty=True)
 
     def pull_accounts(self, cursor: str | None, until: datetime) -> Iterator[Page]:
+        self._preflight_once()
         until_ms = ms_of(until)
         marks = _marks(cursor, ("Account",))
         cols = sorted(set(self.mapping.accounts.columns()) | {"SystemModstamp"}, key=lambda c: (c != "Id", c))
@@ -170,6 +227,7 @@ class SalesforceAdapter:
 
     def pull_events(self, cursor: str | None, until: datetime) -> Iterator[Page]:
         """Engagement from every source the mapping names; the cursor maps object → mark."""
+        self._preflight_once()
         until_ms = ms_of(until)
         marks = _marks(cursor, [s.object for s in self.mapping.events])
 
@@ -209,31 +267,66 @@ class SalesforceAdapter:
         moves to (a converted lead's contact, a merged record's master), or None (deleted; or
         converted with no contact).
 
-        For the connector to drop them from its store: ``/deleted`` per object (Salesforce keeps
-        15 days of deletions, so run at least that often; an older ``since`` is moved up to that)
-        plus a query for conversions. Salesforce ignores the seconds of the window, so its end is
-        rounded up to the next minute: a deletion a few seconds ago is not missed (one seen twice
-        is harmless to the connector).
+        ``/deleted`` per object, by the getDeleted rules (SOAP API Developer Guide, "getDeleted()"):
+        seconds are ignored and the end must be more than a minute after the start, so a window
+        is widened to two whole minutes (a deletion seen twice is harmless to the connector); the
+        log keeps 15 days, so an older start is moved up to that; the next start is the answer's
+        ``latestDateCovered`` (:attr:`removal_covered`, which the sync keeps as its cursor). When
+        ``earliestDateAvailable`` is past the start, the org purged deletions we never saw:
+        :attr:`reconcile_needed` asks the sync for the stored ids to check with :meth:`reconcile`.
+        Conversions come from a query.
         """
         start, end = since.astimezone(timezone.utc), until.astimezone(timezone.utc)
         if end.second or end.microsecond:
             end = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        start = min(max(start, end - timedelta(days=15) + timedelta(minutes=2)), end)
+        start = start.replace(second=0, microsecond=0)
+        start = min(max(start, end - timedelta(days=15) + timedelta(minutes=2)), end - timedelta(minutes=2))
         gone: dict[str, str | None] = {}
+        covered: list[datetime] = []
+        self.reconcile_needed = False
         for sobject in ("Lead", "Contact"):
             body = self.t.call(f"deleted {sobject}s", self.t.sf.restful, f"sobjects/{sobject}/deleted/",
                                params={"start": start.isoformat(timespec="seconds"),
-                                       "end": end.isoformat(timespec="seconds")})
-            deleted = [str(d["id"]) for d in (body or {}).get("deletedRecords") or []]
+                                       "end": end.isoformat(timespec="seconds")}) or {}
+            earliest = as_datetime(body.get("earliestDateAvailable"))
+            if earliest is not None and earliest > start:
+                self.reconcile_needed = True  # the log was purged past our start
+            latest = as_datetime(body.get("latestDateCovered"))
+            covered.append(latest if latest is not None else end)
+            deleted = [str(d["id"]) for d in body.get("deletedRecords") or []]
             gone.update(dict.fromkeys(deleted))
-            for i in range(0, len(deleted), 300):  # merged away: the score moves to the master record
-                soql = ids_soql(sobject, ["Id", "MasterRecordId"], deleted[i:i + 300])
-                for page in self.t.query_pages(soql + " AND MasterRecordId != null", include_deleted=True):
-                    gone.update({str(r["Id"]): str(r["MasterRecordId"]) for r in page.get("records") or []})
+            gone.update(self._masters(sobject, deleted))
+        self.removal_covered = min(covered)
         soql = incremental_soql("Lead", ["Id", "ConvertedContactId"], ms_of(start), ms_of(end), {"IsConverted": True})
         for body in self.t.query_pages(soql):
             for r in body.get("records") or []:
                 gone[str(r["Id"])] = self.converted[str(r["Id"])] = str(r.get("ConvertedContactId") or "") or None
+        return gone
+
+    def _masters(self, sobject: str, ids: Sequence[str]) -> dict[str, str]:
+        """Of these deleted ids, those merged away → their master record (``queryAll``)."""
+        out: dict[str, str] = {}
+        for i in range(0, len(ids), 300):  # 300 ids keep the query URI well under 16 KB
+            soql = ids_soql(sobject, ["Id", "MasterRecordId"], ids[i:i + 300])
+            for page in self.t.query_pages(soql + " AND MasterRecordId != null", include_deleted=True):
+                out.update({str(r["Id"]): str(r["MasterRecordId"]) for r in page.get("records") or []})
+        return out
+
+    def reconcile(self, ids: Sequence[str]) -> dict[str, str | None]:
+        """Of these stored people, those the org no longer has (deleted, maybe merged) → None or
+        their master: asked when the delete log was purged before leadscore read it. ⌈N/300⌉
+        queries per object; converted leads still exist here and come from :meth:`removed`."""
+        gone: dict[str, str | None] = {}
+        for sobject, prefix in (("Lead", "00Q"), ("Contact", "003")):
+            mine = sorted({i for i in ids if i.startswith(prefix)})
+            alive: set[str] = set()
+            for i in range(0, len(mine), 300):
+                for body in self.t.query_pages(ids_soql(sobject, ["Id"], mine[i:i + 300])):
+                    alive.update(str(r["Id"]) for r in body.get("records") or [])
+            missing = [i for i in mine if i not in alive]
+            gone.update(dict.fromkeys(missing))
+            gone.update(self._masters(sobject, missing))
+        self.reconcile_needed = False
         return gone
 
     # -- writes ----------------------------------------------------------------------------------
@@ -259,12 +352,15 @@ class SalesforceAdapter:
 
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteResult]:
         """One open Task per request, for the owner, on the lead/contact (``WhoId``)."""
+        if self._task_values is None:  # the org's picklists decide (Task describe), once per process
+            fields = installer.describe(self.t, "Task")
+            self._task_values = installer.task_values(self.mapping, fields)[0]
         records = []
         for task in tasks:
             values: dict[str, Any] = {"attributes": {"type": "Task"}, "WhoId": task.lead_id,
                                       "Subject": task.subject[:255],
                                       "Description": f"{task.body}\n\n{_task_marker(task.idempotency_key)}",
-                                      "Status": "Not Started", "Priority": "Normal"}
+                                      **self._task_values}
             if task.owner_id:
                 values["OwnerId"] = task.owner_id
             if task.due:

@@ -30,7 +30,8 @@ from adapters.retry import RequestRejected
 from .mapping import SalesforceMapping
 from .transport import Transport
 
-__all__ = ["SalesforceInstallPlan", "check_mapping", "field_specs", "install", "plan"]
+__all__ = ["SalesforceInstallPlan", "check_mapping", "field_specs", "install", "mapping_problems", "plan",
+           "task_values"]
 
 _METADATA: dict[str, dict[str, Any]] = {
     "number": {"type": "Number", "precision": 18, "scale": 2},
@@ -211,38 +212,86 @@ def _grant(t: Transport, parent: str, specs: Sequence[FieldSpec], done: list[str
     return problems
 
 
-def check_mapping(t: Transport, mapping: SalesforceMapping) -> list[str]:
-    """Every mapped field the org lacks (or the API user cannot see), as "key path: problem" lines;
-    one ``describe`` per object."""
-    missing: list[str] = []
-    cache: dict[str, dict[str, bool] | None] = {}
+def describe(t: Transport, obj: str) -> dict[str, dict[str, Any]] | None:
+    """Field name → its describe, for the fields the API user can see; None: no such object."""
+    try:
+        body = t.call(f"describe {obj}", t.sf.restful, f"sobjects/{obj}/describe")
+    except RequestRejected:  # 404: no such object (e.g. a marketing package not installed)
+        return None
+    return {str(f["name"]): f for f in (body or {}).get("fields") or []}
 
-    def fields_of(obj: str) -> dict[str, bool] | None:
+
+def _picklist(field: dict[str, Any]) -> tuple[list[str], str | None]:
+    """The active values of a picklist field and its default value (None: none marked)."""
+    values = [v for v in field.get("picklistValues") or [] if v.get("active", True)]
+    default = next((str(v["value"]) for v in values if v.get("defaultValue")), None)
+    return [str(v["value"]) for v in values], default
+
+
+def task_values(mapping: SalesforceMapping, task_fields: dict[str, dict[str, Any]] | None
+                ) -> tuple[dict[str, str], list[tuple[str, str, str | None]]]:
+    """Status and Priority for the Tasks leadscore creates, from the mapping's ``tasks`` or else
+    the org's picklist defaults (Task describe); and the problems (key path, message, hint) with
+    a mapped value the org's restricted picklist lacks."""
+    values: dict[str, str] = {}
+    problems: list[tuple[str, str, str | None]] = []
+    for key, name in (("status", "Status"), ("priority", "Priority")):
+        field = (task_fields or {}).get(name)
+        chosen = getattr(mapping.tasks, key)
+        allowed, default = _picklist(field) if field else ([], None)
+        if chosen is not None:
+            if field is not None and field.get("restrictedPicklist") and allowed and chosen not in allowed:
+                problems.append((f"tasks.{key}", f"'{chosen}' is not a value of the org's Task {name} picklist",
+                                 f"one of: {', '.join(allowed)}"))
+            values[name] = chosen
+        elif default is not None:
+            values[name] = default
+        elif allowed:  # no default marked: the first active value, as the Task page would offer
+            values[name] = allowed[0]
+    return values, problems
+
+
+def mapping_problems(t: Transport, mapping: SalesforceMapping, write_back: bool = True
+                     ) -> list[tuple[str, str, str | None]]:
+    """Every mapped field the org lacks (or the API user cannot see), as (key path, message,
+    hint), plus Task picklist values it lacks; one ``describe`` per object. ``write_back=False``
+    leaves out the fields ``install`` creates."""
+    missing: list[tuple[str, str, str | None]] = []
+    cache: dict[str, dict[str, dict[str, Any]] | None] = {}
+
+    def fields_of(obj: str) -> dict[str, dict[str, Any]] | None:
         if obj not in cache:
-            try:
-                cache[obj] = _visible(t, obj)
-            except RequestRejected:  # 404: no such object (e.g. a marketing package not installed)
-                cache[obj] = None
+            cache[obj] = describe(t, obj)
         return cache[obj]
 
-    def check(path: str, obj: str, name: str, hint: str = "") -> None:
+    def check(path: str, obj: str, name: str, hint: str | None = None) -> None:
         known = fields_of(obj)
         if known is None:
-            missing.append(f"{path}: the org has no object '{obj}' (or the API user cannot see it)")
+            missing.append((path, f"the org has no object '{obj}' (or the API user cannot see it)", None))
         elif name not in known:
-            missing.append(f"{path}: the org has no {obj} field '{name}' (or the API user cannot see it){hint}")
+            missing.append((path, f"the org has no {obj} field '{name}' (or the API user cannot see it)", hint))
 
+    custom_hint = "create it in Setup → Object Manager, or remove the line from the mapping"
     for section, obj in (("leads", "Lead"), ("contacts", "Contact"), ("accounts", "Account")):
         fields = getattr(mapping, section)
         for kind in ("fields", "custom"):
             for key, name in getattr(fields, kind).items():
-                check(f"{section}.{kind}.{key}", obj, name)
-    install_hint = " — run `leadscore install --crm salesforce`"
-    for group, objects in (("people", ("Lead", "Contact")), ("accounts", ("Account",))):
-        for key, spec in getattr(mapping.write_back, group).items():
-            for obj in objects:
-                check(f"write_back.{group}.{key}", obj, spec.name, install_hint)
+                check(f"{section}.{kind}.{key}", obj, name, custom_hint if name.endswith("__c") else None)
+    if write_back:
+        for group, objects in (("people", ("Lead", "Contact")), ("accounts", ("Account",))):
+            for key, spec in getattr(mapping.write_back, group).items():
+                for obj in objects:
+                    check(f"write_back.{group}.{key}", obj, spec.name, "run `leadscore install --crm salesforce`")
     for i, src in enumerate(mapping.events):
         for name in src.columns():
-            check(f"events[{i}]", src.object, name)
+            check(f"events[{i}] ({src.object})", src.object, name)
+    if mapping.tasks.status is not None or mapping.tasks.priority is not None:
+        missing.extend(task_values(mapping, fields_of("Task"))[1])
     return missing
+
+
+def check_mapping(t: Transport, mapping: SalesforceMapping) -> list[str]:
+    """Every mapped field the org lacks (or the API user cannot see), as "key path: problem" lines;
+    one ``describe`` per object."""
+    return [f"{path}: {message}" + (f" — {hint}" if hint else "") for path, message, hint in
+            mapping_problems(t, mapping)]

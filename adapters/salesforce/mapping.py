@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from mappings.loader import WriteKey, parse_mapping, read_mapping_text
 from scoring.records import ACCOUNT_FIELDS, EVENT_ATTRIBUTES, LEAD_FIELDS, is_valid_event_type
 
-__all__ = ["BUILTIN", "EventSource", "ObjectFields", "SalesforceMapping", "WriteField", "load_salesforce_mapping",
-           "parse_salesforce_mapping"]
+__all__ = ["BUILTIN", "EventSource", "ObjectFields", "SalesforceMapping", "TaskSettings", "WriteField",
+           "load_salesforce_mapping", "parse_salesforce_mapping"]
 
 BUILTIN = "salesforce.yaml"
 #: A Salesforce field or object API name (standard or ``__c``): letters, digits, single underscores.
@@ -88,6 +88,13 @@ class WriteBack(_Strict):
         return self.accounts
 
 
+class TaskSettings(_Strict):
+    """Status and Priority of the Tasks leadscore creates (None: the org's picklist default)."""
+
+    status: str | None = None
+    priority: str | None = None
+
+
 class SalesforceMapping(_Strict):
     version: Literal[1]
     leads: ObjectFields
@@ -95,6 +102,7 @@ class SalesforceMapping(_Strict):
     accounts: ObjectFields
     write_back: WriteBack
     events: list[EventSource] = Field(default_factory=list)
+    tasks: TaskSettings = Field(default_factory=TaskSettings)
 
     def write_property(self, obj: str, key: str) -> str | None:
         section = self.write_back.accounts if obj in ("account", "accounts", "companies") else self.write_back.people

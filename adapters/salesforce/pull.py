@@ -23,6 +23,7 @@ from typing import Any
 from simple_salesforce import format_soql
 
 from adapters.errors import FatalAPIError
+from adapters.retry import RequestRejected
 
 from .transport import Transport
 
@@ -78,9 +79,30 @@ class Reader:
     poll_max_s: float = 600.0
     sleep: Callable[[float], None] = time.sleep
     jobs: list[str] = field(default_factory=list)
+    narrowed: int = 0  # windows split after a QUERY_TIMEOUT
 
     def pages(self, sobject: str, columns: Sequence[str], start_ms: int | None, until_ms: int,
               filters: Mapping[str, Any] | None = None) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+        """The window's rows; a ``QUERY_TIMEOUT`` (the query ran past Salesforce's time limit)
+        is answered as mature integrations do: the same query over the two halves of the window,
+        in order, halving again while they time out (down to one second)."""
+        try:
+            yield from self._pages(sobject, columns, start_ms, until_ms, filters)
+        except RequestRejected as exc:
+            if not _timed_out(exc):
+                raise
+            low = floor_s(start_ms or 0)
+            if floor_s(until_ms) - low < 2000:
+                raise FatalAPIError(f"{exc} — even a one-second window of {sobject} times out; ask Salesforce "
+                                    f"support about the object's indexes") from None
+            self.narrowed += 1
+            mid = floor_s(low + (floor_s(until_ms) - low) // 2)
+            # [low, mid) then [mid, until]: incremental_soql reads up to the second after its end
+            yield from self.pages(sobject, columns, low, mid - 1000, filters)
+            yield from self.pages(sobject, columns, mid, until_ms, filters)
+
+    def _pages(self, sobject: str, columns: Sequence[str], start_ms: int | None, until_ms: int,
+               filters: Mapping[str, Any] | None = None) -> Iterator[tuple[list[dict[str, Any]], bool]]:
         soql = incremental_soql(sobject, columns, start_ms, until_ms, filters)
         first = True
         seen: set[str] = set()
@@ -130,10 +152,16 @@ class Reader:
                 return info
             if waited >= self.poll_max_s:
                 raise FatalAPIError(f"{what}: Bulk 2.0 job {info.get('id')} still {state} after {waited:.0f}s; "
-                                    f"raise LEADSCORE_SALESFORCE__BULK_POLL_MAX_S or see Setup → Bulk Data Load Jobs")
+                                    f"raise LEADSCORE_SALESFORCE__BULK_POLL_MAX_S (now {self.poll_max_s:g}) or "
+                                    f"see Setup → Bulk Data Load Jobs")
             self.sleep(delay)
             waited += delay
             delay = min(delay * 2, 5.0)
+
+
+def _timed_out(exc: RequestRejected) -> bool:
+    body = exc.body if isinstance(exc.body, list) else []
+    return any(isinstance(e, dict) and e.get("errorCode") == "QUERY_TIMEOUT" for e in body)
 
 
 def _plain(row: Mapping[str, Any]) -> dict[str, Any]:

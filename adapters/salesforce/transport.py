@@ -23,25 +23,69 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import requests
+from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 
 from adapters.errors import AdapterError, AuthError, LimitExhausted, RetriableAPIError
 from adapters.retry import RetryPolicy, classify_exception, classify_http, error_body
+from scoring.errors import ConfigError, Problem
 
-from .auth import Credentials, flow_of, login
+from .auth import Credentials, flow_of, login, login_busy
 
-__all__ = ["ApiSession", "Transport", "translate"]
+__all__ = ["ApiSession", "ConcurrencyLimit", "Transport", "client_id", "translate"]
 
 T = TypeVar("T")
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
-class ApiSession(requests.Session):
-    """A session with a default timeout that remembers the org's API usage and counts calls."""
+def client_id() -> str:
+    """``leadscore/<version>``: how an admin tells leadscore's calls from other integrations' in
+    API usage and event logs (REST API Developer Guide, "Call Options Header")."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    def __init__(self, timeout_s: float = 30.0) -> None:
+    try:
+        return f"leadscore/{version('leadscore')}"
+    except PackageNotFoundError:
+        return "leadscore"
+
+
+class ConcurrencyLimit(RetriableAPIError):
+    """``REQUEST_LIMIT_EXCEEDED`` "ConcurrentPerOrgLongTxn": too many long-running requests in the
+    org at once. Transient (not the daily limit) and the request was refused before it ran, so
+    even a create is safe to send again (Salesforce Developer Limits, "API Request Limits")."""
+
+    not_applied = True
+
+
+class _LoginRoute(HTTPAdapter):
+    """Sends requests for the login host to ``login_url`` instead (same path and query):
+    simple-salesforce always logs in at ``https://{domain}.salesforce.com``."""
+
+    def __init__(self, prefix: str, login_url: str) -> None:
         super().__init__()
+        self.prefix = prefix
+        self.login_url = login_url.rstrip("/")
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        url = str(request.url)
+        if url.startswith(self.prefix):
+            request.url = self.login_url + url[len(self.prefix):]
+        return super().send(request, *args, **kwargs)
+
+
+class ApiSession(requests.Session):
+    """A session with a default timeout that remembers the org's API usage and counts calls.
+
+    Every request carries ``Sforce-Call-Options: client=leadscore/<version>``; ``ca_bundle``
+    (a PEM file) is the trust store for every call, winning over ``REQUESTS_CA_BUNDLE``;
+    ``login_url`` receives the logins meant for ``https://{domain}.salesforce.com``.
+    """
+
+    def __init__(self, timeout_s: float = 30.0, ca_bundle: str | None = None) -> None:
+        super().__init__()
+        self.headers["Sforce-Call-Options"] = f"client={client_id()}"
+        self.ca_bundle = ca_bundle
         self.timeout_s = timeout_s
         self.used: int | None = None
         self.total: int | None = None
@@ -60,10 +104,18 @@ class ApiSession(requests.Session):
         new.adapters = collections.OrderedDict(other.adapters)
         new.verify, new.cert, new.proxies, new.trust_env = other.verify, other.cert, other.proxies, other.trust_env
         new.headers.update(other.headers)
+        new.headers["Sforce-Call-Options"] = f"client={client_id()}"
         return new
+
+    def route_logins(self, domain: str, login_url: str) -> None:
+        """Send the logins for ``domain`` to ``login_url`` (a gateway, or a local sandbox)."""
+        prefix = f"https://{domain}.salesforce.com"
+        self.mount(prefix + "/", _LoginRoute(prefix, login_url))
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout_s)
+        if self.ca_bundle:
+            kwargs.setdefault("verify", self.ca_bundle)
         with self._lock:
             self.requests_sent += 1
         return super().request(method, url, *args, **kwargs)
@@ -84,7 +136,7 @@ def translate(exc: BaseException, what: str, session: ApiSession | None = None) 
         return transport
     last = session.last_status if session else None
     if isinstance(exc, SalesforceAuthenticationFailed):
-        if last is not None and (last == 429 or last >= 500):  # the login endpoint was busy, not a refusal
+        if login_busy(exc.code, last):  # the login endpoint was busy, not a refusal
             return RetriableAPIError(f"{what}: login answered HTTP {last}", last, None)
         return AuthError(f"{what}: Salesforce refused the login: {exc.code}: {exc.auth_message}")
     if not isinstance(exc, SalesforceError):
@@ -92,6 +144,9 @@ def translate(exc: BaseException, what: str, session: ApiSession | None = None) 
     status = int(exc.status or 0)
     body = error_body(exc.content)
     headers = session.last_headers if session and last == status else {}
+    concurrency = _concurrency(status, body, what)
+    if concurrency is not None:
+        return concurrency
     if status == 429:
         after = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
         return RetriableAPIError(f"{what}: HTTP 429 {body}", 429, float(after) if after and after.isdigit() else None)
@@ -105,7 +160,7 @@ def translate(exc: BaseException, what: str, session: ApiSession | None = None) 
 class Transport:
     """One org connection: the client, the session, the policy, the budget and the call log."""
 
-    def __init__(self, credentials: Credentials, session: ApiSession, *, version: str = "59.0",
+    def __init__(self, credentials: Credentials, session: ApiSession, *, version: str = "68.0",
                  policy: RetryPolicy | None = None, max_api_share: float = 0.8,
                  login_fn: Callable[[Credentials, requests.Session, str], Salesforce] = login):
         self.credentials = credentials
@@ -125,9 +180,33 @@ class Transport:
     @property
     def sf(self) -> Salesforce:
         if self._sf is None:
-            self._sf = self._guarded("log in", lambda: self._login_fn(self.credentials, self.session, self.version))
+            sf = self._guarded("log in", lambda: self._login_fn(self.credentials, self.session, self.version))
             self._fresh_at = time.monotonic()
+            self._check_version(sf)
+            self._sf = sf
         return self._sf
+
+    def _check_version(self, sf: Salesforce) -> None:
+        """Stop with a clear message when the org does not offer the configured API version
+        (``GET /services/data`` lists them; it needs no session and costs no API request)."""
+        def versions() -> Any:
+            resp = self.session.get(f"https://{sf.sf_instance}/services/data", headers={"Accept": "application/json"})
+            if resp.status_code == 429 or resp.status_code >= 500:
+                after = resp.headers.get("Retry-After")
+                raise RetriableAPIError(f"list API versions: HTTP {resp.status_code}", resp.status_code,
+                                        float(after) if after and after.isdigit() else None)
+            return resp.json() if resp.status_code == 200 else None
+
+        offered = self._guarded("list API versions", versions)
+        if not isinstance(offered, list) or not offered:
+            return  # an org that does not answer the list is not judged by it
+        numbers = [str(v.get("version")) for v in offered if isinstance(v, dict)]
+        if self.version not in numbers:
+            newest = max(numbers, key=lambda v: float(v) if v.replace(".", "", 1).isdigit() else 0.0)
+            raise ConfigError([Problem("settings", None, "salesforce.api_version",
+                                       f"the org does not offer API version {self.version} (it offers "
+                                       f"{numbers[0]} to {newest})",
+                                       f"set LEADSCORE_SALESFORCE__API_VERSION={newest}")])
 
     def refresh(self) -> None:
         """Log in again (before Bulk 2.0 / Tooling work, or after ``INVALID_SESSION_ID``)."""
@@ -224,8 +303,23 @@ class Transport:
                 "logins": self.session.logins, "daily_used": self.session.used, "daily_limit": self.session.total}
 
 
+def _concurrency(status: int, body: Any, what: str) -> ConcurrencyLimit | None:
+    """The org's concurrent long-running request limit (403 ``REQUEST_LIMIT_EXCEEDED`` whose
+    message names ConcurrentPerOrgLongTxn), which passes: unlike the 24-hour limit, retry it."""
+    errors = body if isinstance(body, list) else []
+    for e in errors:
+        if isinstance(e, dict) and e.get("errorCode") == "REQUEST_LIMIT_EXCEEDED" and \
+                "ConcurrentPerOrgLongTxn" in str(e.get("message")):
+            return ConcurrencyLimit(f"{what}: HTTP {status} REQUEST_LIMIT_EXCEEDED: {e.get('message')} (too many "
+                                    f"long-running requests in the org at once; retried with backoff)", status)
+    return None
+
+
 def _as_error(resp: requests.Response, what: str) -> AdapterError:
     body = error_body(resp.content)
+    concurrency = _concurrency(resp.status_code, body, what)
+    if concurrency is not None:
+        return concurrency
     if resp.status_code == 429:
         after = resp.headers.get("Retry-After")
         return RetriableAPIError(f"{what}: HTTP 429 {body}", 429, float(after) if after and after.isdigit() else None)

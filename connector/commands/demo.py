@@ -105,10 +105,11 @@ class _World:
         from connector.settings import SalesforceSettings
         from sandbox.salesforce import client_session, create_server
 
-        self.server = create_server(tenant).start()
+        self.server = create_server(tenant).start()  # a stock org, logged in to as the README says: JWT bearer
         info = self.server.connection_info()
-        settings = SalesforceSettings(username=info["username"], password=info["password"],
-                                      security_token=info["security_token"], domain=info["domain"])
+        settings = SalesforceSettings(username=info["username"], consumer_key=info["consumer_key"],
+                                      private_key_file=info["private_key_file"], domain=info["domain"])
+        self.version = info["version"]
         self.session = client_session(info["instance_url"], info["ca_cert"])
         self.instance_url = info["instance_url"]
         self.adapter = SalesforceAdapter.from_settings(settings, session=self.session)
@@ -116,8 +117,10 @@ class _World:
     def stop(self) -> None:
         self.server.stop()
 
-    def reply_and_meet(self, lead_id: str, when: datetime) -> None:
-        """A prospect's good week, as the CRM records it: they answer an e-mail and book a meeting."""
+    def reply_and_meet(self, lead_id: str, when: datetime) -> int:
+        """A prospect's good week, as the CRM records it: they answer an e-mail and book a meeting
+        (in Salesforce, a discovery meeting and a demo: a stock org records a reply only as a logged
+        e-mail Task, which says nothing of its direction). Returns how many records it made."""
         stamp = when.astimezone(timezone.utc)
         if self.crm is Crm.hubspot:
             hs_time = stamp.strftime("%Y-%m-%dT%H:%M:%S.000Z")
@@ -127,10 +130,15 @@ class _World:
                                        "hs_timestamp": hs_time}, lead_id, 200)
         else:
             sf_time = stamp.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-            self._salesforce("Task", {"Subject": "Email: Reply - pricing", "WhoId": lead_id, "TaskSubtype": "Email",
+            self._salesforce("Task", {"Subject": "Email: Re: pricing", "WhoId": lead_id, "TaskSubtype": "Email",
                                       "Status": "Completed", "ActivityDate": sf_time[:10]})
             self._salesforce("Event", {"Subject": "Meeting: Intro call", "WhoId": lead_id, "DurationInMinutes": 30,
                                        "StartDateTime": sf_time, "ActivityDateTime": sf_time})
+            demo_time = (stamp + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+            self._salesforce("Event", {"Subject": "Meeting: Product demo", "WhoId": lead_id, "DurationInMinutes": 45,
+                                       "StartDateTime": demo_time, "ActivityDateTime": demo_time})
+            return 3
+        return 2
 
     def _hubspot(self, objects: str, properties: dict[str, str], contact_id: str, association_type: int) -> None:
         import requests
@@ -142,8 +150,8 @@ class _World:
 
     def _salesforce(self, sobject: str, fields: dict[str, Any]) -> None:
         session_id = self.server.connection_info()["session_id"]
-        self.session.post(f"{self.instance_url}/services/data/v59.0/sobjects/{sobject}/", json=fields, timeout=30,
-                          headers={"Authorization": f"Bearer {session_id}"}).raise_for_status()
+        self.session.post(f"{self.instance_url}/services/data/v{self.version}/sobjects/{sobject}/", json=fields,
+                          timeout=30, headers={"Authorization": f"Bearer {session_id}"}).raise_for_status()
 
 
 def _sandbox(crm: Crm, n_leads: int, seed: int, model_path: Path | None, out_dir: Path, json_out: bool) -> None:
@@ -171,8 +179,8 @@ def _sandbox(crm: Crm, n_leads: int, seed: int, model_path: Path | None, out_dir
                   .column("lead_id").to_pylist())
         # the warmest leads below the MQL line that have not met anyone yet (queue is hottest first)
         warm = [r["lead_id"] for r in store.queue(TENANT, n_leads) if r["score"] < 68 and r["lead_id"] not in met][:5]
-        for i, lead_id in enumerate(warm):
-            world.reply_and_meet(lead_id, today + timedelta(days=5, hours=i))
+        week_events = sum(world.reply_and_meet(lead_id, today + timedelta(days=5, hours=i))
+                          for i, lead_id in enumerate(warm))
         second = run_sync(store, adapter, scoring_model, SyncOptions(tenant=TENANT, now=today + WEEK))
         queue = store.queue(TENANT, 10)
         final = store.scores(TENANT)
@@ -187,6 +195,7 @@ def _sandbox(crm: Crm, n_leads: int, seed: int, model_path: Path | None, out_dir
         "crm": crm.value, "leads": n_leads, "events": tenant.events.num_rows, "fields_installed": installed,
         "model": scoring_model.name, "model_version": scoring_model.version,
         "first_sync": first.as_dict(), "second_sync": second.as_dict(), "active_this_week": warm,
+        "week_events": week_events,
         "queue": [{k: r[k] for k in ("lead_id", "score", "grade", "priority", "reasons", "owner_id")} for r in queue],
         "conversion_by_grade": conversion, "store": str(db), "seconds": round(seconds, 1),
     }
@@ -196,7 +205,8 @@ def _sandbox(crm: Crm, n_leads: int, seed: int, model_path: Path | None, out_dir
     out.print(f"sandbox {crm.value}: {n_leads:,} leads, {tenant.events.num_rows:,} engagement events; "
               f"installed {installed} leadscore fields")
     _print_run("first sync", first)
-    out.print(f"a week passes: {len(warm)} warm leads answer an e-mail and book a meeting, the rest go quiet")
+    meetings = "book a meeting" if crm is Crm.hubspot else "have two meetings"
+    out.print(f"a week passes: {len(warm)} warm leads answer an e-mail and {meetings}, the rest go quiet")
     _print_run("second sync", second)
     _print_store_queue(queue)
     if record:
@@ -243,7 +253,7 @@ def _what_a_rep_sees(world: _World, lead_id: str) -> dict[str, Any]:
         return {k: props.get(k) for k in [*names, "hubspot_owner_id", "lifecyclestage"] if props.get(k) is not None}
     kind = "Lead" if lead_id.startswith("00Q") else "Contact"
     session_id = world.server.connection_info()["session_id"]
-    r = world.session.get(f"{world.instance_url}/services/data/v59.0/sobjects/{kind}/{lead_id}", timeout=30,
+    r = world.session.get(f"{world.instance_url}/services/data/v{world.version}/sobjects/{kind}/{lead_id}", timeout=30,
                           headers={"Authorization": f"Bearer {session_id}"})
     r.raise_for_status()
     body = r.json()

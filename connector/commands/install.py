@@ -59,7 +59,10 @@ def crm_adapter(crm: Crm, config: Path | None, mapping: Path | None) -> Any:
     from adapters.salesforce import load_salesforce_mapping
 
     settings = load_settings(config).salesforce
-    return SalesforceAdapter.from_settings(settings, load_salesforce_mapping(mapping or settings.mapping))
+    adapter = SalesforceAdapter.from_settings(settings, load_salesforce_mapping(mapping or settings.mapping))
+    if mapping or settings.mapping:
+        adapter.mapping_source = str(mapping or settings.mapping)
+    return adapter
 
 
 @app.command("install")
@@ -68,6 +71,9 @@ def install_cmd(crm: CrmOpt, dry_run: Annotated[bool, typer.Option("--dry-run", 
                 config: ConfigOpt = None, mapping: MappingOpt = None, json_out: JsonOpt = False) -> None:
     """Create the fields leadscore writes in the CRM (idempotent; checks permissions first)."""
     adapter = crm_adapter(crm, config, mapping)
+    preflight = getattr(adapter, "preflight", None)
+    if callable(preflight):  # the mapping against the CRM, before anything is planned or written (exit 2)
+        preflight()
     write_back = getattr(getattr(adapter, "mapping", None), "write_back", None)
     group = write_back.group.name if write_back is not None and hasattr(write_back, "group") else "leadscore"
     plan = adapter.plan_install(adapter.fields())

@@ -44,7 +44,7 @@ def _build_tenant(seed: int, leads: int, events_per_lead: float, accounts: int |
 
 
 def _create_server(crm: Crm, tenant: Any, faults: FaultConfig, port: int, host: str,
-                   hubspot_options: dict[str, Any]) -> Any:
+                   hubspot_options: dict[str, Any], salesforce_extra: dict[str, Any] | None = None) -> Any:
     if crm is Crm.hubspot:
         from sandbox.hubspot import create_server as create_hubspot
 
@@ -60,7 +60,15 @@ def _create_server(crm: Crm, tenant: Any, faults: FaultConfig, port: int, host: 
                 param_hint="--crm") from None
     salesforce_options = ({"daily_api_limit": hubspot_options["daily_limit"]}
                           if "daily_limit" in hubspot_options else {})
+    salesforce_options.update(salesforce_extra or {})
     return create_salesforce(tenant, faults=faults, port=port, host=host, **salesforce_options)
+
+
+def _write_env(path: Path, env: dict[str, str]) -> None:
+    """``export NAME='value'`` lines: both a shell (``. FILE``) and a ``.env`` reader take them."""
+    lines = [f"export {name}='{value}'" for name, value in env.items()]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)  # it may hold the sandbox's secrets
 
 
 @app.command()
@@ -93,6 +101,18 @@ def sandbox(
     daily_limit: Annotated[int | None, typer.Option(
         "--daily-limit", help="API requests per day before the CRM refuses (HubSpot default "
         "1,000,000; Salesforce 100,000)")] = None,
+    auth: Annotated[str, typer.Option(
+        "--auth", help="Salesforce: the login flow the printed env configures: jwt (default), "
+        "client-credentials, password or soap")] = "jwt",
+    custom_fields: Annotated[bool, typer.Option(
+        "--custom-fields", help="Salesforce: add the Account fit fields Tech_Stack__c and Segment__c "
+        "(a stock org has no custom fields)")] = False,
+    soap_login: Annotated[bool, typer.Option(
+        "--soap-login/--no-soap-login", help="Salesforce: accept SOAP login() (orgs created from "
+        "Winter '26 refuse it)")] = True,
+    env_file: Annotated[Path | None, typer.Option(
+        "--env-file", help="Also write the connection's LEADSCORE_… variables to this file as "
+        "`export NAME=value` lines (source it, or use it as .env)", dir_okay=False)] = None,
 ) -> None:
     """Start a local CRM sandbox; prints connection details as JSON on the first line."""
     try:
@@ -105,9 +125,15 @@ def sandbox(
         hubspot_options["burst_limit"] = rate_limit
     if daily_limit is not None:
         hubspot_options["daily_limit"] = daily_limit
+    from sandbox.salesforce.server import AUTH_FLOWS
+
+    if auth not in AUTH_FLOWS:
+        raise typer.BadParameter(f"'{auth}' is not one of {', '.join(AUTH_FLOWS)}", param_hint="--auth")
+    salesforce_extra = {"custom_fields": custom_fields, "soap_login": soap_login}
     started = time.perf_counter()
     tenant = _build_tenant(seed, leads, events_per_lead, accounts, months, from_csv)
-    server = _create_server(crm, tenant, faults, port, host, hubspot_options)
+    server = _create_server(crm, tenant, faults, port, host, hubspot_options,
+                            salesforce_extra if crm is Crm.salesforce else None)
     server.start()
     stop = threading.Event()
 
@@ -117,7 +143,10 @@ def sandbox(
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        print(json.dumps(server.connection_info()), flush=True)
+        info = server.connection_info(auth) if crm is Crm.salesforce else server.connection_info()
+        if env_file is not None:
+            _write_env(env_file, info.get("env") or {})
+        print(json.dumps(info), flush=True)
         _say(f"{crm.value} sandbox serving {tenant.leads.num_rows} leads at {server.url} "
              f"(ready in {time.perf_counter() - started:.1f}s); Ctrl-C to stop")
         while not stop.wait(0.5):

@@ -161,9 +161,17 @@ def _remove(store: Store, adapter: Any, tenant: str, until: datetime, dry_run: b
     since = store.cursor(tenant, name, "removed")
     interval = getattr(adapter, "removal_interval", None) or timedelta(0)
     if since is None or until - datetime.fromisoformat(since) >= interval:
+        covered = None
         if since is not None:
             gone.update(adapter.removed(datetime.fromisoformat(since), until))
-        store.stage_cursor(tenant, name, "removed", until.isoformat(), until)
+            # an adapter may say how far its answer reached (Salesforce's latestDateCovered), and
+            # that its change log lost entries it never reported: then it checks the stored ids
+            covered = getattr(adapter, "removal_covered", None)
+            reconcile = getattr(adapter, "reconcile", None)
+            if getattr(adapter, "reconcile_needed", False) and callable(reconcile):
+                stored = store.lead_table(tenant).column("id").to_pylist()
+                gone.update(reconcile([i for i in stored if i not in gone]))
+        store.stage_cursor(tenant, name, "removed", (covered or until).isoformat(), until)
     return store.remove_leads(tenant, gone) if gone else 0
 
 

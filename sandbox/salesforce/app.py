@@ -25,7 +25,7 @@ from werkzeug.wrappers import Request, Response
 
 from sandbox.http import ENDPOINT_KEY, DailyQuota, Router, json_response
 
-from .auth import Credentials, Sessions, oauth_token, soap_login
+from .auth import ClientApp, Credentials, Sessions, oauth_token, soap_login
 from .errors import ApiError, SaveError, not_found
 from .ids import is_id, to_18, type_of_id
 from .query import Plan, plan_query, render_json, select_ids
@@ -35,6 +35,9 @@ from .store import Org, parse_datetime
 __all__ = ["Limits", "SalesforceApp"]
 
 DATA = "/services/data/v<version>"
+#: The newest API version the org offers (Winter '27).
+CURRENT_VERSION = 68
+_RELEASES = {64: "Summer '25", 65: "Winter '26", 66: "Spring '26", 67: "Summer '26", 68: "Winter '27"}
 _BATCH_SIZE = re.compile(r"batchSize\s*=\s*(\d+)")
 _DAY_MS = 86_400_000
 
@@ -51,6 +54,10 @@ class Limits:
     deleted_days: int = 15
     updated_max_ids: int = 600_000
     open_cursors: int = 200
+    #: a query matching more rows than this runs past the 120 s limit: 400 QUERY_TIMEOUT (None: never)
+    query_timeout_rows: int | None = None
+    #: concurrent long-running (20 s+) requests allowed per org (Developer Limits, "API Request Limits")
+    concurrent_long_requests: int = 25
 
 
 @dataclass(slots=True)
@@ -71,8 +78,17 @@ class SalesforceApp:
     sessions: Sessions
     limits: Limits = field(default_factory=Limits)
     router: Router = field(default_factory=Router)
+    client_app: ClientApp | None = None
+    soap_login_enabled: bool = True
+    login_hosts: tuple[str, ...] = ()  # the My Domain login host(s), a valid JWT ``aud``
 
     def __post_init__(self) -> None:
+        #: ``Sforce-Call-Options`` value → requests that carried it (None: no header), as the
+        #: event log files' CLIENT column shows them (REST API Developer Guide, "Call Options Header")
+        self.call_options: collections.Counter[str | None] = collections.Counter()
+        #: long-running requests of other integrations in flight, per coming API request: while
+        #: the org is at its limit, requests are refused (see :meth:`hold_long_requests`)
+        self._elsewhere: list[int] = []
         self.quota = DailyQuota(self.limits.daily_api_requests)
         self._cursors: collections.OrderedDict[str, _Cursor] = collections.OrderedDict()
         self._cursor_lock = threading.Lock()
@@ -110,6 +126,7 @@ class SalesforceApp:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
         request = Request(environ)
+        self.call_options[request.headers.get("Sforce-Call-Options")] += 1
         counted = False
         try:
             try:
@@ -121,8 +138,14 @@ class SalesforceApp:
                 raise ApiError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not "
                                f"allowed. Allowed are {allowed}") from None
             environ[ENDPOINT_KEY] = name
+            if name not in self.public and not _supported(str(args.get("version", f"{CURRENT_VERSION}.0"))):
+                raise not_found()  # REST API Developer Guide, "Versions": an unknown version is a 404
             if name not in self.public:
                 self.sessions.check(request)
+                if self._elsewhere and self._elsewhere.pop(0) >= self.limits.concurrent_long_requests:
+                    # Developer Limits, "API Request Limits and Allocations": the concurrent
+                    # long-running request limit answers 403 REQUEST_LIMIT_EXCEEDED naming it
+                    raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.")
                 if not self.quota.take():
                     raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
                 counted = True
@@ -135,23 +158,31 @@ class SalesforceApp:
                 f"api-usage={self.quota.used}/{self.quota.total}"
         return response(environ, start_response)
 
+    def hold_long_requests(self, in_flight: Iterable[int]) -> None:
+        """Other integrations' long-running requests in flight as each of the next API requests
+        arrives (one number per request): at the org's limit, a request is refused."""
+        self._elsewhere.extend(in_flight)
+
     def instance_url(self, request: Request) -> str:
         return f"https://{request.host}"
 
     # -- login -----------------------------------------------------------------------------
     def login_soap(self, request: Request, version: str) -> Response:
         return soap_login(request, self.creds, self.sessions, self.instance_url(request),
-                          version)
+                          version, self.soap_login_enabled)
 
     def login_oauth(self, request: Request) -> Response:
         status, body = oauth_token(request, self.creds, self.sessions,
-                                   self.instance_url(request), self.org.now_ms())
+                                   self.instance_url(request), self.org.now_ms(), self.client_app,
+                                   self.login_hosts)
         return json_response(body, status)
 
     # -- metadata --------------------------------------------------------------------------
     def versions(self, request: Request) -> Response:
-        return json_response([{"label": f"v{v}", "url": f"/services/data/v{v}", "version": v}
-                              for v in ("58.0", "59.0", "60.0", "61.0", "62.0")])
+        # REST API Developer Guide, "Versions": every supported version, oldest first; 21.0-30.0
+        # were retired in Summer '25, so 31.0 is the oldest; 68.0 is Winter '27.
+        return json_response([{"label": _RELEASES.get(v, f"v{v}"), "url": f"/services/data/v{v}.0",
+                               "version": f"{v}.0"} for v in range(31, CURRENT_VERSION + 1)])
 
     def resources(self, request: Request, version: str) -> Response:
         base = f"/services/data/v{version}"
@@ -255,9 +286,13 @@ class SalesforceApp:
         if start < now - days * _DAY_MS:
             raise ApiError(400, "INVALID_REPLICATION_DATE",
                            f"startDate cannot be more than {days} days ago")
-        if end < start:
-            raise ApiError(400, "INVALID_REPLICATION_DATE", "endDate must be after startDate")
-        return start - start % 60_000, min(end - end % 60_000, now)
+        # SOAP API Developer Guide, "getDeleted()" / "getUpdated()": seconds are ignored, and the
+        # end must be more than one minute after the start
+        start, end = start - start % 60_000, end - end % 60_000
+        if end - start <= 60_000:
+            raise ApiError(400, "INVALID_REPLICATION_DATE",
+                           "endDate must chronologically follow startDate by more than one minute")
+        return start, min(end, now)
 
     def updated(self, request: Request, version: str, sobject: str) -> Response:
         table = self.org.tables[self._object(sobject)]
@@ -282,7 +317,9 @@ class SalesforceApp:
                    for at, rid in table.deletions
                    if start <= at <= end and rid in table.rows
                    and table.value(table.rows[rid], "IsDeleted")]
-            earliest = table.deletions[0][0] if table.deletions else end
+            # earliestDateAvailable: the delete log is complete from here on (its last purge, else
+            # the 15 days it keeps); latestDateCovered: the next call's start
+            earliest = max(table.purged_ms or 0, self.org.now_ms() - self.limits.deleted_days * _DAY_MS)
         return json_response({"deletedRecords": out,
                               "earliestDateAvailable": format_datetime(earliest),
                               "latestDateCovered": format_datetime(end)})
@@ -300,6 +337,10 @@ class SalesforceApp:
         endpoint = "queryAll" if request.path.rstrip("/").endswith("queryAll") else "query"
         plan = plan_query(self.org, text, include_deleted=endpoint == "queryAll")
         ids = select_ids(self.org, plan)
+        if self.limits.query_timeout_rows is not None and len(ids) > self.limits.query_timeout_rows:
+            # REST API Developer Guide, "Status Codes and Error Responses": a query that runs past
+            # its time limit (a non-selective filter over many rows) is a 400 QUERY_TIMEOUT
+            raise ApiError(400, "QUERY_TIMEOUT", "Your query request was running for too long.")
         if plan.count is not None:
             if plan.count.field is None:
                 return json_response({"totalSize": len(ids), "done": True, "records": []})
@@ -409,6 +450,14 @@ def _json_object(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
     return body
+
+
+def _supported(version: str) -> bool:
+    try:
+        number = float(version)
+    except ValueError:
+        return False
+    return number.is_integer() and 31 <= number <= CURRENT_VERSION
 
 
 def _braces(template: str) -> str:

@@ -36,6 +36,13 @@ class FieldDef:
     relationship_name: str | None = None
     length: int = 255
     custom: bool = False
+    #: picklist values in order, each (value, is the default); ``restricted``: only these save
+    picklist: tuple[tuple[str, bool], ...] = ()
+    restricted: bool = False
+
+    @property
+    def default_value(self) -> str | None:
+        return next((v for v, default in self.picklist if default), None)
 
     def describe(self) -> dict[str, object]:
         """The field as ``sobjects/{Type}/describe`` lists it (the keys clients read)."""
@@ -56,7 +63,12 @@ class FieldDef:
             "calculated": False,
             "unique": False,
             "externalId": False,
-            "picklistValues": [],
+            # REST API Developer Guide, "sObject Describe": picklistValues[] (active, defaultValue,
+            # label, validFor, value) and restrictedPicklist
+            "picklistValues": [{"active": True, "defaultValue": default, "label": value, "validFor": None,
+                                "value": value} for value, default in self.picklist],
+            "restrictedPicklist": self.restricted,
+            "defaultValue": None,
         }
 
 
@@ -164,8 +176,24 @@ def _person() -> list[FieldDef]:
     ]
 
 
-def build_schema() -> dict[str, ObjectDef]:
-    """A fresh schema (custom fields are per server, so each server gets its own copy)."""
+#: A stock org's Task Status and Priority values, defaults marked (Object Reference, "Task").
+TASK_STATUS = (("Not Started", True), ("In Progress", False), ("Completed", False),
+               ("Waiting on someone else", False), ("Deferred", False))
+TASK_PRIORITY = (("High", False), ("Normal", True), ("Low", False))
+TASK_SUBTYPE = (("Task", True), ("Email", False), ("ListEmail", False), ("Cadence", False), ("Call", False),
+                ("LinkedIn", False))
+
+#: Fit fields some orgs add on Account (``create_server(custom_fields=True)``); a stock org has none.
+EXTRA_ACCOUNT_FIELDS = (
+    FieldDef("Tech_Stack__c", "multipicklist", label="Tech Stack", custom=True, length=4099),
+    FieldDef("Segment__c", "picklist", label="Segment", custom=True),
+)
+
+
+def build_schema(custom_fields: bool = False) -> dict[str, ObjectDef]:
+    """A fresh schema (custom fields are per server, so each server gets its own copy): the
+    standard objects and fields of a stock org; ``custom_fields`` adds
+    :data:`EXTRA_ACCOUNT_FIELDS`, as an admin would have."""
     ro = {"updateable": False, "createable": False}
     specs: dict[str, tuple[str, list[FieldDef]]] = {
         "User": ("005", _system(owner=False) + [
@@ -180,8 +208,7 @@ def build_schema() -> dict[str, ObjectDef]:
             _f("NumberOfEmployees", "int"), _f("AnnualRevenue", "currency"),
             _f("BillingCountry", "string", length=80), _f("BillingState", "string", length=80),
             _f("BillingCity", "string", length=40), _f("Type", "picklist"),
-            _f("Tech_Stack__c", "multipicklist", custom=True, length=4099),
-            _f("Segment__c", "picklist", custom=True),
+            *(EXTRA_ACCOUNT_FIELDS if custom_fields else ()),
         ]),
         "Lead": ("00Q", _system() + _person() + [
             _f("Company", "string"), _f("Country", "string", length=80),
@@ -214,7 +241,9 @@ def build_schema() -> dict[str, ObjectDef]:
         "Task": ("00T", _system() + [
             _f("Subject", "string"), _ref("WhoId", ("Lead", "Contact"), "Who"),
             _ref("WhatId", ("Account", "Campaign"), "What"), _f("ActivityDate", "date"),
-            _f("Status", "picklist"), _f("Priority", "picklist"), _f("TaskSubtype", "picklist"),
+            _f("Status", "picklist", picklist=TASK_STATUS, restricted=True, nillable=False),
+            _f("Priority", "picklist", picklist=TASK_PRIORITY, restricted=True, nillable=False),
+            _f("TaskSubtype", "picklist", picklist=TASK_SUBTYPE, updateable=False),
             _f("Type", "picklist"), _f("Description", "textarea", length=32000),
             _f("CallDurationInSeconds", "int"), _f("CallType", "picklist"),
             _f("CompletedDateTime", "datetime", **ro),

@@ -2,10 +2,14 @@
 
 owners → User; accounts → Account; leads with ``kind == "lead"`` → Lead (converted ones with
 ``IsConverted``), ``kind == "contact"`` → Contact under its Account; campaigns → Campaign;
-events → where Salesforce keeps engagement: calls and e-mails → Task (``TaskSubtype`` Call /
-Email, subjects in :data:`EMAIL_SUBJECTS`), meetings → Event, campaign responses / webinars /
-campaign forms → CampaignMember with ``HasResponded`` (one per campaign and person). Page views
-and product usage have no standard Salesforce object and are not loaded.
+events → where a stock org keeps engagement: logged calls → Task (``TaskSubtype = 'Call'``,
+``CallDurationInSeconds``), e-mails sent or received → Task (``TaskSubtype = 'Email'``, subject
+``Email: <subject>``, as Salesforce logs them; Object Reference, "Task"), meetings → Event,
+campaign responses / webinars / campaign forms → CampaignMember with ``HasResponded`` (one per
+campaign and person). Opens, clicks, bounces and unsubscribes are not activities in a stock org
+(they belong to a marketing platform's objects), and page views and product usage have no
+standard object: none of them is loaded. The tenant's tech stack and segment go into the
+Account custom fields only when the org has them (``create_server(custom_fields=True)``).
 
 Records keep the tenant's timestamps (``CreatedDate`` from ``created_at``, ``SystemModstamp``
 from ``updated_at``; an event's records are stamped when it happened), so incremental reads of
@@ -25,15 +29,12 @@ from .store import Org
 
 __all__ = ["EMAIL_SUBJECTS", "seed_api_user", "seed_tenant"]
 
-#: Task subjects for e-mail engagement (``TaskSubtype = 'Email'``), by canonical event type.
-EMAIL_SUBJECTS: dict[str, str] = {
-    "email_sent": "Email: Sent", "email_open": "Email: Opened", "email_click": "Email: Clicked",
-    "email_reply": "Email: Replied", "email_bounce": "Email: Bounced",
-    "email_unsubscribe": "Email: Unsubscribed",
-}
+#: Subjects of logged e-mails (``TaskSubtype = 'Email'``) by canonical event type: a sent e-mail
+#: and a reply are both logged as e-mail tasks; nothing else e-mail-like is an activity.
+EMAIL_SUBJECTS: dict[str, str] = {"email_sent": "Email: Following up", "email_reply": "Email: Re: Following up"}
 _CAMPAIGN_STATUS = {"campaign_response": "Responded", "webinar_attended": "Attended",
                     "form_submit": "Responded"}
-_MEETINGS = {"meeting_booked": "Meeting booked", "meeting_held": "Meeting"}
+_MEETINGS = {"meeting_booked": "Meeting", "meeting_held": "Meeting"}
 
 
 def seed_api_user(org: Org, username: str, first: str = "Integration",
@@ -118,17 +119,18 @@ def _seed_accounts(org: Org, accounts: pa.Table, ids: dict[str, str], now: int) 
              "state", "city", "tech_stack", "segment", "owner_id", "created_at", "updated_at"]
     accounts = _by_time(accounts, "updated_at")
     c = _columns(accounts, names)
-    rows = []
+    extra = "Tech_Stack__c" in org.schema["Account"].fields  # a stock org has no custom fields
+    rows: list[tuple[tuple[Any, ...], int, int]] = []
     for i in range(accounts.num_rows):
         created = c["created_at"][i] or now
+        custom = (c["tech_stack"][i], c["segment"][i]) if extra else ()
         rows.append(((c["name"][i], c["domain"][i], c["industry"][i], _int(c["employees"][i]),
                       c["annual_revenue"][i], c["country"][i], c["state"][i], c["city"][i],
-                      c["tech_stack"][i], c["segment"][i], ids.get(c["owner_id"][i] or "")),
+                      *custom, ids.get(c["owner_id"][i] or "")),
                      created, c["updated_at"][i] or created))
-    ids.update(zip(c["id"], org.load_many(
-        "Account", ("Name", "Website", "Industry", "NumberOfEmployees", "AnnualRevenue",
-                    "BillingCountry", "BillingState", "BillingCity", "Tech_Stack__c",
-                    "Segment__c", "OwnerId"), rows), strict=True))
+    columns = ("Name", "Website", "Industry", "NumberOfEmployees", "AnnualRevenue", "BillingCountry",
+               "BillingState", "BillingCity", *(("Tech_Stack__c", "Segment__c") if extra else ()), "OwnerId")
+    ids.update(zip(c["id"], org.load_many("Account", columns, rows), strict=True))
 
 
 def _seed_people(org: Org, leads: pa.Table, ids: dict[str, str], now: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -17,18 +18,22 @@ from requests.adapters import HTTPAdapter
 
 from sandbox.http import FaultConfig, SandboxServer, json_response
 
-from .app import Limits, SalesforceApp
-from .auth import Credentials, Sessions
+from .app import CURRENT_VERSION, Limits, SalesforceApp
+from .auth import ClientApp, Credentials, Sessions
 from .bulk import register_bulk
+from .keys import key_pair
 from .metadata import register_metadata
 from .seed import seed_api_user, seed_tenant
 from .store import Org
 from .tooling import CustomFields, register_tooling
 
-__all__ = ["LOGIN_DOMAIN", "LoopbackAdapter", "SalesforceSandbox", "create_server"]
+__all__ = ["AUTH_FLOWS", "LOGIN_DOMAIN", "LoopbackAdapter", "SalesforceSandbox", "create_server"]
 
-#: The ``domain=`` to give simple-salesforce: it logs in at https://{domain}.salesforce.com.
-LOGIN_DOMAIN = "leadscore-sandbox"
+#: The ``domain=`` to give simple-salesforce: it logs in at https://{domain}.salesforce.com. A My
+#: Domain (``NAME.my``), as the client-credentials flow requires.
+LOGIN_DOMAIN = "leadscore-sandbox.my"
+#: The login flows :meth:`SalesforceSandbox.env` can configure leadscore for, preferred first.
+AUTH_FLOWS = ("jwt", "client-credentials", "password", "soap")
 
 
 class LoopbackAdapter(HTTPAdapter):
@@ -57,11 +62,18 @@ class LoopbackAdapter(HTTPAdapter):
 
 def _limit_429(request: Any) -> Any:
     # Salesforce has no 429 of its own for API calls; an injected one looks like a gateway's.
+    # The OAuth token endpoint answers errors as {"error", "error_description"} (Salesforce Help,
+    # "OAuth 2.0 Token Endpoint errors"), never as the REST API's error list.
+    if request.path.startswith("/services/oauth2/"):
+        return json_response({"error": "rate_limit_exceeded", "error_description": "too many requests"},
+                             429, {"Retry-After": "1"})
     return json_response([{"message": "Too many requests", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
                          429, {"Retry-After": "1"})
 
 
 def _unavailable(request: Any) -> Any:
+    if request.path.startswith("/services/oauth2/"):
+        return json_response({"error": "server_error", "error_description": "Service Unavailable"}, 503)
     return json_response([{"message": "Service Unavailable", "errorCode": "SERVER_UNAVAILABLE"}],
                          503)
 
@@ -77,18 +89,26 @@ class SalesforceSandbox(SandboxServer):
         self.sf = app
         self.org = app.org
         self._session_id: str | None = None
+        self.private_key_file: str | None = None
 
     def start(self) -> SalesforceSandbox:
         super().start()
+        if self._tmp is not None:  # beside the CA file; removed with it by stop()
+            path = Path(self._tmp.name) / "leadscore-jwt.key"
+            path.write_text(key_pair().private_key_pem)
+            path.chmod(0o600)
+            self.private_key_file = str(path)
         return self
 
     @property
     def instance_url(self) -> str:
         return self.url
 
-    def connection_info(self) -> dict[str, Any]:
-        """Instance URL, login (username, password, security token, domain, consumer key and
-        secret), a ready session id, and the CA certificate file to trust."""
+    def connection_info(self, auth: str = "jwt") -> dict[str, Any]:
+        """Instance URL, the External Client App's consumer key and secret, the private key
+        file whose certificate the app trusts (JWT bearer), the legacy login (username,
+        password, security token), domain, a ready session id, the CA certificate file, and
+        ``env``: the ``LEADSCORE_SALESFORCE__…`` variables for the ``auth`` flow."""
         creds = self.sf.creds
         if self._session_id is None:
             self._session_id = self.sf.sessions.issue()
@@ -96,16 +116,41 @@ class SalesforceSandbox(SandboxServer):
             "crm": "salesforce",
             "base_url": self.url,
             "instance_url": self.url,
+            "login_url": self.url,
             "username": creds.username,
             "password": creds.password,
             "security_token": creds.security_token,
             "consumer_key": creds.consumer_key,
             "consumer_secret": creds.consumer_secret,
+            "private_key_file": self.private_key_file,
             "domain": LOGIN_DOMAIN,
             "session_id": self._session_id,
-            "version": "59.0",
+            "version": f"{CURRENT_VERSION}.0",
             "ca_cert": self.ca_pem,
+            "soap_login": self.sf.soap_login_enabled,
+            "auth": auth,
+            "env": self.env(auth),
         }
+
+    def env(self, auth: str = "jwt") -> dict[str, str]:
+        """The ``LEADSCORE_SALESFORCE__…`` variables that point leadscore at this org with the
+        ``auth`` flow (one of :data:`AUTH_FLOWS`)."""
+        if auth not in AUTH_FLOWS:
+            raise ValueError(f"auth must be one of {', '.join(AUTH_FLOWS)}, not {auth!r}")
+        creds = self.sf.creds
+        values: dict[str, str | None] = {"DOMAIN": LOGIN_DOMAIN, "LOGIN_URL": self.url, "CA_BUNDLE": self.ca_pem}
+        if auth == "jwt":
+            values |= {"USERNAME": creds.username, "CONSUMER_KEY": creds.consumer_key,
+                       "PRIVATE_KEY_FILE": self.private_key_file}
+        elif auth == "client-credentials":
+            values |= {"CONSUMER_KEY": creds.consumer_key, "CONSUMER_SECRET": creds.consumer_secret}
+        elif auth == "password":
+            values |= {"USERNAME": creds.username, "PASSWORD": creds.password, "CONSUMER_KEY": creds.consumer_key,
+                       "CONSUMER_SECRET": creds.consumer_secret}
+        else:  # SOAP login() exists only up to API version 64.0
+            values |= {"USERNAME": creds.username, "PASSWORD": creds.password,
+                       "SECURITY_TOKEN": creds.security_token, "API_VERSION": "64.0"}
+        return {f"LEADSCORE_SALESFORCE__{k}": v for k, v in values.items() if v is not None}
 
     def client_session(self) -> requests.Session:
         """A requests Session that trusts the sandbox CA and routes the login host to it."""
@@ -141,19 +186,24 @@ def create_server(tenant: Any = None, faults: FaultConfig | None = None, port: i
                   consumer_secret: str = "leadscore-sandbox-secret",
                   session_ttl: float = 7200.0, daily_api_limit: int = 100_000,
                   limits: Limits | None = None, clock: Callable[[], float] = time.time,
-                  host: str = "127.0.0.1", tls: bool = True) -> SalesforceSandbox:
+                  host: str = "127.0.0.1", tls: bool = True, custom_fields: bool = False,
+                  soap_login: bool = True, client_credentials: bool = True,
+                  password_flow: bool = True) -> SalesforceSandbox:
     """A Salesforce sandbox seeded from ``tenant`` (or empty but for the API user); call
     ``start()`` (or use it as a context manager) to serve it.
 
     ``session_ttl`` (seconds) ends sessions; ``daily_api_limit`` caps API calls before
     ``REQUEST_LIMIT_EXCEEDED``; ``clock`` (epoch seconds) drives timestamps and expiry.
     ``tls`` is accepted for symmetry with the HubSpot sandbox but must stay True:
-    simple-salesforce only speaks https.
+    simple-salesforce only speaks https. The org is stock (standard fields only) unless
+    ``custom_fields`` adds the Account fit fields; ``soap_login=False`` refuses SOAP login as
+    orgs created from Winter '26 do; ``client_credentials`` / ``password_flow`` switch those
+    OAuth flows of the External Client App on or off (JWT bearer is always on, for the API user).
     """
     if not tls:
         raise ValueError("create_server(tls=False): the Salesforce sandbox always serves HTTPS "
                          "because simple-salesforce rebuilds every URL as https://")
-    org = Org(clock=clock)
+    org = Org(clock=clock, custom_fields=custom_fields)
     user_id = seed_api_user(org, username)
     if tenant is not None:
         seed_tenant(org, tenant)
@@ -163,7 +213,11 @@ def create_server(tenant: Any = None, faults: FaultConfig | None = None, port: i
                         org_id=org.org_id)
     chosen = limits or Limits()
     chosen.daily_api_requests = daily_api_limit if limits is None else chosen.daily_api_requests
-    app = SalesforceApp(org, creds, Sessions(session_ttl, clock, org.org_id), chosen)
+    client_app = ClientApp(consumer_key, consumer_secret, key_pair().certificate_pem, pre_authorised={username},
+                           run_as=username, client_credentials_enabled=client_credentials,
+                           password_flow_enabled=password_flow)
+    app = SalesforceApp(org, creds, Sessions(session_ttl, clock, org.org_id), chosen, client_app=client_app,
+                        soap_login_enabled=soap_login, login_hosts=(f"{LOGIN_DOMAIN}.salesforce.com",))
     register_bulk(app)
     fields = CustomFields(org)
     register_tooling(app, fields)

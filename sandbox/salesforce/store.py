@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import gc
 import itertools
 import operator
@@ -61,6 +62,7 @@ class Table:
     rows: dict[str, Row] = field(default_factory=dict)
     changes: list[tuple[int, str]] = field(default_factory=list)  # (modstamp ms, id), ascending
     deletions: list[tuple[int, str]] = field(default_factory=list)  # (deleted at ms, id)
+    purged_ms: int | None = None  # the delete log holds nothing from before this (a purge)
 
     def __post_init__(self) -> None:
         self.sync_slots()
@@ -103,8 +105,9 @@ class Table:
 class Org:
     """All tables, the id factory, the clock and the lock every request takes."""
 
-    def __init__(self, clock: Callable[[], float] = time.time, org_number: int = 1) -> None:
-        self.schema: dict[str, ObjectDef] = build_schema()
+    def __init__(self, clock: Callable[[], float] = time.time, org_number: int = 1,
+                 custom_fields: bool = False) -> None:
+        self.schema: dict[str, ObjectDef] = build_schema(custom_fields)
         self.tables = {name: Table(obj) for name, obj in self.schema.items()}
         self.ids = IdFactory(org_number)
         self.clock = clock
@@ -130,6 +133,14 @@ class Org:
             lowered = name.lower()
             got = next((o for n, o in self.schema.items() if n.lower() == lowered), None)
         return got
+
+    def set_picklist(self, sobject: str, name: str, values: Sequence[str], default: str | None,
+                     restricted: bool = True) -> None:
+        """Replace a picklist's values, as an admin edits them in Setup (Object Manager)."""
+        with self.lock:
+            obj = self.schema[sobject]
+            obj.fields[name] = dataclasses.replace(obj.fields[name], picklist=tuple((v, v == default) for v in values),
+                                                   restricted=restricted)
 
     def add_field(self, sobject: str, definition: FieldDef) -> None:
         with self.lock:
@@ -239,6 +250,20 @@ class Org:
             self._stamp(table, rid, row, self.now_ms())
             if sobject == "FieldPermissions":
                 self.refresh_field_security()
+
+    def purge_deleted(self, sobject: str, before_ms: int) -> int:
+        """Physically delete the records deleted before ``before_ms``, as Salesforce does when the
+        recycle bin passes its size limit (checked every two hours) or after 15 days: they leave
+        the delete log and ``queryAll``, and ``earliestDateAvailable`` moves up to the purge
+        (SOAP API Developer Guide, "getDeleted()"). Returns how many were purged."""
+        table = self.tables[sobject]
+        with self.lock:
+            gone = [rid for at, rid in table.deletions if at < before_ms]
+            table.deletions = [(at, rid) for at, rid in table.deletions if at >= before_ms]
+            for rid in gone:
+                table.rows.pop(rid, None)
+            table.purged_ms = max(table.purged_ms or 0, before_ms)
+            return len(gone)
 
     def delete(self, sobject: str, record_id: str) -> None:
         table = self.tables[sobject]
@@ -368,6 +393,8 @@ class Org:
         for name, definition in table.obj.fields.items():
             if definition.type == "boolean" and table.value(row, name) is None:
                 table.set(row, name, False)
+            elif definition.picklist and table.value(row, name) is None and definition.default_value:
+                table.set(row, name, definition.default_value)  # a picklist's default on create
         if sobject == "CampaignMember" and table.value(row, "HasResponded") is False:
             status = (table.value(row, "Status") or "").lower()
             if status in ("responded", "attended", "registered"):
@@ -448,6 +475,11 @@ class Org:
         if kind == "reference":
             return self._reference(sobject, definition, str(value))
         text = str(value)
+        if definition.restricted and text not in {v for v, _ in definition.picklist}:
+            # Object Reference, "Restricted picklists"; the message is the one the API sends
+            raise SaveError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                            f"{definition.label or definition.name}: bad value for restricted picklist field: "
+                            f"{text}", [definition.name])
         if len(text) > definition.length:
             raise SaveError("STRING_TOO_LONG", f"{definition.label or definition.name}: data "
                             f"value too large: {text[:40]} (max length={definition.length})",

@@ -83,8 +83,8 @@ def salesforce_harness(tenant: Any, **server_options: Any) -> Harness:
     server = create_server(tenant, **server_options).start()
     info = server.connection_info()
     sleeps: list[float] = []
-    creds = Credentials(username=info["username"], password=info["password"],
-                        security_token=info["security_token"], domain=info["domain"])
+    creds = Credentials(username=info["username"], consumer_key=info["consumer_key"],
+                        private_key_file=info["private_key_file"], domain=info["domain"])
     session = ApiSession.adopt(client_session(info["instance_url"], info["ca_cert"]), timeout_s=10)
     adapter = SalesforceAdapter(Transport(creds, session, policy=RetryPolicy(sleep=sleeps.append, seed=1)),
                                 sleep=sleeps.append)

@@ -23,7 +23,7 @@ from sandbox.tenant import generate_tenant
 
 QUERY = ("GET /services/data/v{version}/query", "GET /services/data/v{version}/query/{locator}")
 COLLECTIONS = "PATCH /services/data/v{version}/composite/sobjects"
-LOGIN = "POST /services/Soap/u/{version}"
+LOGIN = "POST /services/oauth2/token"  # JWT bearer
 
 
 def now() -> datetime:
@@ -34,8 +34,8 @@ def make_adapter(server: Any, *, direct: bool = False, share: float = 0.8, sleep
                  **options: Any) -> SalesforceAdapter:
     info = server.connection_info()
     creds = (Credentials(session_id=info["session_id"], instance_url=info["instance_url"]) if direct else
-             Credentials(username=info["username"], password=info["password"],
-                         security_token=info["security_token"], domain=info["domain"]))
+             Credentials(username=info["username"], consumer_key=info["consumer_key"],
+                         private_key_file=info["private_key_file"], domain=info["domain"]))
     sleeps = [] if sleeps is None else sleeps
     session = ApiSession.adopt(client_session(info["instance_url"], info["ca_cert"]), timeout_s=10)
     transport = Transport(creds, session, policy=RetryPolicy(sleep=sleeps.append, seed=1, max_attempts=6),
@@ -240,7 +240,7 @@ def test_request_limit_exceeded_403_stops_at_once_but_429_is_retried(big: Any) -
         with pytest.raises(LimitExhausted, match="daily API limit"):
             list(adapter.pull_leads(None, now()))
         assert not sleeps  # not retried
-    faults = FaultConfig(rate_429=1.0, exempt_paths=("/services/Soap",))
+    faults = FaultConfig(rate_429=1.0, exempt_paths=("/services/Soap", "/services/oauth2"))
     with create_server(big, faults=faults) as srv:
         sleeps = []
         adapter = make_adapter(srv, sleeps=sleeps)

@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 import responses
 
 from adapters.base import WriteRequest
+from adapters.errors import AuthError
 from adapters.retry import RetryPolicy
 from adapters.salesforce import ApiSession, Credentials, SalesforceAdapter, Transport
 from adapters.salesforce.mapping import load_salesforce_mapping, parse_salesforce_mapping
@@ -87,7 +87,7 @@ def test_dry_run_plans_without_writing_and_install_is_idempotent() -> None:
         plan = adapter.plan_install(adapter.fields())
         assert len(plan.to_create) == 2 * 12 + 3 and plan.permission_set is None and not plan.up_to_date
         assert {e.split(" ")[0] for e in srv.log.counts()} == {"GET", "POST"}
-        assert srv.log.count("POST /services/Soap/u/{version}") == sum(
+        assert srv.log.count("POST /services/oauth2/token") == sum(
             n for e, n in srv.log.counts().items() if e.startswith("POST"))  # only the login posted
         after = adapter.install(plan)
         assert after.up_to_date and len(after.existing) == 27 and after.done[0] == "created permission set 'Leadscore'"
@@ -113,7 +113,7 @@ def test_a_field_hidden_by_field_level_security_is_granted_not_recreated() -> No
 def test_missing_permission_is_named_not_raised() -> None:
     with create_server(None) as srv, responses.RequestsMock() as mock:
         mock.add_passthru(srv.url)
-        mock.add(responses.POST, f"{srv.url}/services/data/v59.0/tooling/sobjects/CustomField", status=400,
+        mock.add(responses.POST, f"{srv.url}/services/data/v68.0/tooling/sobjects/CustomField", status=400,
                  json=[{"errorCode": "INSUFFICIENT_ACCESS_OR_READONLY", "message": "insufficient access rights"}])
         adapter = make_adapter(srv)
         after = adapter.install(adapter.plan_install(adapter.fields()))
@@ -121,44 +121,77 @@ def test_missing_permission_is_named_not_raised() -> None:
         assert all("'Customize Application' permission" in p for p in after.problems)
 
 
-# -- logins the sandbox does not serve ------------------------------------------------------------
+# -- External Client App logins, against the sandbox's token endpoint ---------------------------
 
-def _transport(creds: Credentials) -> Transport:
-    return Transport(creds, ApiSession(timeout_s=5), policy=RetryPolicy(sleep=lambda s: None, max_attempts=2))
+def _transport(creds: Credentials, srv: Any = None) -> Transport:
+    from sandbox.salesforce import client_session
+
+    session = (ApiSession.adopt(client_session(srv.url, srv.ca_pem), timeout_s=5) if srv is not None
+               else ApiSession(timeout_s=5))
+    return Transport(creds, session, policy=RetryPolicy(sleep=lambda s: None, max_attempts=2))
 
 
-@responses.activate
-def test_jwt_bearer_login_signs_an_assertion_with_the_private_key(tmp_path: Path) -> None:
+def _login(creds: Credentials, srv: Any = None) -> None:
+    _transport(creds, srv).sf  # noqa: B018 - logs in
+
+
+def _other_key(tmp_path: Path) -> str:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = tmp_path / "server.key"
+    pem = tmp_path / "other.key"
     pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption()))
-    responses.post("https://login.salesforce.com/services/oauth2/token",
-                   json={"access_token": "00Dx!jwt", "instance_url": "https://acme.my.salesforce.com"})
-    responses.get("https://acme.my.salesforce.com/services/data/v59.0/query/",
-                  json={"totalSize": 0, "done": True, "records": []},
-                  headers={"Sforce-Limit-Info": "api-usage=10/15000"})
-    t = _transport(Credentials(username="api@acme.test", consumer_key="ck", private_key_file=str(pem)))
-    assert list(t.query_pages("SELECT Id FROM Lead"))[0]["records"] == []
-    form = parse_qs(responses.calls[0].request.body)  # type: ignore[arg-type]
-    assert form["grant_type"] == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
-    assert form["assertion"][0].count(".") == 2  # header.claims.signature
-    assert responses.calls[1].request.headers["Authorization"] == "Bearer 00Dx!jwt"
-    assert t.usage()["daily_used"] == 10 and t.usage()["daily_limit"] == 15000
+    return str(pem)
 
 
-@responses.activate
-def test_client_credentials_need_a_my_domain() -> None:
+def test_jwt_bearer_login_is_checked_against_the_apps_certificate(server: Any, tmp_path: Path) -> None:
+    info = server.connection_info()
+    jwt_creds = {"username": info["username"], "consumer_key": info["consumer_key"], "domain": info["domain"]}
+    t = _transport(Credentials(**jwt_creds, private_key_file=info["private_key_file"]), server)
+    assert list(t.query_pages("SELECT Id FROM Lead LIMIT 1"))[0]["totalSize"] >= 0
+    assert t.usage()["daily_used"] is not None
+    with pytest.raises(AuthError, match="invalid_grant: invalid assertion — check .* certificate matches"):
+        _login(Credentials(**jwt_creds, private_key_file=_other_key(tmp_path)), server)
+    with pytest.raises(AuthError, match="invalid_client_id"):
+        _login(Credentials(**{**jwt_creds, "consumer_key": "not-the-app"},
+                               private_key_file=info["private_key_file"]), server)
+    with pytest.raises(AuthError, match="user hasn't approved this consumer"):
+        _login(Credentials(**{**jwt_creds, "username": "someone@else.test"},
+                               private_key_file=info["private_key_file"]), server)
+
+
+def test_client_credentials_need_a_my_domain_and_the_apps_run_as_user(server: Any) -> None:
+    info = server.connection_info()
     with pytest.raises(ConfigError, match="My Domain"):
-        _transport(Credentials(consumer_key="ck", consumer_secret="cs")).sf  # noqa: B018
-    responses.post("https://acme.my.salesforce.com/services/oauth2/token",
-                   json={"access_token": "00Dx!cc", "instance_url": "https://acme.my.salesforce.com"})
-    t = _transport(Credentials(consumer_key="ck", consumer_secret="cs", domain="acme.my"))
-    assert t.sf.session_id == "00Dx!cc"
-    assert parse_qs(responses.calls[0].request.body)["grant_type"] == ["client_credentials"]  # type: ignore[arg-type]
+        _login(Credentials(consumer_key="ck", consumer_secret="cs"))
+    t = _transport(Credentials(consumer_key=info["consumer_key"], consumer_secret=info["consumer_secret"],
+                               domain=info["domain"]), server)
+    assert list(t.query_pages("SELECT Id FROM User"))[0]["totalSize"] >= 1
+    with pytest.raises(AuthError, match="invalid_client: invalid client credentials"):
+        _login(Credentials(consumer_key=info["consumer_key"], consumer_secret="wrong",
+                               domain=info["domain"]), server)
+    with create_server(None, client_credentials=False) as srv:
+        off = srv.connection_info()
+        with pytest.raises(AuthError, match="no client credentials user enabled — enable the client credentials"):
+            _login(Credentials(consumer_key=off["consumer_key"], consumer_secret=off["consumer_secret"],
+                                   domain=off["domain"]), srv)
+
+
+def test_soap_login_refused_names_the_fix_in_one_line() -> None:
+    with create_server(None, soap_login=False) as srv:
+        info = srv.connection_info()
+        creds = Credentials(username=info["username"], password=info["password"],
+                            security_token=info["security_token"], domain=info["domain"])
+        t = _transport(creds, srv)
+        t.version = "64.0"  # the last version with login()
+        with pytest.raises(AuthError) as refused:
+            t.sf  # noqa: B018
+        assert "\n" not in str(refused.value) and "INVALID_OPERATION" in str(refused.value)
+        assert "JWT bearer through an External Client App" in str(refused.value)
+        with pytest.raises(AuthError, match="UNSUPPORTED_API_VERSION.*__CONSUMER_KEY and __PRIVATE_KEY_FILE"):
+            _transport(creds, srv).sf  # noqa: B018  the default version has no login() at all
 
 
 def test_oauth_password_grant_against_the_sandbox(server: Any) -> None:
@@ -177,7 +210,7 @@ def test_credentials_never_show_secrets() -> None:
                         session_id="00D!sid")
     assert not any(s in repr(creds) for s in ("hunter2", "TOK", "cs-secret", "00D!sid"))
     with pytest.raises(ConfigError, match="LEADSCORE_SALESFORCE__USERNAME"):
-        _transport(Credentials(username="only-a-name")).sf  # noqa: B018
+        _login(Credentials(username="only-a-name"))
 
 
 # -- mapping -------------------------------------------------------------------------------------
@@ -263,8 +296,8 @@ def test_check_mapping_command_names_each_missing_field(monkeypatch: pytest.Monk
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", info["ca_cert"])
         assert main(["check-mapping", "--crm", "salesforce", "--mapping", str(mine), "--json"]) == 2
         summary = json.loads(capsys.readouterr().out)
-        assert "leads.custom.nps: the org has no Lead field 'NPS_Score__c' (or the API user cannot see it)" in \
-            summary["missing"]
+        assert any(m.startswith("leads.custom.nps: the org has no Lead field 'NPS_Score__c' (or the API user cannot "
+                                "see it)") for m in summary["missing"])
         assert not any("rating" in m for m in summary["missing"])
         assert sum("run `leadscore install --crm salesforce`" in m for m in summary["missing"]) == 27
         assert main(["install", "--crm", "salesforce"]) == 0

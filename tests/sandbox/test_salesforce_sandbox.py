@@ -314,14 +314,13 @@ def test_tenant_seeding_maps_people_and_engagement(sf: Salesforce) -> None:
     assert lead["SystemModstamp"] == "2026-02-21T12:00:00.000+0000"
     tasks = sf.query(format_soql("SELECT Subject, TaskSubtype, CallDurationInSeconds FROM Task "
                                  "WHERE WhoId = {} ORDER BY Subject", lead["Id"]))["records"]
-    assert [(t["Subject"], t["TaskSubtype"]) for t in tasks] == [
-        ("Call", "Call"), ("Email: Opened", "Email")]
+    assert [(t["Subject"], t["TaskSubtype"]) for t in tasks] == [("Call", "Call")]  # an open is no activity
     member = sf.query(format_soql("SELECT Campaign.Name, HasResponded, Status FROM "
                                   "CampaignMember WHERE LeadId = {}", lead["Id"]))["records"]
     assert member[0]["HasResponded"] is True and member[0]["Campaign"]["Name"] == "Spring webinar"
     meetings = sf.query("SELECT Subject, DurationInMinutes, Who.Name FROM Event")["records"]
     assert [(m["Subject"], m["DurationInMinutes"]) for m in meetings] == [("Meeting", 30)]
-    assert sf.query("SELECT COUNT() FROM Task")["totalSize"] == 2  # page views are not loaded
+    assert sf.query("SELECT COUNT() FROM Task")["totalSize"] == 1  # opens and page views are not loaded
 
 
 def test_seeding_a_generated_tenant_keeps_every_person_and_engagement() -> None:
@@ -334,7 +333,7 @@ def test_seeding_a_generated_tenant_keeps_every_person_and_engagement() -> None:
                   + sf.query("SELECT COUNT() FROM Contact")["totalSize"])
         assert people == tenant.leads.num_rows
         kinds = tenant.events.column("type").cast(pa.string()).to_pylist()
-        calls_and_mail = sum(k == "call_logged" or k.startswith("email_") for k in kinds)
+        calls_and_mail = sum(k in ("call_logged", "email_sent", "email_reply") for k in kinds)
         assert sf.query("SELECT COUNT() FROM Task")["totalSize"] == calls_and_mail
         assert sf.query("SELECT COUNT() FROM Event")["totalSize"] == \
             sum(k.startswith("meeting_") for k in kinds)
@@ -784,3 +783,45 @@ def test_incremental_query_on_a_large_org_reads_only_changes() -> None:
         elapsed = time.perf_counter() - started
         assert sorted(r["Id"] for r in got["records"]) == touched
         assert elapsed < 0.5, f"incremental query took {elapsed:.3f}s on 100k leads"
+
+
+# -- as orgs are today -----------------------------------------------------------------------------
+
+def test_versions_call_options_and_restricted_picklists_as_salesforce_answers_them() -> None:
+    with create_server(None) as srv:
+        session = client_session(srv.url, srv.ca_pem or "")
+        session.headers["Sforce-Call-Options"] = "client=acme/1.0"
+        versions = session.get(f"{srv.url}/services/data", timeout=10).json()
+        assert versions[0]["version"] == "31.0" and versions[-1]["version"] == "68.0"
+        sf = Salesforce(instance_url=srv.url, session_id=srv.connection_info()["session_id"], session=session,
+                        version="68.0")
+        status = next(f for f in sf.Task.describe()["fields"] if f["name"] == "Status")
+        assert status["restrictedPicklist"] is True
+        assert [v["value"] for v in status["picklistValues"] if v["defaultValue"]] == ["Not Started"]
+        assert srv.sf.call_options["client=acme/1.0"] == 2 and srv.sf.call_options[None] == 0
+        with pytest.raises(SalesforceMalformedRequest) as err:
+            sf.Task.create({"Subject": "x", "Status": "Nope"})
+        assert err.value.content[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+        task = sf.Task.create({"Subject": "y"})
+        assert sf.Task.get(task["id"])["Status"] == "Not Started"  # the picklist's default
+        with pytest.raises(SalesforceResourceNotFound):
+            Salesforce(instance_url=srv.url, session_id=srv.connection_info()["session_id"], session=session,
+                       version="99.0").query("SELECT Id FROM User")
+
+
+def test_get_deleted_needs_more_than_a_minute_and_reports_a_purge() -> None:
+    with create_server(None) as srv:
+        sf = _login(srv)
+        rid = _new_lead(sf)
+        sf.Lead.delete(rid)
+        end = datetime.now(timezone.utc)
+        with pytest.raises(SalesforceMalformedRequest) as err:
+            sf.Lead.deleted(end - timedelta(seconds=50), end)
+        assert err.value.content[0]["errorCode"] == "INVALID_REPLICATION_DATE"
+        later = end + timedelta(minutes=2)
+        body = sf.Lead.deleted(end - timedelta(minutes=3), later)
+        assert [d["id"] for d in body["deletedRecords"]] == [rid]
+        srv.org.purge_deleted("Lead", srv.org.now_ms() + 1)
+        purged = sf.Lead.deleted(end - timedelta(minutes=3), later)
+        assert purged["deletedRecords"] == []
+        assert purged["earliestDateAvailable"] > body["earliestDateAvailable"]
