@@ -308,7 +308,7 @@ def infer_schema(table: pa.Table, target: str, drop: tuple[str, ...] | list[str]
         left_out.append((name, reason))
 
     for name in table.column_names:
-        if name == target or name in drop or name == time_column:
+        if name in (target, time_column) or name in drop:
             continue
         values = table.column(name).to_pylist()
         keys = [_fold(v) for v in values]
@@ -351,7 +351,7 @@ def _date_features(table: pa.Table, name: str, when: list[datetime | None], miss
     anchor_times = _anchor_times(table, time_column)
     out: list[Feature] = []
     for part in DATE_PARTS:
-        derived = {"source": name, "part": part, "anchor": time_column, "reference": reference}
+        derived: dict[str, Any] = {"source": name, "part": part, "anchor": time_column, "reference": reference}
         parts = _date_part(part, when, anchor_times, reference)
         label = f"{name} ({part.replace('_', ' ')})"
         if part == "age_days":

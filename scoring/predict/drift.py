@@ -106,7 +106,7 @@ def drift_report(reference: dict[str, Any], schema: FeatureSchema, x: np.ndarray
     """Compare a table (encoded ``x``, its tiers, and outcomes ``y`` with probabilities ``p``
     when known) with the training reference. ``warnings`` lists every figure past a threshold."""
     warnings: list[str] = []
-    features = []
+    features: list[dict[str, Any]] = []
     by_name = {f["name"]: f for f in reference["features"]}
     for j, feat in enumerate(schema.features):
         ref = by_name.get(feat.name)

@@ -18,13 +18,13 @@ import pyarrow as pa
 from ..errors import DataError
 from ..model import parse_model
 from .dataset import encode, parse_target
-from .metrics import evaluate_scores
+from .metrics import auc_interval, evaluate_scores, roc_auc
 from .scorecard import (
     cross_validate_scorecard,
     fit_scorecard,
     grade_cuts_for,
-    scorecard_yaml,
     group_points,
+    scorecard_yaml,
     yaml_fit_points,
 )
 from .train import TrainedModel, make_splits
@@ -64,7 +64,6 @@ def export_scorecard(trained: TrainedModel, table: pa.Table, *, name: str | None
                           grade_cuts=grade_cuts_for(fit_scores), fields=fields,
                           source_note=f"Trained on {len(y)} leads; validated by {method}.")
     model = parse_model(text, source)
-    from_yaml = yaml_fit_points(model, table, {field: feature for feature, field in fields.items()})
     _self_check(card, model, table, x, fields)
     metrics = evaluate_scores(y[tested], points[tested], probability=False)
     learned_auc = float(trained.evaluation["auc"])
@@ -72,6 +71,8 @@ def export_scorecard(trained: TrainedModel, table: pa.Table, *, name: str | None
         "auc": float(np.mean(aucs)),
         "auc_sd": float(np.std(aucs)),
         "auc_folds": [float(a) for a in aucs],
+        "auc_pooled": roc_auc(y[tested], points[tested]),
+        "auc_interval": auc_interval(y[tested], points[tested], seed=seed),
         "learned_auc": learned_auc,
         "auc_cost": learned_auc - float(np.mean(aucs)),
         "top_decile_lift": metrics["top_decile_lift"],

@@ -112,7 +112,7 @@ def _is_identifier(values: np.ndarray) -> str | None:
     if len(known) <= 50 or len(np.unique(known)) != len(known) or not np.all(np.mod(known, 1) == 0):
         return None
     span = float(known.max() - known.min()) + 1
-    kind = "sequential" if span <= 2 * len(known) else "random"
+    kind = "sequential" if span <= 10 * len(known) else "random"
     return (f"looks like a {kind} id (every one of {len(known):,} values a distinct whole number); "
             "ids encode when a lead arrived and leak how it was then worked")
 

@@ -106,7 +106,7 @@ def fingerprint(x: np.ndarray, y: np.ndarray) -> str:
 MIN_ROWS = 100
 MIN_PER_CLASS = 20
 #: A time-ordered holdout needs at least this many leads of each class among the later ones.
-MIN_HOLDOUT_PER_CLASS = 10
+MIN_HOLDOUT_PER_CLASS = 5
 #: Words in a date column's name that mark it as the lead's creation time.
 _CREATION_WORDS = ("creat", "added", "submitted", "signed up", "signup", "first seen", "registered")
 
@@ -351,6 +351,6 @@ AUC_EXPLAINED = ("'auc' is the mean of each fold's AUC (one figure for a time-or
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
-    keep = ("auc", "auc_sd", "auc_folds", "auc_pooled", "auc_interval", "log_loss", "brier", "top_decile_lift", "deciles",
-            "tiers", "calibration", "candidate")
+    keep = ("auc", "auc_sd", "auc_folds", "auc_pooled", "auc_interval", "log_loss", "brier",
+            "top_decile_lift", "deciles", "tiers", "calibration", "candidate")
     return {k: metrics[k] for k in keep if k in metrics}

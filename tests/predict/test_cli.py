@@ -130,7 +130,7 @@ def test_backtest_and_diff_on_the_exported_scorecard(trained, files, capsys, his
     assert run["leads"] == history.num_rows and run["auc"] > 0.7
     mql = run["thresholds"][0]
     assert mql["threshold"] == "mql" and mql["lift"] > 1.5
-    assert mql["meets_rule"] == (mql["lift"] >= 3)
+    assert mql["lift_within_rule"] == (3 <= mql["lift"] <= 5)
     grades = [g["grade"] for g in run["by_grade"]]
     rates = {g["grade"]: g["conversion"] for g in run["by_grade"]}
     assert rates[min(grades)] > rates[max(grades)]  # A converts better than the lowest grade
