@@ -9,8 +9,10 @@ scorecards are:
    of the data's precision above an observed value, so no value can sit on one), every category kept
    by the schema gets its own bin, rare categories share an "other" bin and a missing value
    has its own bin;
-2. a regularised logistic regression learns one weight per bin (an additive model, which is
-   exactly what a sum of fit points can express);
+2. a bin earns a weight only with the evidence for it (``MIN_BIN_SUPPORT`` leads and a
+   significant difference from the rest of its field, :func:`earned_bins`); the others form
+   the field's baseline. A regularised logistic regression learns one weight per earned bin
+   (an additive model, which is exactly what a sum of fit points can express);
 3. weights become integer points at ``POINTS_TO_DOUBLE_ODDS`` points per doubling of the odds,
    shifted so that each field's lowest bin is worth 0. No lead can then go below 0 raw points,
    so the engine's clip of the fit score at 0 loses nothing, and ``fit.max_points`` is the sum

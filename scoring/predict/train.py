@@ -1,9 +1,11 @@
 """Train the candidate models, judge them honestly, keep the better one.
 
-"Honestly" means on leads the model did not learn from: when the table has a time column the
-last 20 % of leads (by time) are held out, because that is how the model will be used — on
-leads that come after the ones it learned from; otherwise stratified k-fold cross-validation.
-The final model is then refitted on every row.
+"Honestly" means on leads the model did not learn from: when the table has a time column (given,
+or a lead-creation date found in the table) the last 20 % of leads (by time) are held out and the
+model that does best on them is kept, because that is how the model will be used — on leads that
+come after the ones it learned from; otherwise stratified k-fold cross-validation. Before that the
+table is checked: enough rows and leads of each class (``MIN_ROWS``, ``MIN_PER_CLASS``), and no
+column that leaks the outcome (:mod:`.leakage`). The final model is then refitted on every row.
 
 Tier cut-offs come from the out-of-sample probabilities, so "tier A" means "the top 10 % of
 leads as the model would have scored them before knowing the outcome".
