@@ -57,13 +57,14 @@ def test_diff_of_a_stricter_threshold_moves_leads_out(tenant) -> None:
     assert mql["enter"] == 0 and mql["leave"] == mql["above_before"] - mql["above_after"]
 
 
-def _rows(score: np.ndarray, y: np.ndarray, capacity: float = 0.25) -> dict:
+def _rows(score: np.ndarray, y: np.ndarray, capacity: float | None = None) -> dict:
     from scoring.predict.backtest import _threshold_rows
 
     model = load_model(None)
     metric, enter = model.thresholds[0].metric, model.thresholds[0].enter
     scored = pa.table({metric: np.where(score, enter + 1.0, enter - 1.0)})
-    return _threshold_rows(model, scored, y, capacity)[0]
+    rows = _threshold_rows(model, scored, y) if capacity is None else _threshold_rows(model, scored, y, capacity)
+    return rows[0]
 
 
 def test_a_lift_above_five_is_above_the_rule_not_within_it() -> None:
@@ -71,6 +72,7 @@ def test_a_lift_above_five_is_above_the_rule_not_within_it() -> None:
     y = np.array([1] * 37 + [0] * 63 + [1] * 45 + [0] * 855)  # 37 % above, 5 % below: 7.4×
     row = _rows(above, y)
     assert row["lift"] == pytest.approx(7.4)
+    assert row.get("meets_rule") is not True  # it used to be: any lift of 3× or more "met" the rule
     assert row["lift_verdict"] == "above" and row["lift_within_rule"] is False
     assert "above the 3-5×" in row["verdict"] and not row["over_capacity"]
 

@@ -107,24 +107,30 @@ def test_a_creation_date_makes_the_protocol_time_ordered_and_other_dates_become_
     assert folds.evaluation["protocol"] == "cross_validation"
 
 
-def test_on_drifting_history_the_time_ordered_protocol_picks_the_model_best_on_later_leads() -> None:
-    """Early leads convert by a rule a tree memorises; later ones by a smooth trend the
-    logistic model extrapolates. Cross-validation mixes the two; the time order does not."""
-    rng = np.random.default_rng(4)
-    n = 1200
+def test_on_drifting_history_the_default_protocol_picks_the_model_best_on_later_leads() -> None:
+    """Early leads convert by an interaction boosting learns; later ones by a smooth trend alone.
+    Cross-validation, mostly early leads, prefers the boosted trees; on the later leads the
+    logistic model does better, and that is the one the default (time-ordered) protocol keeps."""
+    rng = np.random.default_rng(5)
+    n = 1500
     t = np.arange(n)
     visits = rng.poisson(4, n)
-    code = rng.integers(0, 40, n)
-    early = t < 0.8 * n
-    logit = np.where(early, 2.5 * ((code % 7) == 0) - 1.5 + 0.3 * np.log1p(visits), -2 + 1.2 * np.log1p(visits))
+    time_on = rng.exponential(300, n)
+    code = rng.integers(0, 12, n)
+    early = t < 0.75 * n
+    inter = ((code % 3 == 0) & (visits >= 4)) | ((code % 3 == 1) & (time_on > 400))
+    logit = (-3.5 + 1.6 * np.log1p(visits) + 0.2 * np.log1p(time_on)
+             + np.where(early, 2.5 * inter - 1.0 * (~inter), 0))
     y = rng.random(n) < 1 / (1 + np.exp(-logit))
     table = pa.table({"Created": [(date(2024, 1, 1) + timedelta(days=int(i // 3))).isoformat() for i in t],
-                      "Visits": [str(v) for v in visits], "Code": [f"c{c}" for c in code],
-                      "Converted": y.astype(int).tolist()})
-    model = train(table, "Converted", kinds=("logistic", "gbm"))
-    ev = model.evaluation
-    assert ev["protocol"] == "time_ordered"
-    assert ev["chosen"] == max(ev["models"], key=lambda k: ev["models"][k]["auc"])
+                      "Visits": [str(v) for v in visits], "Time": [f"{x:.0f}" for x in time_on],
+                      "Code": [f"c{c}" for c in code], "Converted": y.astype(int).tolist()})
+    default = train(table, "Converted", kinds=("logistic", "gbm")).evaluation
+    assert default["protocol"] == "time_ordered" and default["time_column"] == "Created"
+    later = {k: m["auc"] for k, m in default["models"].items()}
+    assert later["logistic"] > later["gbm"] and default["chosen"] == "logistic"
+    mixed = train(table, "Converted", kinds=("logistic", "gbm"), validation="folds").evaluation
+    assert mixed["chosen"] == "gbm"  # what cross-validation would have kept
 
 
 # ---- drift --------------------------------------------------------------------------------
@@ -185,3 +191,23 @@ def test_doubled_spaces_in_a_category_are_scored_as_binned(history) -> None:
     probe = pa.table({"Course Wish": ["Interested  in full time MBA", "Wants a short course"]})
     a, b = yaml_fit_points(card, probe)
     assert a != b
+
+
+# ---- X Education, as the README trains it ---------------------------------------------------
+
+def test_x_education_with_only_the_prospect_id_dropped_warns_about_tags_and_lead_quality_and_exports(
+        xedu: pa.Table) -> None:
+    from scoring.predict.export import export_scorecard
+
+    assert "Interested  in full time MBA" in xedu.column("Tags").to_pylist()  # the doubled space
+    model = train(xedu, "Converted", drop=["Prospect ID"], kinds=("logistic",), folds=2)
+    flagged = {d["column"]: d["check"] for d in model.evaluation["dropped"]
+               if d["check"] not in ("named", "no_signal")}
+    assert flagged == {"Tags": "after_the_fact_name", "Lead Quality": "after_the_fact_name",
+                       "Lead Number": "identifier"}
+    for kept in ("Lead Origin", "Total Time Spent on Website", "Last Activity", "What is your current occupation"):
+        assert kept in model.schema.names
+    allowed = train(xedu, "Converted", drop=["Prospect ID", "Lead Number", "Lead Quality"], kinds=("logistic",),
+                    folds=2, allow=["Tags"])
+    exported = export_scorecard(allowed, xedu)  # Tags holds "Interested  in full time MBA": it used to crash here
+    assert "Interested  in full time MBA" in exported.yaml_text
