@@ -152,8 +152,9 @@ def train(
     out.print(f"chosen: [bold]{evaluation['chosen']}[/] ({evaluation['chosen_because']}) AUC {evaluation['auc']:.4f} "
               f"(95 % interval {lo:.3f}-{hi:.3f}); trained on {evaluation['rows']:,} rows in "
               f"{train_seconds:.1f} s → {out_path}")
-    out.print(f"[dim]AUC is the mean over folds; pooled over all out-of-sample predictions it is "
-              f"{evaluation['auc_pooled']:.4f}, the figure `evaluate` gives on this table.[/]")
+    if evaluation["protocol"] == "cross_validation":
+        out.print(f"[dim]AUC is the mean over folds; pooled over all out-of-sample predictions it is "
+                  f"{evaluation['auc_pooled']:.4f}, the figure `evaluate` gives on this table.[/]")
     if scorecard:
         if scorecard["left_out"]:
             err.print(f"note: the scorecard leaves out {', '.join(scorecard['left_out'])}: a scoring model has no "
