@@ -4,7 +4,7 @@
 
 Reads ../shared/datasets/x_education_leads.csv (never copied into the repository), drops the
 columns that leak the outcome (Tags, Lead Quality, Lead Profile, Asymmetrique*) and the two
-identifiers, and reports: stratified 5-fold AUC (mean ± sd) of each model and of the exported
+identifiers, and reports: stratified 5-fold AUC (mean ± sd, 95 % bootstrap interval) of each model and of the exported
 scorecard, the seconds each step took, and the scorecard's AUC when its YAML is scored by the
 batch engine (``score_tables``): 5-fold on unseen leads, and in sample.
 """
@@ -83,9 +83,13 @@ def run(data: Path, threads: int) -> dict[str, object]:
                    for k, m in ev["models"].items()},
         "chosen": ev["chosen"],
         "chosen_auc": round(ev["auc"], 4),
+        "chosen_auc_interval": [round(a, 4) for a in ev["auc_interval"]],
+        "protocol": ev["protocol"],
+        "left_out_by_leak_checks": [d["column"] for d in ev["dropped"] if d["check"] not in ("named", "no_signal")],
         "scorecard": {"auc": round(exported.evaluation["auc"], 4),
                       "auc_sd": round(exported.evaluation["auc_sd"], 4),
                       "auc_cost": round(exported.evaluation["auc_cost"], 4),
+                      "auc_interval": [round(a, 4) for a in exported.evaluation["auc_interval"]],
                       "rules": exported.evaluation["rules"],
                       "engine_auc_5fold": round(float(np.mean(engine_aucs)), 4),
                       "engine_auc_5fold_sd": round(float(np.std(engine_aucs)), 4),

@@ -3,6 +3,7 @@
 LeadscoreError
  ├── ConfigError              fix the file: names file, line, key path, bad value   (exit 2)
  │    └── ModelError          ... the file is a scoring model
+ ├── DataError                a data table cannot be used (column named)            (exit 2)
  ├── InputError               bad rows in an input file, with their line numbers    (exit 3)
  └── AdapterError             talking to a CRM (adapters/errors.py)                 (exit 1)
       ├── FatalAPIError       stop the run, cursor untouched; a person must act
@@ -15,11 +16,11 @@ Per-record failures are results (adapters.base.WriteResult), never exceptions.
 
 from __future__ import annotations
 
-from scoring.errors import ConfigError, LeadscoreError, ModelError, Problem
+from scoring.errors import ConfigError, DataError, LeadscoreError, ModelError, Problem
 
 from .inputs import BadRow
 
-__all__ = ["LeadscoreError", "ConfigError", "ModelError", "Problem", "InputError", "exit_code"]
+__all__ = ["LeadscoreError", "ConfigError", "DataError", "ModelError", "Problem", "InputError", "exit_code"]
 
 
 class InputError(LeadscoreError):
@@ -33,7 +34,7 @@ class InputError(LeadscoreError):
 
 
 def exit_code(error: LeadscoreError) -> int:
-    if isinstance(error, ConfigError):
+    if isinstance(error, ConfigError | DataError):
         return 2
     if isinstance(error, InputError):
         return 3

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from scoring.predict.train import TrainedModel
 
 __all__ = ["outcome_rule", "store_training_table", "remember_features", "store_feature_table",
-           "predict_store", "backtest_tables", "StorePredictor"]
+           "predict_store", "backtest_tables", "StorePredictor", "drift_of"]
 
 
 def outcome_rule(outcome: str, stages: list[str] | None = None, statuses: list[str] | None = None,
@@ -110,13 +110,18 @@ def backtest_tables(store: Store, tenant: str, rule: OutcomeRule) -> tuple[pa.Ta
     return leads, y, store.event_table(tenant)
 
 
-@dataclass(frozen=True)
+@dataclass
 class StorePredictor:
     """What ``leadscore sync --predictive-model`` hands the sync: the store's leads and events at
-    ``now`` → ``predict_table`` rows (lead_id, probability, tier, ...)."""
+    ``now`` → ``predict_table`` rows (lead_id, probability, tier, ...).
+
+    Each call also compares the leads it scores with the training leads (population stability
+    of every feature and of the tiers, :mod:`scoring.predict.drift`): past the documented
+    thresholds it warns on stderr, and ``drift`` keeps the last report."""
 
     model: TrainedModel
     source: str
+    drift: dict[str, Any] | None = None
 
     @classmethod
     def load(cls, path: Any) -> StorePredictor:
@@ -130,4 +135,28 @@ class StorePredictor:
         from connector.predict_io import single_thread
 
         with single_thread(1):
-            return predict_store(self.model, leads, events, now, self.source)
+            features = store_feature_table(self.model, leads, events, now, self.source)
+            from scoring.predict.explain import predict_table
+
+            rows = predict_table(self.model, features, id_column="id", factors=0)
+        self.drift = drift_of(self.model, features, rows.column("tier").to_numpy(zero_copy_only=False))
+        if self.drift is not None and self.drift["warnings"]:
+            from connector.console import err
+
+            for warning in self.drift["warnings"]:
+                err.print(f"warning: predictive model {self.source}: {warning}")
+            err.print("  recalibrate it on recent outcomes: leadscore evaluate --model MODEL --data RECENT "
+                      "--target T --recalibrate NEW_MODEL")
+        return rows
+
+
+def drift_of(model: TrainedModel, table: pa.Table, tiers: Any, y: Any = None, p: Any = None) -> dict[str, Any] | None:
+    """The drift report of ``table`` against the model's training leads (None for a model
+    trained before it kept a reference)."""
+    from scoring.predict.dataset import encode
+    from scoring.predict.drift import drift_report
+
+    reference = model.extra.get("drift_reference")
+    if reference is None:
+        return None
+    return drift_report(reference, model.schema, encode(model.schema, table), tiers, y, p)

@@ -1,13 +1,14 @@
 """Errors the pure core raises. The whole tree is drawn in ``connector/errors.py``.
 
 LeadscoreError
- └── ConfigError          a file the user wrote is wrong: fix the file (names file, line, key path)
-      └── ModelError      ... and that file is a scoring model
+ ├── ConfigError          a file the user wrote is wrong: fix the file (names file, line, key path)
+ │    └── ModelError      ... and that file is a scoring model
+ └── DataError            a data table cannot be used as it is (names the column)
 """
 
 from __future__ import annotations
 
-__all__ = ["LeadscoreError", "ConfigError", "ModelError", "Problem"]
+__all__ = ["LeadscoreError", "ConfigError", "ModelError", "Problem", "DataError"]
 
 from dataclasses import dataclass
 
@@ -42,3 +43,12 @@ class ConfigError(LeadscoreError):
 
 class ModelError(ConfigError):
     """A scoring model file is invalid."""
+
+
+class DataError(LeadscoreError):
+    """A training or scoring table cannot be used as it is: a missing or non-binary column, too
+    few rows, a column that leaks the outcome. ``column`` names the column when there is one."""
+
+    def __init__(self, message: str, column: str | None = None):
+        self.column = column
+        super().__init__(message)

@@ -25,19 +25,23 @@ _THREADS = typer.Option(help="CPU threads for training (1 is fastest on a busy m
 
 
 def _model_table(evaluation: dict[str, Any], scorecard: dict[str, Any] | None) -> Table:
-    table = Table("model", "AUC", "± sd", "log loss", "Brier", "top-decile lift", box=None,
+    table = Table("model", "AUC", "± sd", "95 % interval", "log loss", "Brier", "top-decile lift", box=None,
                   title=f"Validated by {evaluation['validation']}")
     for name, m in evaluation["models"].items():
         mark = (" (chosen)" if name == evaluation["chosen"]
                 else "" if m.get("candidate", True) else " (ensemble member)")
         sd = f"{m['auc_sd']:.4f}" if len(m.get("auc_folds", [])) > 1 else "–"
-        table.add_row(name + mark, f"{m['auc']:.4f}", sd, f"{m['log_loss']:.4f}",
-                      f"{m['brier']:.4f}", f"{m['top_decile_lift']:.2f}×")
+        table.add_row(name + mark, f"{m['auc']:.4f}", sd, _interval(m.get("auc_interval")),
+                      f"{m['log_loss']:.4f}", f"{m['brier']:.4f}", f"{m['top_decile_lift']:.2f}×")
     if scorecard:
         sd = f"{scorecard['auc_sd']:.4f}" if len(scorecard["auc_folds"]) > 1 else "–"
-        table.add_row("scorecard (YAML)", f"{scorecard['auc']:.4f}", sd,
+        table.add_row("scorecard (YAML)", f"{scorecard['auc']:.4f}", sd, _interval(scorecard.get("auc_interval")),
                       "", "", f"{scorecard['top_decile_lift']:.2f}×")
     return table
+
+
+def _interval(pair: list[float] | None) -> str:
+    return f"{pair[0]:.3f}-{pair[1]:.3f}" if pair else "–"
 
 
 @app.command()
@@ -56,12 +60,17 @@ def train(
         help="With --store: a lead status that counts as the outcome (replaces --outcome's); repeat")] = None,
     outcome_time_field: Annotated[list[str] | None, typer.Option(
         help="With --store: a lead field holding when the outcome happened (first non-empty wins; "
-             "default converted_at); repeat")] = None,
+             "default converted_at); repeat. With --data: the column holding it (used by the leak checks)")] = None,
     cutoff: Annotated[str | None, typer.Option(help="With --store: learn from history up to this ISO time "
                                                     "(default: now)")] = None,
     half_life_days: Annotated[float, typer.Option(help="With --store: half-life of decayed activity counts")] = 30.0,
     drop: Annotated[list[str] | None, typer.Option(help="A column to leave out (ids, leaks); repeat")] = None,
-    time_column: Annotated[str | None, typer.Option(help="Validate on the latest 20 % by this column")] = None,
+    time_column: Annotated[str | None, typer.Option(help="Validate on the latest 20 % by this column "
+                                                         "(default: the table's lead-creation date, if any)")] = None,
+    validation: Annotated[str, typer.Option(
+        help="auto (time-ordered when there is a time column), time or folds")] = "auto",
+    allow_column: Annotated[list[str] | None, typer.Option(
+        help="Keep this column although the leak checks flag it (it is set before the outcome); repeat")] = None,
     models: Annotated[str, typer.Option(help="Candidates: logistic,gbm,trees,ensemble")] = "logistic,gbm,ensemble",
     choose: Annotated[str | None, typer.Option(help="Use this model instead of the best one")] = None,
     folds: Annotated[int, typer.Option(help="Cross-validation folds when there is no time column")] = 5,
@@ -83,18 +92,22 @@ def train(
         rule = outcome_rule(outcome, converted_stage, converted_status, outcome_time_field)
         table, target, own_drop, time_column, history = _store_history(store, tenant, rule, cutoff, half_life_days)
         drop = [*(drop or []), *own_drop]
+        outcome_times = None
     else:
         table, history = _table_history(data, target), None
+        outcome_times, own_drop = _table_outcome_times(table, outcome_time_field)
+        drop = [*(drop or []), *own_drop]
     assert target is not None
     with single_thread(threads):
         trained = train_model(table, target, drop=tuple(drop or ()), time_column=time_column,
-                              kinds=kinds, choose=choose, folds=folds, seed=seed)
+                              kinds=kinds, choose=choose, folds=folds, seed=seed,
+                              allow=tuple(allow_column or ()), validation=validation,
+                              outcome_times=outcome_times)
     if rule is not None:
         from connector.predict_store import remember_features
 
         remember_features(trained, table, rule, half_life_days)
     train_seconds = time.perf_counter() - started
-    save_model(trained, out_path)
     evaluation = dict(trained.evaluation)
     if history is not None:
         evaluation["store"] = history
@@ -112,22 +125,36 @@ def train(
                                            leave_out=leave_out)
             else:
                 exported = build_scorecard(trained, table, source=str(export_scorecard))
-        write_bytes(export_scorecard, exported.yaml_text.encode("utf-8"))
         scorecard = exported.evaluation | {"file": str(export_scorecard),
                                            "seconds": round(time.perf_counter() - sc_started, 2)}
         evaluation["scorecard"] = scorecard
+    save_model(trained, out_path)  # only once the scorecard checked out: a failed run leaves no files
+    if export_scorecard is not None:
+        write_bytes(export_scorecard, exported.yaml_text.encode("utf-8"))
+    warnings = _leak_warnings(evaluation)
     if json_out:
+        for warning in warnings:
+            err.print(f"warning: {warning}")
         print_json(evaluation)
         return
+    for warning in warnings:
+        err.print(f"warning: {warning}")
     for note in evaluation["notes"]:
-        err.print(f"note: {note}")
+        if not any(note.startswith(f"'{d['column']}' left out: {d['reason']}") for d in _leaks(evaluation)):
+            err.print(f"note: {note}")
+    out.print(f"protocol: {evaluation['validation']}, because {evaluation['protocol_reason']}")
     if history is not None:
         out.print(f"store tenant '{history['tenant']}': {history['leads']:,} leads created before "
                   f"{history['cutoff']}, {history['converted']:,} reached '{history['outcome']}' "
                   f"({history['converted_time_known']:,} with a known time, activity cut there)")
     out.print(_model_table(evaluation, scorecard))
-    out.print(f"chosen: [bold]{evaluation['chosen']}[/] AUC {evaluation['auc']:.4f}; "
-              f"trained on {evaluation['rows']:,} rows in {train_seconds:.1f} s → {out_path}")
+    lo, hi = evaluation["auc_interval"]
+    out.print(f"chosen: [bold]{evaluation['chosen']}[/] ({evaluation['chosen_because']}) AUC {evaluation['auc']:.4f} "
+              f"(95 % interval {lo:.3f}-{hi:.3f}); trained on {evaluation['rows']:,} rows in "
+              f"{train_seconds:.1f} s → {out_path}")
+    if evaluation["protocol"] == "cross_validation":
+        out.print(f"[dim]AUC is the mean over folds; pooled over all out-of-sample predictions it is "
+                  f"{evaluation['auc_pooled']:.4f}, the figure `evaluate` gives on this table.[/]")
     if scorecard:
         if scorecard["left_out"]:
             err.print(f"note: the scorecard leaves out {', '.join(scorecard['left_out'])}: a scoring model has no "
@@ -135,6 +162,30 @@ def train(
         out.print(f"scorecard: {scorecard['rules']} rules on {scorecard['fields']} fields, "
                   f"AUC {scorecard['auc']:.4f} (costs {scorecard['auc_cost']:+.4f} vs the learned "
                   f"model) → {export_scorecard}")
+
+
+def _leaks(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
+    return [d for d in evaluation.get("dropped", []) if d["check"] not in ("named", "no_signal")]
+
+
+def _leak_warnings(evaluation: dict[str, Any]) -> list[str]:
+    return [f"'{d['column']}' left out: {d['reason']} (keep it with --allow-column '{d['column']}')"
+            for d in _leaks(evaluation)]
+
+
+def _table_outcome_times(table: Any, fields: list[str] | None) -> tuple[Any, list[str]]:
+    """With --data, ``--outcome-time-field`` names the table column holding when each lead
+    converted: the leak checks use it to spot dates set after the outcome, and it is no feature."""
+    if not fields:
+        return None, []
+    from scoring.predict.leakage import outcome_times_of
+
+    if len(fields) > 1:
+        from scoring.errors import ConfigError, Problem
+
+        raise ConfigError([Problem("--outcome-time-field", None, "", "give one column with --data",
+                                   "several are read in order only with --store")])
+    return outcome_times_of(table, fields[0]), [fields[0]]
 
 
 def _table_history(data: Path | None, target: str | None) -> Any:
@@ -176,11 +227,14 @@ def evaluate(
     model: Annotated[Path, typer.Option(help="A model written by `leadscore train`")],
     data: Annotated[Path, typer.Option(help="Table with outcomes: CSV, JSONL or Parquet")],
     target: Annotated[str, typer.Option(help="Outcome column: 0/1, yes/no or true/false")],
+    recalibrate: Annotated[Path | None, typer.Option(
+        help="Also write a copy of the model recalibrated on these outcomes (ranking unchanged)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the evaluation as one JSON object")] = False,
 ) -> None:
-    """Judge a trained model on a table it has not seen: AUC, log loss, Brier, lift, tiers."""
+    """Judge a trained model on a table it has not seen: AUC, log loss, Brier, lift, tiers, drift."""
+    from connector.predict_store import drift_of
     from scoring.predict.dataset import parse_target
-    from scoring.predict.metrics import evaluate_scores
+    from scoring.predict.metrics import auc_interval, evaluate_scores
 
     trained = load_model(model)
     table = read_table(data)
@@ -188,22 +242,79 @@ def evaluate(
     with single_thread(1):
         p, rows, out_of_sample = trained.honest_probability(table, y)
     metrics = evaluate_scores(y[rows], p, cuts=trained.tier_cuts)
+    metrics["auc_interval"] = auc_interval(y[rows], p)
     metrics["model"] = trained.kind
     metrics["out_of_sample_predictions"] = out_of_sample
     if out_of_sample:
+        metrics["auc_explained"] = (
+            "pooled AUC of the out-of-sample predictions kept from training; `train` reports the mean of "
+            f"each fold's AUC ({trained.evaluation['auc']:.4f}), which differs slightly because each fold's "
+            "model scores on its own scale")
         err.print("note: this is the training table; judged on the out-of-sample predictions "
-                  f"kept from training ({trained.evaluation['validation']})")
+                  f"kept from training ({trained.evaluation['validation']}): pooled AUC "
+                  f"{metrics['auc']:.4f}, where `train` shows the mean over folds, "
+                  f"{trained.evaluation['auc']:.4f}")
+        drift = None
+    else:
+        raw = trained.learner.probability(_encode_for(trained, table))
+        drift = drift_of(trained, table, trained.tiers(raw), y, p)
+    if drift is not None:
+        metrics["drift"] = drift
+        if drift["recalibration_advised"]:
+            metrics["drift"]["recalibrate_with"] = (f"leadscore evaluate --model {model} --data {data} "
+                                                    f"--target {target} --recalibrate NEW_MODEL")
+    if recalibrate is not None:
+        metrics["recalibrated"] = _recalibrate(trained, table, y, recalibrate)
     if json_out:
+        for warning in (drift or {}).get("warnings", []):
+            err.print(f"warning: {warning}")
         print_json(metrics)
         return
-    out.print(f"{trained.kind} on {metrics['rows']:,} leads: AUC {metrics['auc']:.4f}, "
-              f"log loss {metrics['log_loss']:.4f}, Brier {metrics['brier']:.4f}, "
+    lo, hi = metrics["auc_interval"]
+    out.print(f"{trained.kind} on {metrics['rows']:,} leads: AUC {metrics['auc']:.4f} (95 % interval "
+              f"{lo:.3f}-{hi:.3f}), log loss {metrics['log_loss']:.4f}, Brier {metrics['brier']:.4f}, "
               f"top-decile lift {metrics['top_decile_lift']:.2f}×")
     tiers = Table("tier", "leads", "conversion", "lift", box=None, title="Conversion by tier")
     for row in metrics["tiers"]:
         tiers.add_row(row["tier"], f"{row['leads']:,}", f"{row['conversion']:.1%}",
                       f"{row['lift']:.2f}×")
     out.print(tiers)
+    if drift is not None:
+        for warning in drift["warnings"]:
+            err.print(f"warning: {warning}")
+        if drift["recalibration_advised"] and recalibrate is None:
+            err.print(f"  recalibrate on these outcomes: {drift['recalibrate_with']}")
+        elif not drift["warnings"]:
+            out.print(f"no drift: every feature and the tiers within PSI {drift['thresholds']['warn_psi']:g} "
+                      "of training")
+    if recalibrate is not None:
+        r = metrics["recalibrated"]
+        out.print(f"recalibrated model → {recalibrate}: calibration error {r['calibration_error_before']:.3f} → "
+                  f"{r['calibration_error_after']:.3f} on these {r['leads']:,} leads")
+
+
+def _encode_for(trained: Any, table: Any) -> Any:
+    from scoring.predict.dataset import encode
+
+    return encode(trained.schema, table)
+
+
+def _recalibrate(trained: Any, table: Any, y: Any, path: Path) -> dict[str, Any]:
+    """Fit the recalibration on these outcomes, save the recalibrated copy, say what it changed."""
+    import copy
+
+    from scoring.predict.drift import expected_calibration_error, fit_recalibration
+
+    with single_thread(1):
+        raw = trained.learner.probability(_encode_for(trained, table))
+    before = expected_calibration_error(y, trained.calibrated(raw))
+    fresh = copy.copy(trained)
+    fresh.extra = {**trained.extra, "recalibration": fit_recalibration(y, raw)}
+    fresh.extra.pop("fingerprint", None)  # its stored out-of-sample figures no longer apply as they are
+    after = expected_calibration_error(y, fresh.calibrated(raw))
+    save_model(fresh, path)
+    return {"file": str(path), "leads": int(len(y)), **fresh.extra["recalibration"],
+            "calibration_error_before": before, "calibration_error_after": after}
 
 
 @app.command()
@@ -386,6 +497,8 @@ def backtest(
     events: Annotated[Path | None, typer.Option(help="Events table (lead_id, type, occurred_at...)")] = None,
     accounts: Annotated[Path | None, typer.Option(help="Accounts table (id + account fields)")] = None,
     id_column: Annotated[str | None, typer.Option(help="Lead id column (default: id, else row number)")] = None,
+    capacity_share: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Share of leads the team can follow up (threshold verdicts)")] = 0.25,
     json_out: Annotated[bool, typer.Option("--json", help="Print the backtest as one JSON object")] = False,
 ) -> None:
     """Replay history under a rules model: conversion by grade, threshold lift, crossings."""
@@ -403,7 +516,7 @@ def backtest(
         y = parse_target(table, target)
         event_table = _prepared(events, "events")
         account_table = _prepared(accounts, "accounts")
-    result = run_backtest(rules, table, event_table, y, _as_of(as_of), account_table)
+    result = run_backtest(rules, table, event_table, y, _as_of(as_of), account_table, capacity_share)
     if json_out:
         print_json(result)
         return
@@ -417,7 +530,7 @@ def backtest(
         for t in run["thresholds"]:
             out.print(f"  {t['threshold']} ({t['metric']} ≥ {t['enter']:g}): {t['leads_above']:,} above "
                       f"convert at {t['conversion_above']:.1%}, {t['leads_below']:,} below at "
-                      f"{t['conversion_below']:.1%}: lift {t['lift']:.1f}×, {t['verdict']}")
+                      f"{t['conversion_below']:.1%}: {t['verdict']}")
     for week in result.get("crossings_per_week", []):
         out.print("  week ending " + week["week_ending"] + ": " + ", ".join(
             f"{k} {v}" for k, v in week.items() if k != "week_ending"))

@@ -3,7 +3,9 @@
 A backtest scores the leads as of past moments with the batch engine, exactly as the sync
 would have, and sets the result against what happened. The rule of thumb it checks: leads
 above a threshold (say MQL) should convert at 3-5× the rate of those below; much less and the
-threshold does not separate, much more and it is probably too strict to feed sales.
+threshold does not separate, much more and it is probably too strict to feed sales. And however
+well it separates, a threshold with more leads above it than the team can follow up (the
+capacity, a share of leads) floods sales: the verdict says both.
 
 A diff scores the same leads under an old and a new model and says what a deploy would change:
 grades, priorities, who is above each threshold, and the leads whose score moves most.
@@ -22,10 +24,14 @@ from ..model import ScoringModel
 from ..thresholds import ThresholdState, step
 from .metrics import roc_auc
 
-__all__ = ["LIFT_RULE", "backtest", "crossings_per_week", "diff_models", "score_distribution"]
+__all__ = ["LIFT_RULE", "DEFAULT_CAPACITY_SHARE", "lift_verdict", "backtest", "crossings_per_week",
+           "diff_models", "score_distribution"]
 
 #: Leads above a threshold should convert at 3-5× the rate of leads below it.
 LIFT_RULE = (3.0, 5.0)
+#: Share of leads a sales team can follow up, unless told otherwise: a threshold with more of the
+#: leads above it than this floods the team, however well it separates.
+DEFAULT_CAPACITY_SHARE = 0.25
 MAX_WEEKS = 104
 
 
@@ -43,19 +49,36 @@ def _by(keys: np.ndarray, y: np.ndarray, name: str) -> list[dict[str, Any]]:
              "conversion": float(y[keys == k].mean())} for k in sorted(set(keys.tolist()))]
 
 
-def _verdict(lift: float) -> str:
+def lift_verdict(lift: float) -> str:
+    """``below``, ``within`` or ``above`` the 3-5× rule, or ``unknown`` (a side empty or no
+    conversions below)."""
     low, high = LIFT_RULE
     if np.isnan(lift):
-        return "cannot tell: no leads on one side of the threshold or none convert below it"
-    if lift < low:
-        return f"below the {low:g}-{high:g}× rule of thumb: the threshold does not separate well"
-    if lift > high:
-        return (f"above the {low:g}-{high:g}× rule of thumb: strong separation; check the "
-                "threshold is not so strict that sales is starved")
-    return f"within the {low:g}-{high:g}× rule of thumb"
+        return "unknown"
+    return "below" if lift < low else "above" if lift > high else "within"
 
 
-def _threshold_rows(model: ScoringModel, scored: pa.Table, y: np.ndarray) -> list[dict[str, Any]]:
+def _verdict(lift: float, share_above: float, capacity_share: float) -> str:
+    low, high = LIFT_RULE
+    verdict = lift_verdict(lift)
+    text = {
+        "unknown": "cannot tell: no leads on one side of the threshold or none convert below it",
+        "below": f"lift {lift:.1f}× is below the {low:g}-{high:g}× rule of thumb: the threshold does not "
+                 "separate well",
+        "within": f"lift {lift:.1f}× is within the {low:g}-{high:g}× rule of thumb",
+        "above": f"lift {lift:.1f}× is above the {low:g}-{high:g}× rule of thumb: strong separation, but "
+                 "check the threshold is not so strict that sales is starved",
+    }[verdict]
+    if not np.isnan(share_above) and share_above > capacity_share:
+        text += (f"; {share_above:.0%} of leads are above it, more than the {capacity_share:.0%} the team "
+                 "can follow up: raise the threshold")
+    elif not np.isnan(share_above):
+        text += f"; {share_above:.0%} of leads are above it (team capacity {capacity_share:.0%})"
+    return text
+
+
+def _threshold_rows(model: ScoringModel, scored: pa.Table, y: np.ndarray,
+                    capacity_share: float = DEFAULT_CAPACITY_SHARE) -> list[dict[str, Any]]:
     rows = []
     for t in model.thresholds:
         value = scored.column(t.metric).to_numpy()
@@ -63,11 +86,18 @@ def _threshold_rows(model: ScoringModel, scored: pa.Table, y: np.ndarray) -> lis
         up = float(y[above].mean()) if above.any() else float("nan")
         down = float(y[~above].mean()) if (~above).any() else float("nan")
         lift = up / down if down and not np.isnan(up) and not np.isnan(down) else float("nan")
+        share = float(above.mean()) if len(above) else float("nan")
+        verdict = lift_verdict(lift)
         rows.append({"threshold": t.name, "metric": t.metric, "enter": t.enter,
                      "leads_above": int(above.sum()), "leads_below": int((~above).sum()),
                      "conversion_above": up, "conversion_below": down, "lift": lift,
-                     "meets_rule": bool(LIFT_RULE[0] <= lift) if not np.isnan(lift) else False,
-                     "verdict": _verdict(lift)})
+                     "lift_rule": list(LIFT_RULE),
+                     "lift_verdict": verdict,
+                     "lift_within_rule": verdict == "within",
+                     "share_above": share,
+                     "capacity_share": capacity_share,
+                     "over_capacity": bool(share > capacity_share) if not np.isnan(share) else False,
+                     "verdict": _verdict(lift, share, capacity_share)})
     return rows
 
 
@@ -101,8 +131,11 @@ def _known_at(leads: pa.Table, as_of: datetime) -> np.ndarray:
 
 
 def backtest(model: ScoringModel, leads: pa.Table, events: pa.Table | None, y: np.ndarray,
-             as_of: list[datetime], accounts: pa.Table | None = None) -> dict[str, Any]:
-    """Score ``leads`` as of each moment in ``as_of`` and measure the scores against ``y``."""
+             as_of: list[datetime], accounts: pa.Table | None = None,
+             capacity_share: float = DEFAULT_CAPACITY_SHARE) -> dict[str, Any]:
+    """Score ``leads`` as of each moment in ``as_of`` and measure the scores against ``y``;
+    each threshold's verdict weighs its lift against the 3-5× rule and the share of leads above
+    it against ``capacity_share``, the share the team can follow up."""
     results = []
     for moment in as_of:
         known = _known_at(leads, moment)
@@ -118,7 +151,7 @@ def backtest(model: ScoringModel, leads: pa.Table, events: pa.Table | None, y: n
             "by_grade": _by(np.asarray(scored.column("grade").to_pylist()), outcome, "grade"),
             "by_priority": _by(np.asarray(scored.column("priority").to_pylist()), outcome,
                                "priority"),
-            "thresholds": _threshold_rows(model, scored, outcome),
+            "thresholds": _threshold_rows(model, scored, outcome, capacity_share),
             "score_distribution": score_distribution(score),
         })
     out: dict[str, Any] = {"model": model.name, "model_version": model.version,

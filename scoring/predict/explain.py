@@ -91,8 +91,8 @@ def predict_table(model: TrainedModel, table: pa.Table, *, id_column: str | None
         ids = pa.array([str(i + 1) for i in range(table.num_rows)])
     columns = {
         "lead_id": ids,
-        "probability": pa.array(np.round(p, 4)),
-        "tier": pa.array(model.tiers(p).astype(str).tolist()),
+        "probability": pa.array(np.round(model.calibrated(p), 4)),
+        "tier": pa.array(model.tiers(p).astype(str).tolist()),  # cut-offs are on the learner's scale
     }
     if factors:
         columns["factors"] = pa.array(top_factors(model, x, factors))

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.metrics import roc_curve as _roc_curve
 
-__all__ = ["TIER_NAMES", "TIER_SHARES", "evaluate_scores", "roc_auc", "roc_curve",
+__all__ = ["TIER_NAMES", "TIER_SHARES", "evaluate_scores", "roc_auc", "roc_curve", "auc_interval",
            "calibration_table", "decile_table", "tier_cuts", "assign_tiers"]
 
 #: Tiers name the top 10 % of historic leads "A", the next 20 % "B", and so on.
@@ -28,6 +28,35 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     if len(np.unique(y)) < 2:
         return float("nan")
     return float(roc_auc_score(y, score))
+
+
+#: Bootstrap rounds and level of every AUC interval.
+BOOTSTRAP_ROUNDS = 200
+INTERVAL_LEVEL = 0.95
+
+
+def auc_interval(y: np.ndarray, score: np.ndarray, rounds: int = BOOTSTRAP_ROUNDS,
+                 seed: int = 0) -> list[float]:
+    """A bootstrap interval (``INTERVAL_LEVEL``, percentile) of the AUC of ``score``: leads are
+    resampled with replacement ``rounds`` times. [NaN, NaN] when a class is absent."""
+    y = np.asarray(y).astype(bool)
+    score = np.asarray(score, dtype=float)
+    if y.all() or not y.any():
+        return [float("nan"), float("nan")]
+    unique, index = np.unique(score, return_inverse=True)
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    aucs = np.empty(rounds)
+    for r in range(rounds):
+        weight = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+        pos = np.bincount(index, weights=weight * y, minlength=len(unique))
+        neg = np.bincount(index, weights=weight * ~y, minlength=len(unique))
+        below = np.cumsum(neg) - neg  # negatives scored strictly lower
+        total = pos.sum() * neg.sum()
+        aucs[r] = float(np.sum(pos * (below + 0.5 * neg)) / total) if total else np.nan
+    tail = (1 - INTERVAL_LEVEL) / 2 * 100
+    lo, hi = np.nanpercentile(aucs, [tail, 100 - tail])
+    return [float(lo), float(hi)]
 
 
 def roc_curve(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

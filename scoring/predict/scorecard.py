@@ -9,8 +9,10 @@ scorecards are:
    of the data's precision above an observed value, so no value can sit on one), every category kept
    by the schema gets its own bin, rare categories share an "other" bin and a missing value
    has its own bin;
-2. a regularised logistic regression learns one weight per bin (an additive model, which is
-   exactly what a sum of fit points can express);
+2. a bin earns a weight only with the evidence for it (``MIN_BIN_SUPPORT`` leads and a
+   significant difference from the rest of its field, :func:`earned_bins`); the others form
+   the field's baseline. A regularised logistic regression learns one weight per earned bin
+   (an additive model, which is exactly what a sum of fit points can express);
 3. weights become integer points at ``POINTS_TO_DOUBLE_ODDS`` points per doubling of the odds,
    shifted so that each field's lowest bin is worth 0. No lead can then go below 0 raw points,
    so the engine's clip of the fit score at 0 loses nothing, and ``fit.max_points`` is the sum
@@ -26,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -38,10 +41,16 @@ from ..model import ScoringModel
 from .dataset import Feature, FeatureSchema
 from .metrics import TIER_SHARES
 
-__all__ = ["Bin", "Scorecard", "POINTS_TO_DOUBLE_ODDS", "fit_scorecard", "scorecard_yaml",
-           "grade_cuts_for", "cross_validate_scorecard", "yaml_fit_points"]
+__all__ = ["Bin", "Scorecard", "POINTS_TO_DOUBLE_ODDS", "MIN_BIN_SUPPORT", "SIGNIFICANCE", "earned_bins",
+           "fit_scorecard", "scorecard_yaml",
+           "grade_cuts_for", "cross_validate_scorecard", "yaml_fit_points", "group_points"]
 
 POINTS_TO_DOUBLE_ODDS = 20.0
+#: A bin needs this many training leads to carry points of its own ...
+MIN_BIN_SUPPORT = 30
+#: ... and a conversion rate different from the rest of its field at this level (two-sided,
+#: Bonferroni-corrected over the field's bins).
+SIGNIFICANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -131,12 +140,19 @@ def _numeric_bins(j: int, feat: Feature, values: np.ndarray, bins: int) -> list[
     return out
 
 
+def _spellings(feat: Feature, code: int) -> list[str]:
+    """Every spelling of a category seen in training: what its rule must list, since the engine
+    compares text trimmed and case-folded but with its inner spaces as typed."""
+    return list(feat.spellings[code]) if feat.spellings else [feat.labels[code]]
+
+
 def _categorical_bins(j: int, feat: Feature) -> list[Bin]:
-    out = [Bin(j, f"{feat.name} is {label}", {"in": [label]}, codes=(code,))
+    out = [Bin(j, f"{feat.name} is {label}", {"in": _spellings(feat, code)}, codes=(code,))
            for code, label in enumerate(feat.labels)]
     other = len(feat.categories)
-    out.append(Bin(j, f"{feat.name} is another value",
-                   {"not_in": [*feat.labels, *feat.placeholders]}, codes=(other,)))
+    every = [v for code in range(len(feat.categories)) for v in _spellings(feat, code)]
+    out.append(Bin(j, f"{feat.name} is another value (rare in training, or unseen)",
+                   {"not_in": [*every, *feat.placeholders]}, codes=(other,)))
     out.append(Bin(j, f"{feat.name} missing", {"exists": False}, missing=True))
     return out
 
@@ -155,9 +171,41 @@ def _indicators(bins: list[Bin], x: np.ndarray) -> np.ndarray:
     return out
 
 
+def earned_bins(bins: list[Bin], design: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Which bins have the evidence to carry points of their own: at least ``MIN_BIN_SUPPORT``
+    training leads, and a conversion rate that differs from the rest of its field's leads by
+    more than chance (two-proportion z-test at ``SIGNIFICANCE``, Bonferroni-corrected over the
+    field's bins)."""
+    earned = np.zeros(len(bins), dtype=bool)
+    n = len(y)
+    fields: dict[int, list[int]] = {}
+    for k, b in enumerate(bins):
+        fields.setdefault(b.feature, []).append(k)
+    total_pos = float(y.sum())
+    for members in fields.values():
+        z_crit = NormalDist().inv_cdf(1 - SIGNIFICANCE / (2 * len(members)))
+        for k in members:
+            inside = design[:, k] > 0
+            n1 = int(inside.sum())
+            n0 = n - n1
+            if n1 < MIN_BIN_SUPPORT or n0 < MIN_BIN_SUPPORT:
+                continue
+            pos1 = float(y[inside].sum())
+            p1, p0 = pos1 / n1, (total_pos - pos1) / n0
+            pooled = total_pos / n
+            se = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / n1 + 1 / n0))
+            earned[k] = abs(p1 - p0) / se >= z_crit
+    return earned
+
+
 def fit_scorecard(schema: FeatureSchema, x: np.ndarray, y: np.ndarray, *, bins: int = 10,
                   c: float = 0.5) -> Scorecard:
-    """Learn bin weights on an encoded matrix and round them to non-negative integer points."""
+    """Learn bin weights on an encoded matrix and round them to non-negative integer points.
+
+    Only bins with the evidence (:func:`earned_bins`) get a weight; the rest of a field's bins
+    — thin ones, ones no different from the rest, and missing or unseen values unless the data
+    shows they differ — form its baseline, worth 0 (or, when some bin of the field is
+    significantly worse, that bin is 0 and the baseline sits above it)."""
     all_bins: list[Bin] = []
     for j, feat in enumerate(schema.features):
         if feat.is_numeric:
@@ -165,11 +213,16 @@ def fit_scorecard(schema: FeatureSchema, x: np.ndarray, y: np.ndarray, *, bins: 
         else:
             all_bins += _categorical_bins(j, feat)
     design = _indicators(all_bins, x)
-    lr = LogisticRegression(C=c, max_iter=2000, solver="newton-cholesky").fit(design, y)
+    earned = earned_bins(all_bins, design, y)
+    coef = np.zeros(len(all_bins))
+    intercept = float(np.log(max(y.mean(), 1e-9) / max(1 - y.mean(), 1e-9)))
+    if earned.any():
+        lr = LogisticRegression(C=c, max_iter=2000, solver="newton-cholesky").fit(design[:, earned], y)
+        coef[earned] = lr.coef_[0]
+        intercept = float(lr.intercept_[0])
     scale = POINTS_TO_DOUBLE_ODDS / math.log(2)
-    raw = np.rint(lr.coef_[0] * scale).astype(int)
+    raw = np.rint(coef * scale).astype(int)
     points = raw.copy()
-    intercept = float(lr.intercept_[0])
     for j in range(len(schema.features)):
         members = [k for k, b in enumerate(all_bins) if b.feature == j]
         low = int(raw[members].min())
@@ -272,17 +325,22 @@ def yaml_fit_points(model: ScoringModel, table: pa.Table, columns: Mapping[str, 
     gets measured. Group caps are applied; a field the table lacks counts as missing.
     ``columns`` names the table column of a lead field when they differ.
     """
-    columns = columns or {}
     total = np.zeros(table.num_rows)
-    missing = pa.nulls(table.num_rows, pa.string())
     for group in model.fit.groups:
-        group_points = np.zeros(table.num_rows)
-        for rule in group.rules:
-            name = rule.field.split(".", 1)[1]
-            name = columns.get(name, name)
-            column = table.column(name) if name in table.column_names else missing
-            group_points += column_matches(rule.condition, column) * rule.points
-        if group.cap is not None:
-            group_points = np.minimum(group_points, group.cap)
-        total += group_points
+        total += group_points(group, table, columns)
     return total
+
+
+def group_points(group: Any, table: pa.Table, columns: Mapping[str, str] | None = None) -> np.ndarray:
+    """Raw points of one fit group of a YAML model for every row (its cap applied)."""
+    columns = columns or {}
+    missing = pa.nulls(table.num_rows, pa.string())
+    points = np.zeros(table.num_rows)
+    for rule in group.rules:
+        name = rule.field.split(".", 1)[1]
+        name = columns.get(name, name)
+        column = table.column(name) if name in table.column_names else missing
+        points += column_matches(rule.condition, column) * rule.points
+    if group.cap is not None:
+        points = np.minimum(points, group.cap)
+    return points

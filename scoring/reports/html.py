@@ -76,6 +76,10 @@ def _headline(metrics: dict[str, Any], tier_word: str) -> str:
             f"unconverted one {metrics['auc']:.0%} of the time.")
 
 
+def _interval(pair: list[float] | None) -> str:
+    return f"{pair[0]:.3f}-{pair[1]:.3f}" if pair else "–"
+
+
 def build_report(y: np.ndarray, score: np.ndarray, *, title: str, subtitle: str,
                  probability: bool = True, cuts: list[float] | None = None,
                  score_label: str = "predicted probability",
@@ -123,14 +127,21 @@ def build_report(y: np.ndarray, score: np.ndarray, *, title: str, subtitle: str,
         [[str(d["decile"]), f"{d['leads']:,}", _pct(d["conversion"]), f"{d['lift']:.2f}×",
           f"{d['min_score']:.3g}"] for d in metrics["deciles"]]))
     if training and training.get("models"):
+        why = training.get("protocol_reason")
         parts.append(f"<h2>Models compared in training</h2><p class='sub'>"
-                     f"{_e(training.get('validation', ''))}, on {training.get('rows', 0):,} leads; "
-                     f"figures on leads each model did not learn from.</p>" + _table(
-                         ["model", "AUC", "± sd", "log loss", "Brier", "top-decile lift"],
+                     f"{_e(training.get('validation', ''))}" + (f" ({_e(why)})" if why else "")
+                     + f", on {training.get('rows', 0):,} leads; figures on leads each model did not learn "
+                     "from. The AUC here is the mean over folds; the AUC at the top of this report pools "
+                     "every out-of-sample prediction, so the two differ slightly.</p>" + _table(
+                         ["model", "AUC", "± sd", "95 % interval", "log loss", "Brier", "top-decile lift"],
                          [[name + (" (used)" if name == training.get("chosen") else ""),
-                           f"{m['auc']:.4f}", f"{m['auc_sd']:.4f}", f"{m['log_loss']:.4f}",
-                           f"{m['brier']:.4f}", f"{m['top_decile_lift']:.2f}×"]
+                           f"{m['auc']:.4f}", f"{m['auc_sd']:.4f}", _interval(m.get("auc_interval")),
+                           f"{m['log_loss']:.4f}", f"{m['brier']:.4f}", f"{m['top_decile_lift']:.2f}×"]
                           for name, m in training["models"].items()]))
+        leaks = [d for d in training.get("dropped", []) if d.get("check") not in ("named", "no_signal")]
+        if leaks:
+            parts.append("<h2>Columns left out by the leak checks</h2>" + _table(
+                ["column", "check", "why"], [[d["column"], d["check"], d["reason"]] for d in leaks]))
     parts.append(f"<footer>{_e(footer)}</footer>")
     page = ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width'><title>{_e(title)}</title>"

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scoring.predict.dataset import infer_schema
 from scoring.predict.metrics import TIER_NAMES, assign_tiers, decile_table, roc_auc, tier_cuts
 from scoring.predict.scorecard import _decimals, _edge_between
 
@@ -40,11 +38,3 @@ def test_range_edges_fall_strictly_between_and_off_the_data_grid(low: int, gap: 
     assert a < edge < b
     # finer than both neighbours, so no value written with the data's precision can equal it
     assert _decimals(edge) > max(_decimals(a), _decimals(b))
-
-
-def test_sequential_ids_are_flagged() -> None:
-    n = 200
-    table = pa.table({"Lead Number": [str(600000 + i) for i in range(n)],
-                      "y": ["1" if i % 3 else "0" for i in range(n)]})
-    notes = infer_schema(table, "y").notes
-    assert any("'Lead Number' kept but looks like a sequential id" in note for note in notes)

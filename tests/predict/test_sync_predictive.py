@@ -145,3 +145,21 @@ def test_salesforce_gets_probability_and_tier_on_leads_and_contacts(model_path: 
             assert again.written == 0 and again.writes_planned == 0
         finally:
             store.close()
+
+
+def test_the_write_back_warns_when_the_leads_drift_from_the_training_leads(
+        model_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The predictor the sync calls compares the leads it scores with the training leads."""
+    predictor = StorePredictor.load(model_path)
+    like = generate_tenant(seed=3, leads=600, events_per_lead=10)  # the training portal itself
+    predictor(like.leads, like.events, like.now)
+    assert predictor.drift is not None
+    assert all(f["psi"] < 0.25 for f in predictor.drift["features"])  # its inputs look like training's
+    assert "input drift" not in capsys.readouterr().err
+    # the same portal after a campaign that brought only leads without any activity
+    quiet = generate_tenant(seed=3, leads=600, events_per_lead=0)
+    predictor(quiet.leads, None, quiet.now)
+    drift = predictor.drift
+    assert drift is not None and drift["features"][0]["psi"] >= 0.25
+    err = capsys.readouterr().err
+    assert "warning: predictive model" in err and "input drift" in err and "--recalibrate" in err
