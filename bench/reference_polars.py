@@ -1,7 +1,7 @@
 """bench/model.yaml restated by hand as Polars lazy expressions, run on Polars' streaming engine:
 the second yardstick ``bench.scoring`` times the engine against and checks it by (the first is
 ``bench/reference.sql`` in DuckDB). Rule for rule the same as the SQL: decayed points summed and
-capped per rule, the per-window limits by rank within (lead, type, 30-day window), group caps,
+capped per rule, the per-window limits as the newest events within (lead, 30-day window), group caps,
 fit points from the leads file, and leads without events kept with intent 0.
 """
 
@@ -38,7 +38,6 @@ def _decayed(mask: pl.Expr, points: float, half_life: float, cap: float) -> pl.E
 def query(events: Path, leads: Path, now_us: int) -> pl.LazyFrame:
     ev = (
         _scan(events, ["lead_id", "type", "occurred_at", "url", "form"], ("occurred_at",))
-        .with_row_index("rn")
         .with_columns(us=pl.col("occurred_at").dt.epoch("us"))
         .filter(pl.col("us") <= now_us)
         .with_columns(age=(now_us - pl.col("us")) / DAY_US, day=pl.col("us") / DAY_US)
@@ -54,16 +53,17 @@ def query(events: Path, leads: Path, now_us: int) -> pl.LazyFrame:
         pl.when(t == "email_unsubscribe").then(-30.0).otherwise(0.0).sum().clip(lower_bound=-30).alias("unsub"),
         pl.when(t == "email_bounce").then(-25.0).otherwise(0.0).sum().clip(lower_bound=-25).alias("bounce"),
     )
-    limited = (
-        ev.filter((t == "email_open") | ((t == "page_view") & url.str.contains("/blog/", literal=True)))
-        .with_columns(window=(pl.col("day") / 30).floor())
-        .with_columns(k=pl.int_range(1, pl.len() + 1).over(
-            ["lead_id", "type", "window"], order_by=["age", "rn"]))
-        .group_by("lead_id").agg(
-            _decayed((t == "page_view") & (pl.col("k") <= 5), 1, 30, 5).alias("blog"),
-            _decayed((t == "email_open") & (pl.col("k") <= 3), 1, 14, 3).alias("open"),
-        )
-    )
+    # The newest ``max_events`` of each (lead, 30-day window) count. Which of several events of
+    # the same age count cannot change a score, so no tie-break by input order is needed here.
+    def limited_rule(mask: pl.Expr, limit: int, half_life: float, cap: float, name: str) -> pl.LazyFrame:
+        return (ev.filter(mask).with_columns(window=(pl.col("day") / 30).floor())
+                .group_by("lead_id", "window").agg(
+                    (2.0 ** (-pl.col("age").bottom_k(limit) / half_life)).sum().alias(name))
+                .group_by("lead_id").agg(pl.col(name).sum().clip(upper_bound=cap)))
+
+    blog = limited_rule((t == "page_view") & url.str.contains("/blog/", literal=True), 5, 30, 5, "blog")
+    opened = limited_rule(t == "email_open", 3, 14, 3, "open")
+    limited = blog.join(opened, on="lead_id", how="full", coalesce=True)
     intent = plain.join(limited, on="lead_id", how="left").select(
         "lead_id",
         points=pl.col("demo") + pl.col("meeting")
