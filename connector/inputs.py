@@ -411,9 +411,14 @@ class EventFile:
         table = self._prepare(table.select([c for c in canonical if c in table.column_names]), start)
         if table.num_rows and any(pa.types.is_dictionary(t) for t in table.schema.types):
             table = table.unify_dictionaries()  # one dictionary per column and part, as an Arrow file holds
-        assert self._spool is not None
-        with pa.OSFile(self._part_path(part), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
+        try:
+            with pa.OSFile(self._part_path(part), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+        except OSError as exc:
+            assert self._spool is not None
+            raise ConfigError([Problem(self.source, None, "", f"cannot keep the events' parts in {self._spool.name}: "
+                                       f"{exc}", "set TMPDIR to a folder with room: the parts take about 25 "
+                                       "bytes per event")]) from None
 
     def _part_path(self, part: int) -> str:
         assert self._spool is not None
