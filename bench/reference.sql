@@ -1,11 +1,12 @@
--- bench/model.yaml restated by hand as one DuckDB query: the yardstick the engine is timed
--- against and checked by. Parameters: {events}, {leads}, {now_us}, {out}.
+-- bench/model.yaml restated by hand as one DuckDB query: a yardstick the engine is timed
+-- against and checked by. Parameters: {events_scan}, {leads_scan} (the files as DuckDB reads
+-- them, Parquet or CSV: see bench/scoring.py), {now_us}, {out}.
 COPY (
 WITH ev AS (
     SELECT lead_id, type, url, form, file_row_number AS rn,
            ({now_us} - epoch_us(occurred_at)) / 86400000000.0 AS age,
            epoch_us(occurred_at) / 86400000000.0 AS day
-    FROM read_parquet('{events}', file_row_number = true)
+    FROM {events_scan}
     WHERE epoch_us(occurred_at) <= {now_us}
 ),
 plain AS (
@@ -53,7 +54,7 @@ fit AS (
             + CASE WHEN employees > 5000 THEN 25 ELSE 0 END, 40)
       + CASE WHEN lower(trim(country)) IN ('us', 'ca', 'gb', 'de') THEN 10 ELSE 0 END
       + CASE WHEN regexp_matches(email, '@(gmail|yahoo|hotmail|outlook)\.com$') THEN -15 ELSE 0 END AS points
-    FROM read_parquet('{leads}')
+    FROM {leads_scan}
 )
 SELECT f.id AS lead_id,
        LEAST(GREATEST(f.points, 0), 100) AS fit,

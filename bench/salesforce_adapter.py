@@ -54,6 +54,27 @@ def _calls(log: Any, since: dict[str, int]) -> dict[str, int]:
     return {k: v for k, v in sorted(now.items()) if v}
 
 
+def _bound(adapter: SalesforceAdapter, used_before: int | None, seconds: float) -> dict[str, Any]:
+    """The step's rate-limit bound. Salesforce paces no calls per second: its one rate is the daily
+    API allocation, of which leadscore takes its share (``max_api_share``). The bound is the time
+    that budget takes to allow the requests the org counted for the step (``Sforce-Limit-Info``)."""
+    usage = adapter.api_usage()
+    used, limit, share = usage.get("daily_used"), usage.get("daily_limit"), adapter.t.max_api_share
+    if used is None or used_before is None or not limit:
+        return {"rate_limit_bound": None, "rate_limit_bound_seconds": None, "seconds_over_bound": None}
+    calls = used - used_before
+    budget = limit * share
+    bound = round(calls * 86_400 / budget, 1)
+    return {"rate_limit_bound": {"daily_api_requests": {"calls": calls, "budget": f"{budget:.0f} / 24 h",
+                                                        "seconds": bound}},
+            "rate_limit_bound_seconds": bound, "seconds_over_bound": round(seconds / bound, 2) if bound else None}
+
+
+def _used(adapter: SalesforceAdapter) -> int | None:
+    used = adapter.api_usage().get("daily_used")
+    return int(used) if used is not None else None
+
+
 def run(leads: int, rate_429: float, rate_5xx: float, seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {"leads": leads, "faults": {"rate_429": rate_429, "rate_5xx": rate_5xx, "seed": seed}}
     started = time.perf_counter()
@@ -73,13 +94,16 @@ def run(leads: int, rate_429: float, rate_5xx: float, seed: int) -> dict[str, An
         plan = adapter.install(adapter.plan_install(adapter.fields()))
         out["install"] = {"s": round(time.perf_counter() - t0, 2), "up_to_date": plan.up_to_date,
                           "calls": _calls(log, before)}
+        used = _used(adapter)  # known from the first API answer on
 
         t0, before = time.perf_counter(), log.counts()
         ids = [str(r.id) for page in adapter.pull_leads(None, datetime.now(timezone.utc)) for r in page.records]
         expected = _live(server.org)
-        out["pull"] = {"s": round(time.perf_counter() - t0, 2), "records": len(ids),
+        seconds = time.perf_counter() - t0
+        out["pull"] = {"s": round(seconds, 2), **_bound(adapter, used, seconds), "records": len(ids),
                        "duplicates": len(ids) - len(set(ids)), "missing": len(expected - set(ids)),
                        "unexpected": len(set(ids) - expected), "calls": _calls(log, before)}
+        used = _used(adapter)
 
         t0, before = time.perf_counter(), log.counts()
         results = []
@@ -89,16 +113,20 @@ def run(leads: int, rate_429: float, rate_5xx: float, seed: int) -> dict[str, An
                 server.expire_sessions()  # the one session expiry, mid-run
             chunk = ids[b * adapter.batch_size:(b + 1) * adapter.batch_size]
             results += adapter.write([WriteRequest("lead", rid, {FIELD: 42}) for rid in chunk])
+        seconds = time.perf_counter() - t0
         out["write_collections"] = {
-            "s": round(time.perf_counter() - t0, 2), "records": len(results),
+            "s": round(seconds, 2), **_bound(adapter, used, seconds), "records": len(results),
             "ok": sum(r.ok for r in results), "results_match_requests": [r.record_id for r in results] == ids,
             "not_stored": _check(server.org, ids, 42), "collection_calls_expected": batches,
             "calls": _calls(log, before)}
+        used = _used(adapter)
 
         t0, before = time.perf_counter(), log.counts()
         bulk = adapter.write([WriteRequest("lead", rid, {FIELD: 43}) for rid in ids])  # > threshold: Bulk 2.0
+        seconds = time.perf_counter() - t0
         out["write_bulk"] = {
-            "s": round(time.perf_counter() - t0, 2), "records": len(bulk), "ok": sum(r.ok for r in bulk),
+            "s": round(seconds, 2), **_bound(adapter, used, seconds), "records": len(bulk),
+            "ok": sum(r.ok for r in bulk),
             "results_match_requests": [r.record_id for r in bulk] == ids, "not_stored": _check(server.org, ids, 43),
             "calls": _calls(log, before)}
 

@@ -91,6 +91,16 @@ class _Counting(HubSpotAdapter):
 
         t.call = counted_call  # type: ignore[method-assign]
         t.raw = counted_raw  # type: ignore[method-assign]
+        self.limiters = {name: getattr(t, name) for name in ("limiter", "search_limiter") if hasattr(t, name)}
+        self.acquired: Counter[str] = Counter()
+        for name, limiter in self.limiters.items():
+            limiter.acquire = self._counted_acquire(name, limiter.acquire)
+
+    def _counted_acquire(self, name: str, acquire: Any) -> Any:
+        def counted() -> None:
+            self.acquired[name] += 1
+            acquire()
+        return counted
 
     def write(self, requests: Sequence[WriteRequest]) -> list[WriteResult]:
         self.writes.extend(requests)
@@ -123,8 +133,20 @@ def _minimum(calls: Counter[str], items: Counter[str], writes: Sequence[WriteReq
     return out
 
 
+def rate_bound(acquired: Counter[str], limiters: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """The run's rate-limit bound: per client limiter, the calls that passed it ÷ its budget
+    (``limit`` calls per ``window_s``), the largest of them, and the wall time over it."""
+    per = {name: {"calls": acquired[name], "budget": f"{limiter.limit} / {limiter.window_s:g} s",
+                  "seconds": round(acquired[name] * limiter.window_s / limiter.limit, 1)}
+           for name, limiter in limiters.items()}
+    bound = max((p["seconds"] for p in per.values()), default=0.0)
+    return {"rate_limit_bound": per, "rate_limit_bound_seconds": bound,
+            "seconds_over_bound": round(seconds / bound, 2) if bound else None}
+
+
 def _sync(adapter: _Counting, store: Store, model: Any, changed: int | None = None) -> dict[str, Any]:
     before, items_before, writes_before = Counter(adapter.t.calls), Counter(adapter.items), len(adapter.writes)
+    acquired_before = Counter(adapter.acquired)
     t0 = time.perf_counter()
     summary = run_sync(store, adapter, model, SyncOptions(tenant="bench", now=datetime.now(timezone.utc)))
     seconds = time.perf_counter() - t0
@@ -133,6 +155,8 @@ def _sync(adapter: _Counting, store: Store, model: Any, changed: int | None = No
     items = Counter(adapter.items)
     items.subtract(items_before)
     calls = +calls
+    acquired = Counter(adapter.acquired)
+    acquired.subtract(acquired_before)
     writes = adapter.writes[writes_before:]
     minimum = _minimum(calls, items, writes)
     report: dict[str, Any] = {}
@@ -140,7 +164,8 @@ def _sync(adapter: _Counting, store: Store, model: Any, changed: int | None = No
         upstream = {"POST /crm/v3/objects/contacts/search": changed, "POST /crm/v3/objects/companies/search": 0,
                     "POST /crm/v4/associations/contacts/companies/batch/read": changed}
         report["api_calls_minimum_upstream_changes_only"] = sum(_minimum(calls, items, writes, upstream).values())
-    return {"seconds": round(seconds, 1), "pulled": summary.pulled, "new_events": summary.new_events,
+    return {"seconds": round(seconds, 1), **rate_bound(acquired, adapter.limiters, seconds),
+            "pulled": summary.pulled, "new_events": summary.new_events,
             "rescored": summary.rescored, "records_written": len({(w.object, w.record_id) for w in writes}),
             "failed": summary.failed, "api_calls": sum(calls.values()), "api_calls_minimum": sum(minimum.values()),
             "calls_by_endpoint": dict(sorted(calls.items())), "minimum_by_endpoint": dict(sorted(minimum.items())),

@@ -9,8 +9,11 @@ then either skipped or, with ``on_error="fail"``, the run stops before anything 
 from __future__ import annotations
 
 import re
+import tempfile
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +26,7 @@ import pyarrow.parquet as pq
 from scoring.engine import EventParts, dictionary_key
 from scoring.errors import ConfigError, Problem
 
-from .tableio import column_names, detect_format, read_table
+from .tableio import SkippedRow, TextStream, column_names, detect_format, open_text_stream, read_table, record_lines
 
 __all__ = ["BadRow", "Prepared", "EventFile", "parse_column_map", "prepare_leads", "prepare_events",
            "prepare_accounts", "load_input", "parse_timestamps"]
@@ -280,14 +283,24 @@ def load_input(path: Path, kind: str, mapping: dict[str, str] | None = None,
 
 
 class EventFile:
-    """An events file handed to the engine as :class:`~scoring.engine.EventParts`: a Parquet
-    file row group by row group (never whole in memory), CSV and JSONL in slices of a table read
-    once. Bad rows are found as the parts are read: each is reported, and its event is made
-    unusable (no time), just as if it had been skipped. ``bad`` is complete once scoring is done.
-    ``on_part`` is called as each part is read for scoring (for a progress bar).
+    """An events file handed to the engine as :class:`~scoring.engine.EventParts`, never whole
+    in memory: a Parquet file row group by row group; CSV and JSONL read once, in batches of a
+    few megabytes, by Arrow's streaming readers. Each batch is checked and converted (times,
+    numbers) as it comes, and kept as a part in a temporary Arrow file, which the engine then
+    reads part by part like row groups (memory-mapped, so a read costs no copy). The temporary
+    folder is removed by :meth:`close` (the object is a context manager).
+
+    Bad rows are reported with their line: each is reported, and its event is made unusable (no
+    time), just as if it had been skipped. CSV records the parser cannot use (a wrong number of
+    fields, as an unbalanced quote leaves; a quoted field still open at the end of the file) are
+    reported too, never dropped in silence. ``bad`` is complete once scoring is done (for CSV
+    and JSONL, once the object is made). ``on_part`` is called as each part is read for scoring.
     """
 
-    _SLICE = 1 << 20
+    #: bytes per batch of the streaming readers
+    BLOCK = 1 << 22
+    #: rows per part of a CSV or JSONL file (batches are grouped up to this)
+    PART_ROWS = 1 << 20
 
     def __init__(self, path: Path, mapping: dict[str, str] | None = None, columns: set[str] | None = None,
                  on_part: Callable[[], object] | None = None):
@@ -300,31 +313,50 @@ class EventFile:
         reverse = {src: dst for dst, src in self._mapping.items()}
         canonical = [reverse.get(c, c) for c in present]
         _require(canonical, _REQUIRED["events"], self.source, "events")
+        if detect_format(self.path) == "jsonl" and columns is not None:
+            # a JSON line leaves out keys it has no value for: the first line need not name them all
+            canonical += sorted(c for c in columns if c not in canonical and "." not in c)
         if columns is not None:
             canonical = [c for c in canonical if c in columns]
         self._offset = _line_offset(self.path)
         self._bad: dict[int, tuple[int, str]] = {}  # row -> (check order, message)
         self._lock = threading.Lock()
+        self._stream: TextStream | None = None
+        self._spool: tempfile.TemporaryDirectory[str] | None = None
+        self._lines: list[BadRow] | None = None
+        self._unusable_last = False  # the last row, found bad once every part was stored
+        self._present = present
         if detect_format(self.path) == "parquet":
             self._local = threading.local()
             self._dictionary = [c for c in self._file_names(_DICTIONARY["events"]) if c in present]
             metadata = pq.read_metadata(self.path)
             sizes = tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
-            self._table: pa.Table | None = None
         else:
-            wanted = {self._mapping.get(c, c) for c in canonical}
-            table = read_table(self.path, dictionary=self._file_names(_DICTIONARY["events"]), columns=wanted)
-            self._table = _rename(table, self._mapping, self.source)
-            starts = range(0, self._table.num_rows, self._SLICE)
-            sizes = tuple(min(self._SLICE, self._table.num_rows - s) for s in starts)
+            sizes = self._read_text(canonical)
         self._starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
         self.parts = EventParts(sizes, tuple(canonical), self._read)
 
+    def __enter__(self) -> EventFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the temporary parts of a CSV or JSONL file (nothing to do for Parquet)."""
+        if self._spool is not None:
+            self._spool.cleanup()
+            self._spool = None
+
     @property
     def bad(self) -> list[BadRow]:
+        if self._lines is not None:
+            return self._lines
         with self._lock:
             rows = sorted(self._bad.items())
-        return [BadRow(self.source, row + self._offset, message) for row, (_, message) in rows]
+        if self._stream is None:
+            return [BadRow(self.source, row + self._offset, message) for row, (_, message) in rows]
+        return self._text_bad(rows)
 
     @property
     def usable_rows(self) -> int:
@@ -333,21 +365,135 @@ class EventFile:
     def _file_names(self, names: tuple[str, ...] | list[str]) -> list[str]:
         return [self._mapping.get(c, c) for c in names]
 
+    # -- CSV and JSONL ---------------------------------------------------------------------
+
+    def _read_text(self, canonical: list[str]) -> tuple[int, ...]:
+        """Stream the file once into parts; returns their sizes."""
+        wanted = {self._mapping.get(c, c) for c in canonical}
+        last_column = self._present[-1] if self._present else None
+        if detect_format(self.path) == "csv" and last_column is not None:
+            wanted.add(last_column)  # to tell a quoted field left open at the end of the file
+        stream = open_text_stream(self.path, dictionary=self._file_names(_DICTIONARY["events"]),
+                                  columns=wanted, block_size=self.BLOCK,
+                                  numeric=self._file_names(list(NUMERIC_FIELDS)))
+        self._stream = stream
+        self._spool = tempfile.TemporaryDirectory(prefix="leadscore-events-")
+        sizes: list[int] = []
+        tail: list[pa.Table] = []
+        pending: deque[Future[None]] = deque()
+        start = 0
+        # check and store part k on a second thread while the parser reads part k + 1
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            try:
+                for batches in _grouped(stream.batches, self.PART_ROWS):
+                    table = pa.Table.from_batches(batches)
+                    while len(pending) >= 2:
+                        pending.popleft().result()
+                    pending.append(pool.submit(self._store, len(sizes), table, start, canonical, last_column, tail))
+                    sizes.append(table.num_rows)
+                    start += table.num_rows
+                while pending:
+                    pending.popleft().result()
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                self.close()
+                raise
+        if tail and stream.kind == "csv" and last_column is not None:
+            self._check_open_quote(tail[0], last_column, start)
+        return tuple(sizes)
+
+    def _store(self, part: int, table: pa.Table, start: int, canonical: list[str], last_column: str | None,
+               tail: list[pa.Table]) -> None:
+        if last_column is not None and table.num_rows:
+            tail[:] = [table.slice(table.num_rows - 1).select([last_column])]
+        table = _rename(table, self._mapping, self.source)
+        table = self._prepare(table.select([c for c in canonical if c in table.column_names]), start)
+        if table.num_rows and any(pa.types.is_dictionary(t) for t in table.schema.types):
+            table = table.unify_dictionaries()  # one dictionary per column and part, as an Arrow file holds
+        try:
+            with pa.OSFile(self._part_path(part), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+        except OSError as exc:
+            assert self._spool is not None
+            raise ConfigError([Problem(self.source, None, "", f"cannot keep the events' parts in {self._spool.name}: "
+                                       f"{exc}", "set TMPDIR to a folder with room: the parts take about 25 "
+                                       "bytes per event")]) from None
+
+    def _part_path(self, part: int) -> str:
+        assert self._spool is not None
+        return f"{self._spool.name}/part-{part:06d}.arrow"
+
+    def _check_open_quote(self, last: pa.Table, column: str, rows: int) -> None:
+        """A quoted field still open at the end of the file swallows every line after its start
+        into the last record; the parser takes that record as whole. It is reported instead."""
+        value = last.column(0).cast(pa.string())[0].as_py() if last.num_rows else None
+        assert self._stream is not None
+        closed = self._stream.tail.rstrip(b"\r\n").endswith(b'"')
+        if value is not None and ("\n" in value or "\r" in value) and not closed:
+            message = f"an unbalanced quote: the field '{column}' runs on to the end of the file"
+            with self._lock:
+                self._bad[rows - 1] = (-1, message)
+            self._unusable_last = True
+
+    def _text_bad(self, rows: list[tuple[int, tuple[int, str]]]) -> list[BadRow]:
+        """Bad rows of a CSV or JSONL file by line: data row *j* is parser record *n* (counted
+        from 1 with the header; records the parser skipped in between count too), and record
+        *n* is line *n* unless some record spans lines or blank lines sit between them."""
+        stream = self._stream
+        assert stream is not None
+        header = 1 if stream.kind == "csv" else 0
+        skipped = sorted(stream.skipped, key=lambda s: s.number)
+        numbers = np.array([s.number for s in skipped], dtype=np.int64)
+        # skipped records before data row j: those whose number minus the skipped ones before it,
+        # less the header and one, is at most j
+        shifted = numbers - np.arange(len(numbers)) - header - 1
+        data = np.array([row for row, _ in rows], dtype=np.int64)
+        records = data + header + 1 + np.searchsorted(shifted, data, side="right")
+        wanted = [int(n) for n in records] + [s.number for s in skipped if not _blank_record(s)]
+        if stream.single_line_records():
+            spans = {n: (n, n) for n in wanted}
+        else:
+            spans = record_lines(self.path, stream.kind, wanted)
+        out = [BadRow(self.source, spans.get(int(n), (int(n), int(n)))[0], message)
+               for n, (_, (_, message)) in zip(records, rows, strict=True)]
+        for s in skipped:
+            if _blank_record(s):
+                continue
+            first, last = spans.get(s.number, (s.number, s.number))
+            message = f"has {s.actual} field(s) where the header has {s.expected}"
+            if last > first:
+                message += f"; the record runs over lines {first}-{last} (an unbalanced quote?)"
+            out.append(BadRow(self.source, first, message))
+        out.sort(key=lambda b: b.line)
+        self._lines = out
+        return out
+
+    # -- reading parts -----------------------------------------------------------------------
+
     def _read(self, part: int, columns: list[str]) -> pa.Table:
         wanted = [c for c in columns if c in self.parts.columns]
-        if self._table is not None:
-            start = int(self._starts[part])
-            table = self._table.slice(start, self.parts.sizes[part]).select(wanted)
-        else:
-            reader = getattr(self._local, "reader", None)
-            if reader is None:  # one reader per thread: row groups are read side by side
-                reader = pq.ParquetFile(self.path, read_dictionary=self._dictionary)
-                self._local.reader = reader
-            try:
-                table = reader.read_row_group(part, columns=self._file_names(wanted), use_threads=False)
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise ConfigError([Problem(self.source, None, "", f"cannot read parquet: {exc}")]) from None
-            table = _rename(table, self._mapping, self.source)
+        if self._stream is not None:
+            with pa.memory_map(self._part_path(part)) as source:
+                table = pa.ipc.open_file(source).read_all().select(wanted)
+            if self._unusable_last and part == len(self.parts.sizes) - 1 and "occurred_at" in wanted:
+                stamps = table.column("occurred_at")
+                last = np.zeros(table.num_rows, dtype=bool)
+                last[-1] = True
+                stamps = pc.if_else(pa.array(last), pa.scalar(None, stamps.type), stamps)
+                table = table.set_column(table.column_names.index("occurred_at"), "occurred_at", stamps)
+            if self._on_part is not None and "occurred_at" in wanted:
+                self._on_part()
+            return table
+        reader = getattr(self._local, "reader", None)
+        if reader is None:  # one reader per thread: row groups are read side by side
+            reader = pq.ParquetFile(self.path, read_dictionary=self._dictionary)
+            self._local.reader = reader
+        try:
+            table = reader.read_row_group(part, columns=self._file_names(wanted), use_threads=False)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ConfigError([Problem(self.source, None, "", f"cannot read parquet: {exc}")]) from None
+        table = _rename(table, self._mapping, self.source)
         if self._on_part is not None and "occurred_at" in wanted:
             self._on_part()
         return self._prepare(table, int(self._starts[part]))
@@ -371,3 +517,21 @@ class EventFile:
                         if row not in self._bad or self._bad[row][0] > order:
                             self._bad[row] = (order, message)
         return table
+
+
+def _blank_record(row: SkippedRow) -> bool:
+    return row.actual <= 1 and not row.text.strip()
+
+
+def _grouped(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[list[pa.RecordBatch]]:
+    """Consecutive batches in groups of at least ``rows`` rows (the last group may be smaller)."""
+    group: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        group.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield group
+            group, count = [], 0
+    if group:
+        yield group

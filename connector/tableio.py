@@ -7,8 +7,10 @@ then converts the columns it knows (numbers, timestamps) and reports rows that d
 from __future__ import annotations
 
 import csv
+import io
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,7 +20,8 @@ import pyarrow.parquet as pq
 
 from scoring.errors import ConfigError, Problem
 
-__all__ = ["FORMATS", "column_names", "detect_format", "read_table", "write_table", "sniff_delimiter"]
+__all__ = ["FORMATS", "column_names", "detect_format", "read_table", "write_table", "sniff_delimiter",
+           "TextStream", "SkippedRow", "open_text_stream", "record_lines"]
 
 FORMATS = ("csv", "jsonl", "parquet")
 _EXTENSIONS = {
@@ -89,6 +92,241 @@ def read_table(path: Path, fmt: str | None = None, dictionary: Sequence[str] = (
         )
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(str(path), _line_of(str(exc)), "", f"cannot read {kind}: {exc}")]) from None
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A CSV record the parser could not use: ``number`` counts records from 1 (the header), as
+    the parser does; ``text`` is the raw record. A blank line has ``actual == 1`` and no text."""
+
+    number: int
+    expected: int
+    actual: int
+    text: str
+
+
+class _Counting(io.RawIOBase):
+    """The file's bytes as the parser reads them, counting line feeds on the way (a byte count
+    at memory speed), so that afterwards records can be told from lines without a second pass."""
+
+    def __init__(self, path: Path):
+        self._source = pa.input_stream(str(path))  # decompresses .gz and the like by extension
+        self.newlines = 0
+        self.tail = b""  # the file's last bytes
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._source.read(None if size is None or size < 0 else size)
+        if data:
+            self.newlines += data.count(b"\n")
+            self.tail = (self.tail + data[-3:])[-3:]
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        memoryview(buffer)[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._source.close()
+        super().close()
+
+
+@dataclass
+class TextStream:
+    """A CSV or JSONL file read in record batches of bounded size (:func:`open_text_stream`).
+
+    ``batches`` yields the data rows in file order. CSV records the parser cannot use (a wrong
+    number of fields, as left by an unbalanced quote, and blank lines) are not in the batches:
+    they are in ``skipped`` once the batches are read. ``records`` then counts every record the
+    parser saw (header and skipped ones included), ``newlines`` the file's line feeds."""
+
+    path: Path
+    kind: str
+    batches: Iterator[pa.RecordBatch]
+    skipped: list[SkippedRow] = field(default_factory=list)
+    records: int = 0
+    newlines: int = 0
+    tail: bytes = b""
+
+    @property
+    def ends_with_newline(self) -> bool:
+        return self.tail[-1:] in (b"\n", b"")
+
+    def single_line_records(self) -> bool:
+        """Whether each record is one line, so that record *n* is line *n* (known once read)."""
+        lines = self.newlines + (0 if self.ends_with_newline else 1)
+        return lines == self.records
+
+
+def open_text_stream(path: Path, dictionary: Sequence[str] = (), columns: Collection[str] | None = None,
+                     block_size: int = 1 << 24, fmt: str | None = None,
+                     numeric: Collection[str] = ()) -> TextStream:
+    """Open a CSV or JSONL file for reading in batches of about ``block_size`` bytes each, with
+    Arrow's streaming readers; memory stays that of a few batches whatever the file's size.
+
+    Columns are read as :func:`read_table` reads them (CSV as text, ``dictionary`` columns
+    dictionary-encoded; only ``columns`` when given). A JSONL file's column types are fixed
+    before the first batch, as a streaming read needs: each column takes the JSON type of its
+    value on the first line, and a column that line lacks is text (a number if named in
+    ``numeric``); a later value of another type stops the read with a message naming it.
+    Raises :class:`ConfigError` naming the file, and the record where the parser can tell, when
+    the file cannot be read."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError([Problem(str(path), None, "", "file not found")])
+    kind = detect_format(path, fmt)
+    source = _Counting(path)
+    stream = TextStream(path, kind, iter(()))
+    try:
+        if kind == "jsonl":
+            reader = pajson.open_json(source, read_options=pajson.ReadOptions(block_size=block_size),
+                                      parse_options=pajson.ParseOptions(
+                                          explicit_schema=_json_schema(path, columns, numeric),
+                                          unexpected_field_behavior="ignore"))
+        elif kind == "csv":
+            header = _csv_header(path)
+
+            def skip(row: pacsv.InvalidRow) -> str:
+                stream.skipped.append(SkippedRow(row.number, row.expected_columns, row.actual_columns, row.text))
+                return "skip"
+
+            reader = pacsv.open_csv(
+                source,
+                parse_options=pacsv.ParseOptions(delimiter=sniff_delimiter(path), newlines_in_values=True,
+                                                 invalid_row_handler=skip),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={name: pa.dictionary(pa.int32(), pa.string()) if name in dictionary
+                                  else pa.string() for name in header},
+                    strings_can_be_null=True, null_values=[""],
+                    include_columns=None if columns is None else [c for c in header if c in columns]),
+                read_options=pacsv.ReadOptions(block_size=block_size, use_threads=False))
+        else:
+            raise ConfigError([Problem(str(path), None, "", f"{kind} files are read by row group, not streamed")])
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+        source.close()
+        raise ConfigError([Problem(str(path), _line_of(str(exc)), "", f"cannot read {kind}: {exc}")]) from None
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        rows = 0
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+                    if kind == "csv" and "straddl" in str(exc):  # one record larger than a whole batch
+                        after = rows + len(stream.skipped) + 1
+                        line = _runaway_record(path, after, block_size)
+                        raise ConfigError([Problem(
+                            str(path), line, "", f"a record runs on for more than {block_size:,} bytes, "
+                            "past many lines: a quote opened and never closed?",
+                            'a quote inside a quoted value is written twice ("")')]) from None
+                    raise ConfigError([Problem(str(path), _line_of(str(exc)), "",
+                                               f"cannot read {kind}: {exc}")]) from None
+                rows += batch.num_rows
+                yield batch
+        finally:
+            reader.close()
+            source.close()
+        stream.newlines, stream.tail = source.newlines, source.tail
+        stream.records = rows + len(stream.skipped) + (1 if kind == "csv" else 0)
+
+    stream.batches = batches()
+    return stream
+
+
+def record_lines(path: Path, kind: str, numbers: Collection[int]) -> dict[int, tuple[int, int]]:
+    """The first and last line of each record numbered in ``numbers`` (counted from 1 as the
+    streaming parser counts them: blank lines are not records, a CSV header is record 1).
+
+    One pass over the file, up to the last record asked for; needed only when some record
+    spans several lines (a quoted line break) or blank lines sit between records."""
+    wanted = set(numbers)
+    found: dict[int, tuple[int, int]] = {}
+    if not wanted:
+        return found
+    last = max(wanted)
+    with io.TextIOWrapper(io.BufferedReader(_Counting(path), 1 << 20), encoding="utf-8", errors="replace",
+                          newline="") as text:
+        record = 0
+        if kind == "csv":
+            reader = csv.reader(text, delimiter=sniff_delimiter(path))
+            before = 0
+            try:
+                for row in reader:
+                    start, before = before + 1, reader.line_num
+                    if not row:
+                        continue
+                    record += 1
+                    if record in wanted:
+                        found[record] = (start, reader.line_num)
+                    if record >= last:
+                        break
+            except csv.Error:  # the rest of the file is one unterminated field
+                found.update({n: (before + 1, reader.line_num) for n in wanted if n > record})
+        else:
+            for number, line in enumerate(text, start=1):
+                if line.strip():
+                    record += 1
+                    if record in wanted:
+                        found[record] = (number, number)
+                    if record >= last:
+                        break
+    return found
+
+
+def _json_schema(path: Path, columns: Collection[str] | None, numeric: Collection[str]) -> pa.Schema | None:
+    """The types a streamed JSONL file is read with (see :func:`open_text_stream`)."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        first = fh.readline()
+    try:
+        row = json.loads(first) if first.strip() else {}
+    except json.JSONDecodeError:
+        return None  # the reader reports it, with its place
+    if not isinstance(row, dict):
+        return None
+    names = list(row) + [c for c in (columns or ()) if c not in row]
+    if columns is not None:
+        names = [n for n in names if n in columns]
+    fields = []
+    for name in names:
+        value = row.get(name)
+        if isinstance(value, bool):
+            kind = pa.bool_()
+        elif isinstance(value, int):
+            kind = pa.int64()
+        elif isinstance(value, float) or (value is None and name in numeric):
+            kind = pa.float64()
+        elif isinstance(value, (dict, list)):
+            return None  # nested values: left to the reader's own inference
+        else:
+            kind = pa.string()
+        fields.append(pa.field(name, kind))
+    return pa.schema(fields)
+
+
+def _runaway_record(path: Path, after: int, size: int) -> int | None:
+    """The first line of the first record past record ``after`` longer than ``size`` bytes (or
+    running to the end of the file), by Python's csv reader; None if there is none."""
+    with io.TextIOWrapper(io.BufferedReader(_Counting(path), 1 << 20), encoding="utf-8", errors="replace",
+                          newline="") as text:
+        reader = csv.reader(text, delimiter=sniff_delimiter(path))
+        record, before = 0, 0
+        try:
+            for row in reader:
+                start, before = before + 1, reader.line_num
+                if not row:
+                    continue
+                record += 1
+                if record > after and sum(len(v) for v in row) >= size // 2:
+                    return start
+        except csv.Error:
+            return before + 1
+    return None
 
 
 def column_names(path: Path, fmt: str | None = None) -> list[str]:

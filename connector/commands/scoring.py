@@ -129,14 +129,23 @@ def score(leads: LeadsOpt,
                        for kind, path in (("leads", leads), ("accounts", accounts))}
             opening = pool.submit(EventFile, events, maps["events"], needed["events"],
                                   lambda: progress.advance(task)) if events else None
-            tables = {kind: future.result() for kind, future in reading.items()}
             event_file = opening.result() if opening else None
+            try:
+                tables = {kind: future.result() for kind, future in reading.items()}
+            except BaseException:
+                if event_file is not None:
+                    event_file.close()
+                raise
         lead_table, account_table = tables["leads"], tables["accounts"]
         assert lead_table is not None
         progress.update(task, description="scoring events, part", completed=0,
                         total=len(event_file.parts.sizes) if event_file else 0)
-        result = score_tables(scoring_model, lead_table, event_file.parts if event_file else None, moment,
-                              account_table, workers=max(1, min(8, os.cpu_count() or 1)))
+        try:
+            result = score_tables(scoring_model, lead_table, event_file.parts if event_file else None, moment,
+                                  account_table, workers=max(1, min(8, os.cpu_count() or 1)))
+        finally:
+            if event_file is not None:
+                event_file.close()  # the temporary parts of a CSV or JSONL file
         bad = found["leads"] + found["accounts"] + (event_file.bad if event_file else [])
         if event_file and event_file.bad and on_error == "fail":
             raise InputError(event_file.bad)
