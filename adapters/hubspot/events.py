@@ -2,15 +2,22 @@
 
 Sources, each with its own mark in the (JSON) events cursor, read for the run's window:
 
-- ``web``: ``GET /events/v3/events`` (page views, custom behavioural events), oldest first, so the
-  mark moves page by page; types by the mapping's ``events.web`` (shell patterns).
-- ``email``: ``GET /email/public/v1/events`` (sent/open/click/bounce/unsubscribe). Newest first,
-  so its mark moves only when the source is finished. Events name the recipient's e-mail address;
-  contact ids come from the adapter's e-mail → id memory (filled while pulling contacts) or a batch
-  read by ``idProperty=email`` (≤ 100 per call).
-- ``forms``: every form's submissions (newest first, ≤ 50 per call), read back to the window start.
+- ``web``: ``GET /events/event-occurrences/{version}`` (page views, custom behavioural events;
+  HubSpot serves it to Enterprise portals only), oldest first, so the mark moves page by page;
+  types by the mapping's ``events.web`` (shell patterns).
+- ``email``: ``GET /email/public/v1/events`` (sent/open/click/bounce/unsubscribe; scope
+  ``content``; no dated version yet). HubSpot answers newest first, so the source's window is cut
+  into bounded windows read oldest window first; the mark moves (and is checkpointed) after each
+  window, so a killed run resumes at the window it was in. A first run reads back
+  :data:`EMAIL_HISTORY_DAYS`. Windows start at :data:`EMAIL_WINDOW_DAYS` and double after a window
+  that fit in one page. Events name the recipient's e-mail address; contact ids come from the
+  adapter's e-mail → id memory (filled while pulling contacts) or a batch read by
+  ``idProperty=email`` (≤ 100 per call).
+- ``forms``: every form (``formTypes=all``: HubSpot lists only ``hubspot`` forms without it, not
+  captured, pop-up or flow forms), each form's submissions (newest first, ≤ 50 per call), read
+  back to the window start. Scope ``forms``; no dated version yet.
 - ``emails`` / ``meetings`` / ``calls`` (the mapping's ``events.engagements``): CRM search on
-  ``hs_lastmodifieddate`` plus a v4 batch read of their contact associations per page.
+  ``hs_lastmodifieddate`` plus a batch read of their contact associations per page.
 """
 
 from __future__ import annotations
@@ -27,7 +34,13 @@ from adapters.hubspot.transport import Transport
 from mappings.loader import Engagement, HubSpotMapping
 from scoring.records import Event
 
-__all__ = ["EventSource", "event_sources"]
+__all__ = ["EMAIL_HISTORY_DAYS", "EMAIL_WINDOW_DAYS", "EventSource", "event_sources"]
+
+#: How far back a first run reads marketing e-mail events.
+EMAIL_HISTORY_DAYS = 365
+#: The first e-mail event window; a window read in one page doubles the next one.
+EMAIL_WINDOW_DAYS = 30
+_DAY_MS = 86_400_000
 
 #: Resolves e-mail addresses to contact ids (the adapter's memory plus a batch read).
 Resolver = Callable[[Sequence[str]], dict[str, str]]
@@ -40,6 +53,8 @@ class EventSource:
     name: str
     ascending: bool  # True: the mark may move after every page
     read: Callable[[Window], Iterator[tuple[list[Event], int | None]]]
+    #: the high-water marks ``read`` yields are checkpoints even though the source is not ascending
+    checkpoints: bool = False
 
 
 def _web(t: Transport, mapping: HubSpotMapping, limit: int) -> EventSource:
@@ -49,16 +64,16 @@ def _web(t: Transport, mapping: HubSpotMapping, limit: int) -> EventSource:
         return next((v for p, v in patterns if fnmatch.fnmatchcase(name, p)), None)
 
     def read(win: Window) -> Iterator[tuple[list[Event], int | None]]:
-        api = t.api("events.events_api")
         after: str | None = None
         while True:
-            kw: dict[str, Any] = {"object_type": "contact", "limit": limit, "sort": ["ASCENDING"],
-                                  "occurred_before": encode(win.until_ms)}
+            query: dict[str, Any] = {"objectType": "contact", "limit": limit, "sort": ["ASCENDING"],
+                                     "occurredBefore": encode(win.until_ms)}
             if win.start_ms is not None:
-                kw["occurred_after"] = encode(win.start_ms)
+                query["occurredAfter"] = encode(win.start_ms)
             if after:
-                kw["after"] = after
-            data, _ = t.call("read web analytics events", api.get_page, endpoint="GET /events/v3/events", **kw)
+                query["after"] = after
+            data, _ = t.request("read web analytics events", "GET", "/events/event-occurrences/{version}",
+                                query=query)
             events, high = [], None
             for r in data.get("results") or []:
                 when = parse_time(r.get("occurredAt"))
@@ -92,14 +107,27 @@ def _email(t: Transport, mapping: HubSpotMapping, resolve: Resolver) -> EventSou
         return kind
 
     def read(win: Window) -> Iterator[tuple[list[Event], int | None]]:
+        start = win.start_ms if win.start_ms is not None else win.until_ms - EMAIL_HISTORY_DAYS * _DAY_MS
+        size = EMAIL_WINDOW_DAYS * _DAY_MS
+        while start < win.until_ms:
+            end = min(start + size, win.until_ms)
+            pages = 0
+            for events in _email_window(start, end):
+                pages += 1
+                yield events, None
+            yield [], end  # the window is read: its end is a checkpoint
+            if pages <= 1:
+                size *= 2
+            start = end
+
+    def _email_window(start: int, end: int) -> Iterator[list[Event]]:
         offset: str | None = None
         while True:
-            params: dict[str, Any] = {"endTimestamp": win.until_ms, "limit": 1000}
-            if win.start_ms is not None:
-                params["startTimestamp"] = win.start_ms
+            params: dict[str, Any] = {"startTimestamp": start, "endTimestamp": end, "limit": 1000}
             if offset:
                 params["offset"] = offset
-            data, _ = t.raw("read marketing email events", "GET", "/email/public/v1/events", params=params)
+            data, _ = t.request("read marketing email events", "GET", "/email/public/v1/events", query=params,
+                                endpoint="read marketing email events")
             raw = [(e, k) for e in data.get("events") or [] if (k := kind_of(e)) is not None]
             ids = resolve(sorted({str(e.get("recipient") or "").lower() for e, _ in raw if e.get("recipient")}))
             events = []
@@ -112,12 +140,12 @@ def _email(t: Transport, mapping: HubSpotMapping, resolve: Resolver) -> EventSou
                 events.append(Event(lead_id=lead, type=kind, occurred_at=when, id=f"email:{e.get('id')}",
                                     url=e.get("url") or None, campaign=campaign, email_id=campaign,
                                     attributes={"hubspot_type": e.get("type")}))
-            yield events, None
+            yield events
             if not data.get("hasMore"):
                 return
             offset = str(data.get("offset"))
 
-    return EventSource("email", False, read)
+    return EventSource("email", False, read, checkpoints=True)
 
 
 def _forms(t: Transport, kind: str, resolve: Resolver) -> EventSource:
@@ -125,8 +153,8 @@ def _forms(t: Transport, kind: str, resolve: Resolver) -> EventSource:
         forms: list[dict[str, Any]] = []
         after = None
         while True:
-            params: dict[str, Any] = {"limit": 100, **({"after": after} if after else {})}
-            data, _ = t.raw("list forms", "GET", "/marketing/v3/forms", params=params)
+            params: dict[str, Any] = {"limit": 100, "formTypes": ["all"], **({"after": after} if after else {})}
+            data, _ = t.request("list forms", "GET", "/marketing/v3/forms", query=params, endpoint="list forms")
             forms.extend(data.get("results") or [])
             after = ((data.get("paging") or {}).get("next") or {}).get("after")
             if not after:
@@ -135,8 +163,10 @@ def _forms(t: Transport, kind: str, resolve: Resolver) -> EventSource:
             after = None
             while True:
                 params = {"limit": 50, **({"after": after} if after else {})}
-                path = f"/form-integrations/v1/submissions/forms/{form['id']}"
-                data, _ = t.raw("read form submissions", "GET", path, params=params)
+                data, _ = t.request("read form submissions", "GET",
+                                    "/form-integrations/v1/submissions/forms/{formGuid}",
+                                    path_params={"formGuid": form["id"]}, query=params,
+                                    endpoint="read form submissions")
                 rows = data.get("results") or []
                 inside = [r for r in rows if int(r.get("submittedAt") or 0) <= win.until_ms
                           and (win.start_ms is None or int(r.get("submittedAt") or 0) >= win.start_ms)]

@@ -137,7 +137,7 @@ class _World:
 
         body = {"properties": properties, "associations": [{"to": {"id": contact_id}, "types": [
             {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": association_type}]}]}
-        requests.post(f"{self.server.url}/crm/v3/objects/{objects}", json=body, timeout=30,
+        requests.post(f"{self.server.url}/crm/objects/2026-09/{objects}", json=body, timeout=30,
                       headers={"Authorization": f"Bearer {self.server.token}"}).raise_for_status()
 
     def _salesforce(self, sobject: str, fields: dict[str, Any]) -> None:
@@ -235,7 +235,7 @@ def _what_a_rep_sees(world: _World, lead_id: str) -> dict[str, Any]:
     if world.crm is Crm.hubspot:
         import requests
 
-        r = requests.get(f"{world.server.url}/crm/v3/objects/contacts/{lead_id}",
+        r = requests.get(f"{world.server.url}/crm/objects/2026-09/contacts/{lead_id}",
                          params={"properties": ",".join([*names, "hubspot_owner_id", "lifecyclestage"])},
                          headers={"Authorization": f"Bearer {world.server.token}"}, timeout=30)
         r.raise_for_status()

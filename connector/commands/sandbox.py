@@ -93,6 +93,20 @@ def sandbox(
     daily_limit: Annotated[int | None, typer.Option(
         "--daily-limit", help="API requests per day before the CRM refuses (HubSpot default "
         "1,000,000; Salesforce 100,000)")] = None,
+    tier: Annotated[str, typer.Option(
+        "--tier", help="HubSpot: the portal's tier, starter|professional|enterprise (limits and "
+        "endpoint availability as HubSpot documents them)")] = "enterprise",
+    auth: Annotated[str, typer.Option(
+        "--auth", help="HubSpot: service-key|oauth|legacy-private-app, the kind of token the "
+        "first line's env holds")] = "service-key",
+    scopes: Annotated[str | None, typer.Option(
+        "--scopes", help="HubSpot: comma-separated scopes the token holds (default: all)")] = None,
+    retire_numbered_paths: Annotated[bool, typer.Option(
+        "--retire-numbered-paths", help="HubSpot: answer numbered paths (/crm/v3/…) as after their "
+        "end of support; dated paths keep working")] = False,
+    validation_rule: Annotated[list[str] | None, typer.Option(
+        "--validation-rule", help="HubSpot: PROPERTY=REGEX, a portal validation rule on writes "
+        "through dated paths (repeatable)")] = None,
 ) -> None:
     """Start a local CRM sandbox; prints connection details as JSON on the first line."""
     try:
@@ -101,6 +115,23 @@ def sandbox(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--fault-*") from None
     hubspot_options: dict[str, Any] = {}
+    if crm is Crm.hubspot:
+        if tier not in ("free", "starter", "professional", "enterprise"):
+            raise typer.BadParameter(f"'{tier}' is not starter, professional or enterprise", param_hint="--tier")
+        if auth not in ("service-key", "oauth", "legacy-private-app"):
+            raise typer.BadParameter(f"'{auth}' is not service-key, oauth or legacy-private-app",
+                                     param_hint="--auth")
+        rules: dict[str, tuple[str, str]] = {}
+        for rule in validation_rule or []:
+            prop, sep, pattern = rule.partition("=")
+            if not sep or not prop:
+                raise typer.BadParameter(f"'{rule}' is not PROPERTY=REGEX", param_hint="--validation-rule")
+            rules[prop] = (pattern, f"The value of {prop} does not match this portal's validation rule "
+                                    f"(pattern {pattern})")
+        hubspot_options.update(tier=tier, auth=auth, retire_numbered_paths=retire_numbered_paths,
+                               validation_rules=rules)
+        if scopes is not None:
+            hubspot_options["scopes"] = frozenset(s.strip() for s in scopes.split(",") if s.strip())
     if rate_limit is not None:
         hubspot_options["burst_limit"] = rate_limit
     if daily_limit is not None:

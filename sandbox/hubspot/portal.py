@@ -59,7 +59,7 @@ ASSOCIATION_TYPES: dict[tuple[str, str], list[tuple[int, str | None]]] = {
 class Token:
     value: str
     scopes: frozenset[str]
-    kind: str = "private"  # "private" (private app) | "oauth"
+    kind: str = "private"  # "private" (legacy private app) | "service-key" | "oauth"
     expires_at_ms: int | None = None
     user_id: int = 2_000_001
     app_id: int = 1_234_567
@@ -95,6 +95,9 @@ class Portal:
         self.oauth_client_secret = secrets.token_hex(16)
         self.oauth_ttl_s = 1800.0
         self.refresh_tokens = {f"na1-{secrets.token_hex(12)}"}
+        self.oauth_scopes: frozenset[str] = ALL_SCOPES  # what the app's install granted
+        #: portal validation rules on writes: property → (pattern the value must match, message)
+        self.validation_rules: dict[str, tuple[str, str]] = {}
 
     # -- tokens -----------------------------------------------------------------------------
 

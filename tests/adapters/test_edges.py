@@ -3,8 +3,7 @@ an ambiguous failure on a create, OAuth refresh.
 
 The generated hubspot-api-client speaks urllib3, which ``responses`` cannot intercept, so those
 cases use a scripted WSGI app on a real loopback server (answers popped from a list, requests
-recorded). The endpoints outside the generated client go through ``requests`` and are mocked with
-``responses``.
+recorded).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import responses
 
 from adapters.base import TaskRequest, WriteRequest
 from adapters.cursors import Window
@@ -46,6 +44,7 @@ class Script:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(length) if length else b""
         self.seen.append({"method": environ["REQUEST_METHOD"], "path": environ["PATH_INFO"],
+                          "query": environ.get("QUERY_STRING", ""),
                           "auth": environ.get("HTTP_AUTHORIZATION"), "body": raw.decode()})
         status, body, headers = self.answers.pop(0) if self.answers else (500, {"message": "script ran out"}, {})
         start_response(f"{status} X", [("Content-Type", "application/json"), *headers.items()])
@@ -140,58 +139,77 @@ def test_oauth_refreshes_before_expiry(script: tuple[Script, SandboxServer]) -> 
     clock[0] += 200  # 200 s left: refresh first
     a.owners()
     paths = [(s["path"], s["auth"]) for s in app.seen]
-    assert paths == [("/oauth/v1/token", None), ("/crm/v3/owners/", "Bearer at-1"), ("/crm/v3/owners/", "Bearer at-1"),
-                     ("/oauth/v1/token", None), ("/crm/v3/owners/", "Bearer at-2")]
+    token, owners_path = "/oauth/2026-09/token", "/crm/owners/2026-09"  # the dated paths
+    assert paths == [(token, None), (owners_path, "Bearer at-1"), (owners_path, "Bearer at-1"),
+                     (token, None), (owners_path, "Bearer at-2")]
     assert "refresh_token=rt-2" in app.seen[3]["body"]  # the rotated refresh token is used
     assert "secret" not in repr(a.t.credentials)
 
 
-@responses.activate
-def test_email_events_outside_the_client_retry_a_429_without_retry_after() -> None:
-    base = "https://api.hubapi.example"
-    url = f"{base}/email/public/v1/events"
-    responses.add(responses.GET, url, json={"status": "error", "errorType": "RATE_LIMIT", "policyName": "SECONDLY",
-                                            "message": "slow down"}, status=429)
+def test_email_events_retry_a_429_without_retry_after(script: tuple[Script, SandboxServer]) -> None:
+    app, server = script
     event = {"id": "e1", "created": 1_700_000_000_000, "type": "OPEN", "recipient": "Ann@Example.com",
              "emailCampaignId": 5}
     unsub = {"id": "e2", "created": 1_700_000_000_001, "type": "STATUSCHANGE", "recipient": "ann@example.com",
              "portalSubscriptionStatus": "UNSUBSCRIBED"}
-    responses.add(responses.GET, url, json={"hasMore": False, "offset": "2", "events": [event, unsub]}, status=200)
+    app.answers += [(429, {"status": "error", "errorType": "RATE_LIMIT", "policyName": "SECONDLY",
+                           "message": "slow down"}, {}),
+                    (200, {"hasMore": False, "offset": "2", "events": [event, unsub]}, {})]
     sleeps: list[float] = []
-    a = adapter(base, sleeps)
+    a = adapter(server.url, sleeps)
     [source] = [s for s in event_sources(a.t, a.mapping, lambda emails: {e: "42" for e in emails}, 100)
                 if s.name == "email"]
-    pages = list(source.read(Window(1_600_000_000_000, 1_800_000_000_000)))
+    day = 86_400_000
+    pages = list(source.read(Window(1_700_000_000_000 - day, 1_700_000_000_000 + day)))  # one window
     events = [e for evs, _ in pages for e in evs]
     assert [(e.lead_id, e.type, e.campaign) for e in events] == [("42", "email_open", "5"),
                                                                  ("42", "email_unsubscribe", None)]
-    assert len(sleeps) == 1 and len(responses.calls) == 2
-    assert responses.calls[1].request.headers["Authorization"] == "Bearer pat-test"
+    assert len(sleeps) == 1 and len(app.seen) == 2
+    assert app.seen[1]["auth"] == "Bearer pat-test" and app.seen[1]["path"] == "/email/public/v1/events"
+    assert pages[-1] == ([], 1_700_000_000_000 + day)  # the window's end is a checkpoint
 
 
-@responses.activate
-def test_401_outside_the_client_is_an_auth_error() -> None:
-    base = "https://api.hubapi.example"
-    responses.add(responses.GET, f"{base}/marketing/v3/forms", json=fixture("invalid_authentication.json"), status=401)
-    a = adapter(base, [])
+def test_email_events_are_read_in_bounded_windows_oldest_first(script: tuple[Script, SandboxServer]) -> None:
+    from urllib.parse import parse_qs
+
+    from adapters.hubspot.events import EMAIL_HISTORY_DAYS, EMAIL_WINDOW_DAYS
+
+    app, server = script
+    day = 86_400_000
+    until = 1_800_000_000_000
+    full = {"hasMore": True, "offset": "1", "events": []}
+    app.answers += [(200, full, {}), (200, {"hasMore": False, "offset": "2", "events": []}, {})]  # window 1: 2 pages
+    app.answers += [(200, {"hasMore": False, "events": []}, {})] * 10
+    a = adapter(server.url, [])
+    [source] = [s for s in event_sources(a.t, a.mapping, lambda e: {}, 100) if s.name == "email"]
+    marks = [high for _, high in source.read(Window(None, until)) if high is not None]
+    start = until - EMAIL_HISTORY_DAYS * day
+    # bounded windows from the history horizon, the first EMAIL_WINDOW_DAYS long; one that took
+    # two pages keeps its size, one read in a page doubles the next
+    w = EMAIL_WINDOW_DAYS * day
+    expected = [start + w, start + 2 * w, start + 4 * w, start + 8 * w]
+    expected = [m for m in expected if m < until] + [until]
+    assert marks == expected
+    queries = [parse_qs(s["query"]) for s in app.seen]
+    assert int(queries[0]["startTimestamp"][0]) == start and int(queries[0]["endTimestamp"][0]) == start + w
+
+
+def test_401_outside_the_client_is_an_auth_error(script: tuple[Script, SandboxServer]) -> None:
+    app, server = script
+    app.answers.append((401, fixture("invalid_authentication.json"), {}))
+    a = adapter(server.url, [])
     [source] = [s for s in event_sources(a.t, a.mapping, lambda e: {}, 100) if s.name == "forms"]
     with pytest.raises(AuthError):
         list(source.read(Window(None, 1)))
+    assert app.seen[0]["path"] == "/marketing/v3/forms" and "formTypes=all" in app.seen[0]["query"]
 
 
-@responses.activate
 def test_a_transport_error_never_quotes_the_token() -> None:
-    import requests
-
-    base = "https://api.hubapi.example"
     token = "pat-na1-secret-value"
-    responses.add(responses.GET, f"{base}/oauth/v1/access-tokens/{token}",
-                  body=requests.ConnectionError(f"Max retries exceeded with url: /oauth/v1/access-tokens/{token}"))
-    t = Transport(base, Credentials(token, "rt", "cid", "cs"), policy=RetryPolicy(max_attempts=2, sleep=lambda s: None))
-    t._token, t._expires_at = token, t.clock() + 3600  # a fresh OAuth token: no refresh first
+    t = Transport("http://127.0.0.1:9", Credentials(token), policy=RetryPolicy(max_attempts=2, sleep=lambda s: None))
     from adapters.errors import RetriableAPIError
     from adapters.hubspot.install import granted_scopes
 
     with pytest.raises(RetriableAPIError) as info:
         granted_scopes(t)
-    assert token not in str(info.value) and "<token>" in str(info.value)
+    assert token not in str(info.value)

@@ -22,10 +22,10 @@ from sandbox.tenant import generate_tenant
 from scoring.records import Lead
 from tests.adapters.harness import Harness
 
-SEARCH = "POST /crm/v3/objects/{objectType}/search"
-ASSOC = "POST /crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read"
-UPDATE = "POST /crm/v3/objects/{objectType}/batch/update"
-LIST = "GET /crm/v3/objects/{objectType}"
+SEARCH = "POST /crm/objects/2026-09/{objectType}/search"
+ASSOC = "POST /crm/associations/2026-09/{fromObjectType}/{toObjectType}/batch/read"
+UPDATE = "POST /crm/objects/2026-09/{objectType}/batch/update"
+LIST = "GET /crm/objects/2026-09/{objectType}"
 MAPPING = Path(__file__).resolve().parents[2] / "mappings" / "hubspot.yaml"
 
 
@@ -209,7 +209,7 @@ def test_oauth_refresh_grant_end_to_end(tenant: Any, make_harness: Any) -> None:
     first = adapter.t.token
     clock[0] += 1_600  # 200 s before expiry: inside the 300 s margin
     assert sum(len(p.records) for p in adapter.pull_accounts(None, until)) == len(h.account_ids)
-    assert adapter.t.calls["POST /oauth/v1/token"] == 2 and adapter.t.token != first
+    assert adapter.t.calls["POST /oauth/2026-09/token"] == 2 and adapter.t.token != first
     assert h.server.portal.tokens[adapter.t.token].kind == "oauth"
     assert oauth["client_secret"] not in repr(adapter.t.credentials)
 
