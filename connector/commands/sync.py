@@ -112,6 +112,8 @@ def _print_summary(s: SyncSummary) -> None:
               f"{s.writes_planned:,} records in {s.write_calls} calls; failed {s.failed:,}; carried to next run "
               f"{s.deferred:,}")
     out.print(f"  actions    {actions}")
+    for u in s.unavailable:  # one line per stream and run: which, why, what would enable it
+        out.print(f"  skipped    {u['name']}: {u['reason']} — {u['enable']}", highlight=False)
     out.print(f"  API calls  used {used if used is not None else '?'}, left {left if left is not None else '?'}; "
               f"{s.seconds:.1f}s")
     for w in s.would_write[:10]:
