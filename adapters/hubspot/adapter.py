@@ -15,7 +15,7 @@ from adapters.base import FieldSpec, InstallPlan, Owner, Page, StreamStatus, Tas
 from adapters.cursors import advance, decode, decode_map, encode, encode_map, last_page_done, ms_of, window
 from adapters.errors import AdapterError, PermissionDenied
 from adapters.hubspot import install as installer
-from adapters.hubspot.convert import ms_of_text, to_account, to_lead, to_property_value
+from adapters.hubspot.convert import ms_of_text, stage_entered_properties, to_account, to_lead, to_property_value
 from adapters.hubspot.events import event_sources
 from adapters.hubspot.pull import archived_pages, associations, joined, primary_company, search_pages
 from adapters.hubspot.streams import StreamSpec, scope_needs, stream_specs, unavailable
@@ -143,7 +143,8 @@ class HubSpotAdapter:
     def pull_leads(self, cursor: str | None, until: datetime) -> Iterator[Page]:
         m = self.mapping.contacts
         by_property = m.account_from == "property"
-        props = [*m.properties(), *(["associatedcompanyid"] if by_property else []), _MERGED]
+        props = [*m.properties(), *(["associatedcompanyid"] if by_property else []), _MERGED,
+                 *(stage_entered_properties() if m.fields.get("lifecycle_stage") else [])]
         email_prop = m.fields.get("email")
 
         def pages() -> Iterator[tuple[list[Any], str | None]]:

@@ -198,14 +198,15 @@ class HubSpotApp:
         # What a Free portal got from the event-analytics endpoint, as reported in
         # https://github.com/PipedreamHQ/pipedream/issues/11810: a 403 MISSING_SCOPES naming no scope
         # the app could add, only the portal's missing features.
+        details = "event-detail-read,web-analytics-api-access" if kind == "events" else "sequences-access"
         raise HubSpotError(403, error_body(
             "MISSING_SCOPES", "This app hasn't been granted all required scopes to make this call. "
-            f"Missing auth details: {'event-detail-read,web-analytics-api-access' if kind == 'events' else 'sequences-access'}"
-            f" (the portal's tier is {self.options.tier}; this API needs {needed})"))
+            f"Missing auth details: {details} (the portal's tier is {self.options.tier}; this API needs {needed})"))
 
     def _check_rules(self, request: Request) -> None:
         body = request.get_json(silent=True)
-        records = body.get("inputs") if isinstance(body, dict) and isinstance(body.get("inputs"), list) else [body]
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        records: list[Any] = inputs if isinstance(inputs, list) else [body]
         problems: list[tuple[str, str, str]] = []
         for record in records:
             props = record.get("properties") if isinstance(record, dict) else None

@@ -210,7 +210,15 @@ class Portal:
                                 f"{existing.id}"))
         now = self.now_ms()
         created = parse_time_ms(props.pop(store.type.created_property, None)) or now
+        self._stamp_stage(store, None, props, now)
         return store.add(props, created, now)
+
+    @staticmethod
+    def _stamp_stage(store: ObjectStore, rec: Record | None, props: dict[str, str], now: int) -> None:
+        """A contact entering a lifecycle stage gets its ``hs_v2_date_entered_<stage>`` stamp."""
+        stage = props.get("lifecyclestage")
+        if store.type.name == "contacts" and stage and (rec is None or rec.props.get("lifecyclestage") != stage):
+            props[f"hs_v2_date_entered_{stage}"] = iso_ms(now)
 
     def update(self, store: ObjectStore, rec: Record, props: dict[str, str]) -> None:
         for name in store.type.unique_properties:
@@ -220,6 +228,7 @@ class Portal:
                 raise HubSpotError(409, error_body(
                     "CONFLICT", f"A {store.type.singular} with {name} {value} already exists. "
                                 f"Existing ID: {other.id}"))
+        self._stamp_stage(store, rec, props, self.now_ms())
         store.update(rec, props, self.now_ms())
 
     def merge(self, store: ObjectStore, secondary: Record, primary: Record) -> None:

@@ -213,3 +213,55 @@ def test_a_transport_error_never_quotes_the_token() -> None:
     with pytest.raises(RetriableAPIError) as info:
         granted_scopes(t)
     assert token not in str(info.value)
+
+
+def test_a_207_from_property_batch_create_names_what_failed(script: tuple[Script, SandboxServer]) -> None:
+    from adapters.base import FieldSpec, InstallPlan
+    from adapters.hubspot.install import install
+    from adapters.retry import RequestRejected
+
+    app, server = script
+    specs = [FieldSpec("contacts", "leadscore_score", "Lead score", "number"),
+             FieldSpec("contacts", "leadscore_grade", "Lead grade", "enumeration", options=("A", "B"))]
+    app.answers += [(200, {"results": [{"name": "leadscore"}]}, {}),
+                    (207, {"status": "COMPLETE", "results": [{"name": "leadscore_score"}], "errors": [
+                        {"status": "error", "category": "VALIDATION_ERROR", "message": "Label is taken",
+                         "context": {"name": ["leadscore_grade"]}}]}, {})]
+    t = adapter(server.url, []).t
+    with pytest.raises(RequestRejected) as info:
+        install(t, InstallPlan(to_create=specs), "leadscore", "leadscore")
+    assert "leadscore_grade (VALIDATION_ERROR: Label is taken)" in str(info.value)
+    sent = json.loads(app.seen[1]["body"])
+    assert app.seen[1]["path"] == "/crm/properties/2026-09/contacts/batch/create"
+    grade = next(i for i in sent["inputs"] if i["name"] == "leadscore_grade")
+    assert all(o["hidden"] is False and {"label", "value", "displayOrder"} <= set(o) for o in grade["options"])
+
+
+def test_a_207_naming_only_existing_properties_is_fine(script: tuple[Script, SandboxServer]) -> None:
+    from adapters.base import FieldSpec, InstallPlan
+    from adapters.hubspot.install import install
+
+    app, server = script
+    specs = [FieldSpec("contacts", "leadscore_score", "Lead score", "number")]
+    app.answers += [(200, {"results": [{"name": "leadscore"}]}, {}),
+                    (207, {"status": "COMPLETE", "results": [], "errors": [
+                        {"status": "error", "category": "OBJECT_ALREADY_EXISTS",
+                         "message": "Property named 'leadscore_score' already exists.",
+                         "context": {"name": ["leadscore_score"]}}]}, {})]
+    install(adapter(server.url, []).t, InstallPlan(to_create=specs), "leadscore", "leadscore")
+    assert len(app.seen) == 2
+
+
+def test_oauth_scopes_come_from_the_dated_introspection_endpoint(script: tuple[Script, SandboxServer]) -> None:
+    from urllib.parse import parse_qs
+
+    from adapters.hubspot.install import granted_scopes
+
+    app, server = script
+    app.answers += [(200, {"access_token": "at-1", "expires_in": 1800}, {}),  # an answer without scopes
+                    (200, {"active": True, "scopes": ["oauth", "forms"]}, {})]
+    a = adapter(server.url, [], refresh_token="rt-1", client_id="cid", client_secret="secret")
+    assert granted_scopes(a.t) == {"oauth", "forms"}
+    assert app.seen[1]["path"] == "/oauth/2026-09/token/introspect" and app.seen[1]["auth"] is None
+    form = parse_qs(app.seen[1]["body"])
+    assert form["token"] == ["at-1"] and form["client_id"] == ["cid"] and form["client_secret"] == ["secret"]

@@ -49,7 +49,8 @@ def test_the_app_file_follows_the_app_schema() -> None:
     auth = config["auth"]
     assert auth["type"] in ("static", "oauth")
     if auth["type"] == "oauth":
-        assert auth["redirectUrls"] and all(u.startswith(("https://", "http://localhost")) for u in auth["redirectUrls"])
+        urls = auth["redirectUrls"]
+        assert urls and all(u.startswith(("https://", "http://localhost")) for u in urls)
     for key in ("requiredScopes", "optionalScopes", "conditionallyRequiredScopes"):
         assert isinstance(auth[key], list) and all(isinstance(s, str) for s in auth[key])
     assert not set(auth["requiredScopes"]) & set(auth["optionalScopes"])

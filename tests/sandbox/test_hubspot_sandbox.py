@@ -743,9 +743,13 @@ def test_web_events_per_contact(hubspot_server: Any, small_tenant: Tenant) -> No
 def test_forms_and_submissions(hubspot_server: Any, small_tenant: Tenant) -> None:
     c = client(hubspot_server)
     forms = c.api_request({"method": "GET", "path": "/marketing/v3/forms",
-                           "qs": {"limit": 100}}).json()["results"]
+                           "qs": {"limit": 100, "formTypes": "all"}}).json()["results"]
     submits = [e for e in event_rows(small_tenant) if e["type"] == "form_submit"]
     assert sorted(f["name"] for f in forms) == sorted({e["form"] for e in submits})
+    # without formTypes HubSpot lists only "hubspot" forms, not captured or flow (pop-up) ones
+    default = c.api_request({"method": "GET", "path": "/marketing/v3/forms", "qs": {"limit": 100}}).json()["results"]
+    assert {f["formType"] for f in forms} == {"hubspot", "captured", "flow"}
+    assert sorted(f["name"] for f in default) == sorted(f["name"] for f in forms if f["formType"] == "hubspot")
     form = forms[0]
     expected = sorted((e for e in submits if e["form"] == form["name"]),
                       key=lambda e: ms(e["occurred_at"]), reverse=True)

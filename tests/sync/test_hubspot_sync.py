@@ -116,3 +116,26 @@ def test_a_merged_contact_leaves_the_store_at_once_and_its_events_follow(server:
     assert secondary not in store.written("hs", "lead")
     assert len(store.lead_events("hs", primary)) == kept + moved and not store.lead_events("hs", secondary)
     assert "GET /crm/objects/2026-09/{objectType}" not in server.log.counts()  # no archived-list read for a merge
+
+
+def test_outcome_times_are_hubspots_own_stage_entry_times(server: Any, store: Store) -> None:
+    import time as _time
+
+    a = adapter(server)
+    run_sync(store, a, model_with_actions([]), SyncOptions(tenant="hs", now=NOW))
+    contact = min(server.portal.stores["contacts"].records)
+    requests.patch(f"{server.url}/crm/objects/2026-09/contacts/{contact}", timeout=10,
+                   headers={"Authorization": f"Bearer {server.token}"},
+                   json={"properties": {"lifecyclestage": "customer"}}).raise_for_status()
+    stamped = server.portal.stores["contacts"].records[contact].props["hs_v2_date_entered_customer"]
+    _time.sleep(1.1)  # the next sync's search sees the change; HubSpot's stamp stays the moment of entry
+    requests.patch(f"{server.url}/crm/objects/2026-09/contacts/{contact}", timeout=10,
+                   headers={"Authorization": f"Bearer {server.token}"},
+                   json={"properties": {"jobtitle": "CFO"}}).raise_for_status()  # modified later still
+    run_sync(store, a, model_with_actions([]), SyncOptions(tenant="hs", now=NOW + timedelta(hours=1)))
+    rows = {(r["lead_id"], r["value"]): r["reached_at"] for r in store.stage_times("hs").to_pylist()
+            if r["field"] == "lifecycle_stage"}
+    reached = rows[(str(contact), "customer")]
+    assert reached is not None
+    expected = datetime.fromisoformat(stamped.replace("Z", "+00:00"))
+    assert abs((reached.replace(tzinfo=timezone.utc) - expected).total_seconds()) < 0.002
