@@ -204,13 +204,23 @@ class HubSpotAdapter:
                     continue  # refused earlier by this portal: named once, not asked again
                 start = marks.get(source.name, default)
                 try:
-                    for events, high in source.read(window(start, until_ms, self.lookback_ms)):
-                        if source.ascending or source.checkpoints:
-                            moved = advance(marks.get(source.name, default), high, until_ms)
-                            if moved is not None:
-                                marks[source.name] = moved
-                        if events or (source.checkpoints and high is not None):
+                    if source.resume is not None:  # the source checkpoints itself (name and name.* marks)
+                        own = {k: v for k, v in marks.items() if k == source.name or k.startswith(source.name + ".")}
+                        if source.name not in own and default is not None:
+                            own[source.name] = default
+                        for events, state in source.resume(own, until_ms, self.lookback_ms):
+                            for k in [k for k in marks if k.startswith(source.name + ".")]:
+                                del marks[k]
+                            marks.update(state)
                             yield events, encode_map(marks)
+                    else:
+                        for events, high in source.read(window(start, until_ms, self.lookback_ms)):
+                            if source.ascending:
+                                moved = advance(marks.get(source.name, default), high, until_ms)
+                                if moved is not None:
+                                    marks[source.name] = moved
+                            if events:
+                                yield events, encode_map(marks)
                 except PermissionDenied as exc:  # a tier or a scope: skip this stream, read the others
                     self._streams[spec.name] = unavailable(spec, granted, str(exc)) or StreamStatus(
                         spec.name, False, str(exc))

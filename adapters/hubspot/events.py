@@ -6,13 +6,14 @@ Sources, each with its own mark in the (JSON) events cursor, read for the run's 
   HubSpot serves it to Enterprise portals only), oldest first, so the mark moves page by page;
   types by the mapping's ``events.web`` (shell patterns).
 - ``email``: ``GET /email/public/v1/events`` (sent/open/click/bounce/unsubscribe; scope
-  ``content``; no dated version yet). HubSpot answers newest first, so the source's window is cut
-  into bounded windows read oldest window first; the mark moves (and is checkpointed) after each
-  window, so a killed run resumes at the window it was in. A first run reads back
-  :data:`EMAIL_HISTORY_DAYS`. Windows start at :data:`EMAIL_WINDOW_DAYS` and double after a window
-  that fit in one page. Events name the recipient's e-mail address; contact ids come from the
-  adapter's e-mail → id memory (filled while pulling contacts) or a batch read by
-  ``idProperty=email`` (≤ 100 per call).
+  ``content``; no dated version yet). HubSpot answers newest first (``startTimestamp`` and
+  ``endTimestamp`` inclusive), so each call is a query bounded above by the oldest time read so
+  far (the ids read at that millisecond are skipped) rather than an offset into one query: after
+  every page the cursor says which range is left, and a killed run resumes there instead of
+  starting over. A first run reads back :data:`EMAIL_HISTORY_DAYS`, not the portal's whole
+  history. Pages of 1,000, as many calls as offset paging. Events name the recipient's e-mail
+  address; contact ids come from the adapter's e-mail → id memory (filled while pulling
+  contacts) or a batch read by ``idProperty=email`` (≤ 100 per call).
 - ``forms``: every form (``formTypes=all``: HubSpot lists only ``hubspot`` forms without it, not
   captured, pop-up or flow forms), each form's submissions (newest first, ≤ 50 per call), read
   back to the window start. Scope ``forms``; no dated version yet.
@@ -34,12 +35,10 @@ from adapters.hubspot.transport import Transport
 from mappings.loader import Engagement, HubSpotMapping
 from scoring.records import Event
 
-__all__ = ["EMAIL_HISTORY_DAYS", "EMAIL_WINDOW_DAYS", "EventSource", "event_sources"]
+__all__ = ["EMAIL_HISTORY_DAYS", "EventSource", "event_sources"]
 
 #: How far back a first run reads marketing e-mail events.
 EMAIL_HISTORY_DAYS = 365
-#: The first e-mail event window; a window read in one page doubles the next one.
-EMAIL_WINDOW_DAYS = 30
 _DAY_MS = 86_400_000
 
 #: Resolves e-mail addresses to contact ids (the adapter's memory plus a batch read).
@@ -53,8 +52,9 @@ class EventSource:
     name: str
     ascending: bool  # True: the mark may move after every page
     read: Callable[[Window], Iterator[tuple[list[Event], int | None]]]
-    #: the high-water marks ``read`` yields are checkpoints even though the source is not ascending
-    checkpoints: bool = False
+    #: a source that checkpoints its own progress: ``resume(marks, until_ms, lookback_ms)`` yields
+    #: ``(events, its marks after them)`` (the source's name and ``name.*`` keys of the cursor)
+    resume: Callable[[dict[str, int], int, int], Iterator[tuple[list[Event], dict[str, int]]]] | None = None
 
 
 def _web(t: Transport, mapping: HubSpotMapping, limit: int) -> EventSource:
@@ -106,46 +106,67 @@ def _email(t: Transport, mapping: HubSpotMapping, resolve: Resolver) -> EventSou
             return None
         return kind
 
-    def read(win: Window) -> Iterator[tuple[list[Event], int | None]]:
-        start = win.start_ms if win.start_ms is not None else win.until_ms - EMAIL_HISTORY_DAYS * _DAY_MS
-        size = EMAIL_WINDOW_DAYS * _DAY_MS
-        while start < win.until_ms:
-            end = min(start + size, win.until_ms)
-            pages = 0
-            for events in _email_window(start, end):
-                pages += 1
-                yield events, None
-            yield [], end  # the window is read: its end is a checkpoint
-            if pages <= 1:
-                size *= 2
-            start = end
+    def page(lo: int, hi: int, offset: str | None) -> tuple[list[Event], list[dict[str, Any]], dict[str, Any]]:
+        params: dict[str, Any] = {"startTimestamp": lo, "endTimestamp": hi, "limit": 1000}
+        if offset:
+            params["offset"] = offset
+        data, _ = t.request("read marketing email events", "GET", "/email/public/v1/events", query=params,
+                            endpoint="read marketing email events")
+        rows = [e for e in data.get("events") or [] if isinstance(e, dict)]
+        raw = [(e, k) for e in rows if (k := kind_of(e)) is not None]
+        ids = resolve(sorted({str(e.get("recipient") or "").lower() for e, _ in raw if e.get("recipient")}))
+        events = []
+        for e, kind in raw:
+            lead = ids.get(str(e.get("recipient") or "").lower())
+            when = parse_time(e.get("created"))
+            if lead is None or when is None:
+                continue
+            campaign = str(e["emailCampaignId"]) if e.get("emailCampaignId") else None
+            events.append(Event(lead_id=lead, type=kind, occurred_at=when, id=f"email:{e.get('id')}",
+                                url=e.get("url") or None, campaign=campaign, email_id=campaign,
+                                attributes={"hubspot_type": e.get("type")}))
+        return events, rows, data
 
-    def _email_window(start: int, end: int) -> Iterator[list[Event]]:
-        offset: str | None = None
+    def walk(lo: int, top: int, state: Callable[[int], dict[str, int]]) -> Iterator[tuple[list[Event], dict[str, int]]]:
+        """[lo, top] newest first, each call a query bounded by the oldest time read so far: the
+        state after each page says what is left ([lo, hi]), so a killed run resumes there."""
+        hi, skip, offset = top, frozenset[str](), None
         while True:
-            params: dict[str, Any] = {"startTimestamp": start, "endTimestamp": end, "limit": 1000}
-            if offset:
-                params["offset"] = offset
-            data, _ = t.request("read marketing email events", "GET", "/email/public/v1/events", query=params,
-                                endpoint="read marketing email events")
-            raw = [(e, k) for e in data.get("events") or [] if (k := kind_of(e)) is not None]
-            ids = resolve(sorted({str(e.get("recipient") or "").lower() for e, _ in raw if e.get("recipient")}))
-            events = []
-            for e, kind in raw:
-                lead = ids.get(str(e.get("recipient") or "").lower())
-                when = parse_time(e.get("created"))
-                if lead is None or when is None:
-                    continue
-                campaign = str(e["emailCampaignId"]) if e.get("emailCampaignId") else None
-                events.append(Event(lead_id=lead, type=kind, occurred_at=when, id=f"email:{e.get('id')}",
-                                    url=e.get("url") or None, campaign=campaign, email_id=campaign,
-                                    attributes={"hubspot_type": e.get("type")}))
-            yield events
-            if not data.get("hasMore"):
+            events, rows, data = page(lo, hi, offset)
+            fresh = [e for e in events if e.id not in skip]
+            if not data.get("hasMore") or not rows:
+                yield fresh, {}
                 return
-            offset = str(data.get("offset"))
+            oldest = min(int(r.get("created") or hi) for r in rows)
+            if oldest == hi:  # a whole page at one millisecond: page on within it by offset
+                skip, offset = skip | {e.id for e in events if e.id}, str(data.get("offset"))
+            else:
+                at_oldest = {f"email:{r.get('id')}" for r in rows if int(r.get("created") or 0) == oldest}
+                hi, skip, offset = oldest, frozenset(at_oldest), None
+            yield fresh, state(hi)
 
-    return EventSource("email", False, read, checkpoints=True)
+    def resume(marks: dict[str, int], until_ms: int, lookback_ms: int) -> Iterator[tuple[list[Event], dict[str, int]]]:
+        """The source's marks: ``email`` (every event up to it is read), and while a run is under way
+        ``email.top`` / ``email.down`` (the events in (down, top] are read too, [email, down] not yet)."""
+        lo = marks.get("email")
+        start = lo - lookback_ms if lo is not None else until_ms - EMAIL_HISTORY_DAYS * _DAY_MS
+        base = lo if lo is not None else start
+        top, down = marks.get("email.top"), marks.get("email.down")
+        if top is not None and down is not None:  # a killed run's range first, down to the old mark
+            for events, state in walk(max(0, start), down, lambda hi: {"email": base, "email.top": top,
+                                                                      "email.down": hi}):
+                yield events, state or {"email": top}
+            base, start = top, top - lookback_ms
+        for events, state in walk(max(0, start), until_ms, lambda hi: {"email": base, "email.top": until_ms,
+                                                                       "email.down": hi}):
+            yield events, state or {"email": until_ms}
+
+    def read(win: Window) -> Iterator[tuple[list[Event], int | None]]:
+        marks = {} if win.start_ms is None else {"email": win.start_ms}
+        for events, _ in resume(marks, win.until_ms, 0):
+            yield events, None
+
+    return EventSource("email", False, read, resume=resume)
 
 
 def _forms(t: Transport, kind: str, resolve: Resolver) -> EventSource:

@@ -46,7 +46,8 @@ def _send(t: Transport, object_type: str, inputs: list[dict[str, Any]]) -> dict[
     try:
         data, status = t.request(f"update {len(inputs)} {object_type}", "POST",
                                  "/crm/objects/{version}/{objectType}/batch/update",
-                                 path_params={"objectType": object_type}, body={"inputs": inputs})
+                                 path_params={"objectType": object_type}, body={"inputs": inputs},
+                                 endpoint=f"POST {t.path('/crm/objects/{version}')}/{object_type}/batch/update")
     except RequestRejected as exc:
         if len(inputs) == 1:
             return {inputs[0]["id"]: WriteResult(inputs[0]["id"], False, str(exc), retriable=False)}

@@ -96,9 +96,10 @@ class _World:
         from connector.settings import HubSpotSettings
         from sandbox.hubspot import create_server
 
-        self.server = create_server(tenant).start()
-        self.adapter = HubSpotAdapter.from_settings(HubSpotSettings(access_token=self.server.token,
-                                                                    base_url=self.server.url))
+        self.server = create_server(tenant).start()  # the sandbox's default: an Enterprise portal, a Service Key
+        self.adapter = HubSpotAdapter.from_settings(HubSpotSettings(
+            access_token=self.server.token, base_url=self.server.url, auth=self.server.auth,
+            tier=self.server.hubspot.options.tier))
 
     def _start_salesforce(self, tenant: Any) -> None:
         from adapters.salesforce.adapter import SalesforceAdapter

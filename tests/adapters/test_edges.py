@@ -159,39 +159,44 @@ def test_email_events_retry_a_429_without_retry_after(script: tuple[Script, Sand
     a = adapter(server.url, sleeps)
     [source] = [s for s in event_sources(a.t, a.mapping, lambda emails: {e: "42" for e in emails}, 100)
                 if s.name == "email"]
-    day = 86_400_000
-    pages = list(source.read(Window(1_700_000_000_000 - day, 1_700_000_000_000 + day)))  # one window
+    pages = list(source.read(Window(1_600_000_000_000, 1_800_000_000_000)))
     events = [e for evs, _ in pages for e in evs]
     assert [(e.lead_id, e.type, e.campaign) for e in events] == [("42", "email_open", "5"),
                                                                  ("42", "email_unsubscribe", None)]
     assert len(sleeps) == 1 and len(app.seen) == 2
     assert app.seen[1]["auth"] == "Bearer pat-test" and app.seen[1]["path"] == "/email/public/v1/events"
-    assert pages[-1] == ([], 1_700_000_000_000 + day)  # the window's end is a checkpoint
 
 
-def test_email_events_are_read_in_bounded_windows_oldest_first(script: tuple[Script, SandboxServer]) -> None:
+def test_email_events_walk_down_in_bounded_queries_from_the_history_horizon(
+        script: tuple[Script, SandboxServer]) -> None:
     from urllib.parse import parse_qs
 
-    from adapters.hubspot.events import EMAIL_HISTORY_DAYS, EMAIL_WINDOW_DAYS
+    from adapters.hubspot.events import EMAIL_HISTORY_DAYS
 
     app, server = script
-    day = 86_400_000
     until = 1_800_000_000_000
-    full = {"hasMore": True, "offset": "1", "events": []}
-    app.answers += [(200, full, {}), (200, {"hasMore": False, "offset": "2", "events": []}, {})]  # window 1: 2 pages
-    app.answers += [(200, {"hasMore": False, "events": []}, {})] * 10
+
+    def event(i: str, ms: int) -> dict[str, Any]:
+        return {"id": i, "created": ms, "type": "OPEN", "recipient": "ann@example.com"}
+
+    # page 1: the newest two (one at until - 50); page 2 repeats the one at the boundary; page 3: the last
+    pages = [{"hasMore": True, "offset": "x", "events": [event("a", until - 10), event("b", until - 50)]},
+             {"hasMore": True, "offset": "y", "events": [event("b", until - 50), event("c", until - 90)]},
+             {"hasMore": False, "events": [event("d", until - 99)]}]
+    app.answers += [(200, p, {}) for p in pages]
     a = adapter(server.url, [])
-    [source] = [s for s in event_sources(a.t, a.mapping, lambda e: {}, 100) if s.name == "email"]
-    marks = [high for _, high in source.read(Window(None, until)) if high is not None]
-    start = until - EMAIL_HISTORY_DAYS * day
-    # bounded windows from the history horizon, the first EMAIL_WINDOW_DAYS long; one that took
-    # two pages keeps its size, one read in a page doubles the next
-    w = EMAIL_WINDOW_DAYS * day
-    expected = [start + w, start + 2 * w, start + 4 * w, start + 8 * w]
-    expected = [m for m in expected if m < until] + [until]
-    assert marks == expected
+    [source] = [s for s in event_sources(a.t, a.mapping, lambda e: {e: "7" for e in e}, 100) if s.name == "email"]
+    assert source.resume is not None
+    out = list(source.resume({}, until, 0))
+    assert [e.id for evs, _ in out for e in evs] == ["email:a", "email:b", "email:c", "email:d"]  # b once
+    start = until - EMAIL_HISTORY_DAYS * 86_400_000
+    assert [state for _, state in out] == [{"email": start, "email.top": until, "email.down": until - 50},
+                                           {"email": start, "email.top": until, "email.down": until - 90},
+                                           {"email": until}]
     queries = [parse_qs(s["query"]) for s in app.seen]
-    assert int(queries[0]["startTimestamp"][0]) == start and int(queries[0]["endTimestamp"][0]) == start + w
+    assert [(int(q["startTimestamp"][0]), int(q["endTimestamp"][0])) for q in queries] == [
+        (start, until), (start, until - 50), (start, until - 90)]
+    assert not any("offset" in q for q in queries)  # each call is a query of its own, resumable
 
 
 def test_401_outside_the_client_is_an_auth_error(script: tuple[Script, SandboxServer]) -> None:

@@ -274,3 +274,35 @@ def test_removed_pages_through_the_whole_recycling_bin(hub: Harness) -> None:
     assert adapter.removed(since, now()) == dict.fromkeys(gone)
     assert hub.server.log.counts() == {LIST: math.ceil(len(gone) / 100)}
     assert adapter.t.calls == Counter({LIST: 3})
+
+
+def test_a_killed_event_pull_resumes_where_the_email_events_were(make_harness: Any) -> None:
+    from adapters.cursors import decode_map, ms_of
+
+    hub = make_harness("hubspot", generate_tenant(seed=4, leads=300, events_per_lead=25))  # some 1,000s of e-mails
+    a = adapter_for(hub)
+    seen: list[dict[str, Any]] = []
+    request = a.t.request
+
+    def recording(what: str, method: str, path: str, **kw: Any) -> tuple[Any, int]:
+        if path == "/email/public/v1/events":
+            seen.append(dict(kw.get("query") or {}))
+        return request(what, method, path, **kw)
+
+    a.t.request = recording  # type: ignore[method-assign]
+    until = now()
+    checkpoint = None
+    for page in a.pull_events(None, until):
+        marks = decode_map(page.cursor)
+        if "email.down" in marks:  # e-mail events under way: the run is killed here
+            checkpoint = page.cursor
+            break
+    assert checkpoint is not None and seen  # (pages are handed on one behind: the next call may be made)
+    down = decode_map(checkpoint)["email.down"]
+    assert down < ms_of(until)
+    seen.clear()
+    b = adapter_for(hub)
+    b.t.request = recording  # type: ignore[method-assign]
+    list(b.pull_events(checkpoint, until))
+    # resumed below what the killed run read, not from the top
+    assert int(seen[0]["endTimestamp"]) == down and len(seen) >= 1
