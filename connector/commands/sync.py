@@ -155,6 +155,8 @@ def _health(s: SyncSummary | None, status: str, next_at: datetime | None, error:
         line.update(run=s.run_id[:8], pulled=sum(s.pulled.values()), rescored=s.rescored, written=s.written,
                     failed=s.failed, deferred=s.deferred, actions=acted, api_used=s.api.get("used"),
                     api_left=s.api.get("left"), seconds=s.seconds)
+        if s.unavailable:  # streams the CRM would not serve this run: which, and why
+            line["unavailable"] = "; ".join(f"{u['name']} ({u['reason']})" for u in s.unavailable)
     if error:
         line["error"] = error
     if next_at is not None:

@@ -77,3 +77,14 @@ def test_manifest_and_readme_list_the_same_scopes() -> None:
     required_text = section[section.index("Required"):section.index("Optional")]
     assert {s for s in required if f"`{s}`" in required_text} == set(required)
     assert all(f"`{s}`" in section[section.index("Optional"):] for s in optional)
+
+
+def test_the_readme_lists_every_numbered_path_left_with_its_end_of_support() -> None:
+    from adapters.hubspot.transport import NUMBERED
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### API versions"):]
+    for endpoint in NUMBERED:
+        method, path = endpoint.split(" ", 1)
+        row = next((line for line in section.splitlines() if f"`{method} {path}" in line), None)
+        assert row is not None and "2027" in row, endpoint
