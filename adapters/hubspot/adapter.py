@@ -92,12 +92,14 @@ class HubSpotAdapter:
         return self.plan_install([*plan.existing, *plan.to_create])
 
     def missing_optional_scopes(self) -> list[str]:
-        """Optional scopes the token lacks, with what they enable (empty when it cannot tell)."""
+        """Optional scopes of actions the token lacks, with what they enable (empty when it cannot
+        tell); those of streams are reported per stream by :meth:`stream_status`."""
         scopes = self.granted_scopes()
         if scopes is None:
             return []
         _, optional = scope_needs(self.mapping)
-        return [f"{s} (to {why})" for s, why in sorted(optional.items()) if s not in scopes]
+        streams = {s for spec in stream_specs(self.mapping) for s in spec.scopes}
+        return [f"{s} (to {why})" for s, why in sorted(optional.items()) if s not in scopes and s not in streams]
 
     # -- streams -------------------------------------------------------------------------------
 
@@ -122,8 +124,8 @@ class HubSpotAdapter:
         tier = self.t.tier
         if tier is not None:  # told by LEADSCORE_HUBSPOT__TIER: no call
             return None if tier == "enterprise" else StreamStatus(
-                spec.name, False, f"needs {spec.tier}", f"HubSpot serves this stream to portals with {spec.tier} "
-                f"only (LEADSCORE_HUBSPOT__TIER is {tier})", required=spec.required)
+                spec.name, False, f"needs {spec.tier}", f"HubSpot serves it to portals with {spec.tier} only "
+                f"(LEADSCORE_HUBSPOT__TIER is {tier}); upgrade, or drop it from the mapping", required=spec.required)
         try:
             self.t.request("check web analytics events", "GET", "/events/event-occurrences/{version}",
                            query={"objectType": "contact", "limit": 1})

@@ -104,7 +104,7 @@ def unavailable(spec: StreamSpec, granted: set[str] | None, refused: str | None 
                             f"token", required=spec.required)
     if spec.tier:  # refused though the token's scopes are not in question: the portal's tier
         return StreamStatus(spec.name, False, f"needs {spec.tier}",
-                            f"HubSpot serves this stream to portals with {spec.tier} only ({refused})",
-                            required=spec.required)
+                            f"HubSpot serves it to portals with {spec.tier} only; upgrade, or drop it from the "
+                            f"mapping", required=spec.required)
     return StreamStatus(spec.name, False, f"HubSpot refused it ({refused})",
                         f"check that the token holds scope {', '.join(spec.scopes)}", required=spec.required)

@@ -144,3 +144,15 @@ def test_a_write_refused_by_a_validation_rule_is_reported_per_record(
         store.close()
     assert set(errors) >= {str(r.id) for r in refused}  # one per record, with HubSpot's message
     assert all("Grades E and F are not allowed here" in (errors[str(r.id)] or "") for r in refused)
+
+
+def test_a_tier_the_admin_states_costs_no_probe(portal: Any, capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    server = portal(tier="professional", auth="service-key")
+    monkeypatch.setenv("LEADSCORE_HUBSPOT__TIER", "professional")
+    code, out, _ = run(["install", "--crm", "hubspot", "--dry-run", "--json"], capsys)
+    streams = {s["name"]: s for s in json.loads(out)["streams"]}
+    assert code == 0 and not streams["web_events"]["available"]
+    assert "LEADSCORE_HUBSPOT__TIER is professional" in streams["web_events"]["enable"]
+    assert not any("event-occurrences" in e for e in server.log.counts())  # known without asking
+    assert json.loads(out)["warnings"] == []  # stream scopes are reported per stream, not twice
