@@ -15,9 +15,13 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from scoring.records import Account, Event, Lead
 
 __all__ = ["Adapter", "FieldSpec", "InstallPlan", "Page", "WriteRequest", "WriteResult", "Owner", "TaskRequest",
-           "TaskFinder", "RemovalFinder", "StreamStatus", "StreamChecker"]
+           "TaskFinder", "RemovalFinder", "StreamStatus", "StreamChecker", "STAGE_ENTERED"]
 
 ObjectKind = Literal["lead", "account"]
+
+#: ``Lead.custom`` key of the moment the lead entered its current lifecycle stage (ISO 8601), for
+#: adapters whose CRM records it exactly; the store then uses it as that stage's outcome time.
+STAGE_ENTERED = "lifecycle_stage_entered_at"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from scoring.records import Lead
 
 __all__ = ["main", "run"]
 
-UPDATE = "POST /crm/v3/objects/{objectType}/batch/update"
+UPDATE = "POST /crm/objects/2026-09/{objectType}/batch/update"
 
 
 def score_of(contact_id: str, round_: int) -> int:

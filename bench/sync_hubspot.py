@@ -5,7 +5,7 @@ A first full sync, then 1% of contacts change in the portal (a new job title), t
 sync. For each: wall time, API calls by endpoint against the minimum that data needs (pages of
 the largest size each endpoint allows, plus ⌈records/100⌉ batch updates), and the sync process's
 peak RSS — the sandbox runs in a process of its own so its memory is not counted. Then the naive
-writer sends the incremental sync's writes again, one ``PATCH /crm/v3/objects/contacts/{id}`` each,
+writer sends the incremental sync's writes again, one ``PATCH /crm/objects/2026-09/contacts/{id}`` each,
 through the same client budget. Prints one JSON object.
 
     .venv/bin/python -m bench.sync_hubspot                      # 10,000 contacts / 200,000 events
@@ -39,10 +39,10 @@ __all__ = ["main", "run"]
 
 #: the most records one call of each endpoint returns or takes (HubSpot's documented maxima)
 PAGE_MAX = {"search": 200, "associations": 1000,
-            "GET /events/v3/events": 1000, "read marketing email events": 1000, "list forms": 100,
-            "read form submissions": 50, "POST /crm/v3/objects/{objectType}/batch/read": 100,
-            "GET /crm/v3/owners": 100}
-UPDATE = "POST /crm/v3/objects/{objectType}/batch/update"
+            "GET /events/event-occurrences/2026-09": 1000, "read marketing email events": 1000, "list forms": 100,
+            "read form submissions": 50, "POST /crm/objects/2026-09/{objectType}/batch/read": 100,
+            "GET /crm/owners/2026-09": 100}
+UPDATE = "POST /crm/objects/2026-09/{objectType}/batch/update"
 CHANGED_TITLE = "VP Marketing"
 
 
@@ -76,21 +76,16 @@ class _Counting(HubSpotAdapter):
         self.items: Counter[str] = Counter()
         self.writes: list[WriteRequest] = []
         t = self.t
-        call, raw = t.call, t.raw
+        request = t.request
 
-        def counted_call(what: str, fn: Any, *a: Any, endpoint: str | None = None, **kw: Any) -> tuple[Any, int]:
-            data, status = call(what, fn, *a, endpoint=endpoint, **kw)
-            self.items[endpoint or what] += len((data or {}).get("results") or []) if isinstance(data, dict) else 0
-            return data, status
-
-        def counted_raw(what: str, *a: Any, **kw: Any) -> tuple[Any, int]:
-            data, status = raw(what, *a, **kw)
+        def counted(what: str, method: str, path: str, *, endpoint: str | None = None,
+                    **kw: Any) -> tuple[Any, int]:
+            data, status = request(what, method, path, endpoint=endpoint, **kw)
             body = data if isinstance(data, dict) else {}
-            self.items[what] += len(body.get("results") or body.get("events") or [])
+            self.items[endpoint or f"{method} {t.path(path)}"] += len(body.get("results") or body.get("events") or [])
             return data, status
 
-        t.call = counted_call  # type: ignore[method-assign]
-        t.raw = counted_raw  # type: ignore[method-assign]
+        t.request = counted  # type: ignore[method-assign]
         self.limiters = {name: getattr(t, name) for name in ("limiter", "search_limiter") if hasattr(t, name)}
         self.acquired: Counter[str] = Counter()
         for name, limiter in self.limiters.items():
@@ -110,7 +105,7 @@ class _Counting(HubSpotAdapter):
 def _key(endpoint: str) -> str:
     if endpoint.endswith("/search"):
         return "search"
-    return "associations" if endpoint.startswith("POST /crm/v4/associations/") else endpoint
+    return "associations" if endpoint.startswith("POST /crm/associations/2026-09/") else endpoint
 
 
 def _minimum(calls: Counter[str], items: Counter[str], writes: Sequence[WriteRequest],
@@ -161,8 +156,9 @@ def _sync(adapter: _Counting, store: Store, model: Any, changed: int | None = No
     minimum = _minimum(calls, items, writes)
     report: dict[str, Any] = {}
     if changed is not None:
-        upstream = {"POST /crm/v3/objects/contacts/search": changed, "POST /crm/v3/objects/companies/search": 0,
-                    "POST /crm/v4/associations/contacts/companies/batch/read": changed}
+        upstream = {"POST /crm/objects/2026-09/contacts/search": changed,
+                    "POST /crm/objects/2026-09/companies/search": 0,
+                    "POST /crm/associations/2026-09/contacts/companies/batch/read": changed}
         report["api_calls_minimum_upstream_changes_only"] = sum(_minimum(calls, items, writes, upstream).values())
     return {"seconds": round(seconds, 1), **rate_bound(acquired, adapter.limiters, seconds),
             "pulled": summary.pulled, "new_events": summary.new_events,
@@ -174,7 +170,6 @@ def _sync(adapter: _Counting, store: Store, model: Any, changed: int | None = No
 
 def _naive(adapter: HubSpotAdapter, writes: Sequence[WriteRequest]) -> dict[str, Any]:
     """One PATCH per record, through the same client budget and retry policy."""
-    api = adapter.t.api("crm.objects.basic_api")
     objects = {"lead": "contacts", "account": "companies"}
     before = sum(adapter.t.calls.values())
     t0 = time.perf_counter()
@@ -182,8 +177,9 @@ def _naive(adapter: HubSpotAdapter, writes: Sequence[WriteRequest]) -> dict[str,
         props = {k: to_property_value(v) for k, v in w.values.items()}
         if w.owner_id is not None:
             props["hubspot_owner_id"] = str(w.owner_id)
-        adapter.t.call("update one record", api.update, objects[w.object], w.record_id, {"properties": props},
-                       endpoint="PATCH /crm/v3/objects/{objectType}/{objectId}")
+        adapter.t.request("update one record", "PATCH", "/crm/objects/{version}/{objectType}/{objectId}",
+                          path_params={"objectType": objects[w.object], "objectId": w.record_id},
+                          body={"properties": props})
     return {"seconds": round(time.perf_counter() - t0, 1), "records": len(writes),
             "api_calls": sum(adapter.t.calls.values()) - before}
 
@@ -197,9 +193,10 @@ def run(contacts: int, events: int, seed: int, changed: float) -> dict[str, Any]
     url, token, event_rows = ours.recv()
     report: dict[str, Any] = {"contacts": contacts, "events": event_rows, "changed_fraction": changed,
                               "seconds_seed": round(time.perf_counter() - started, 1),
-                              "rate_limit": "sandbox 190 requests / 10 s and 4 searches / s; client budget 150 / 10 s"}
+                              "rate_limit": "sandbox 190 requests / 10 s and 4 searches / s (Enterprise, Service Key); "
+                                            "client budget 150 / 10 s"}
     try:
-        settings = HubSpotSettings(access_token=token, base_url=url)  # the shipped defaults
+        settings = HubSpotSettings(access_token=token, base_url=url, tier="enterprise")  # else the shipped defaults
         adapter = _Counting.from_settings(settings)
         assert isinstance(adapter, _Counting)
         adapter.install(adapter.plan_install(adapter.fields()))
@@ -219,7 +216,7 @@ def run(contacts: int, events: int, seed: int, changed: float) -> dict[str, Any]
         full = {(w.object, w.record_id) for w in adapter.writes[:first_writes]}
         report["naive_first_sync_writes"] = {
             "records": len(full), "api_calls": len(full),
-            "seconds_at_least": round(len(full) / (settings.rate_per_10s / 10), 1),
+            "seconds_at_least": round(len(full) / (adapter.t.limiter.limit / 10), 1),
             "note": "not sent: one call per record at the client budget; the incremental comparison is measured"}
     finally:
         ours.send(("stop",))

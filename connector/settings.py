@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
@@ -28,13 +28,22 @@ __all__ = ["Settings", "HubSpotSettings", "SalesforceSettings", "load_settings"]
 
 
 class HubSpotSettings(BaseModel):
-    access_token: SecretStr | None = Field(None, description="Private-app or OAuth access token")
+    access_token: SecretStr | None = Field(None, description="Service Key, legacy private-app token or "
+                                           "OAuth access token")
     refresh_token: SecretStr | None = Field(None, description="OAuth refresh token (with client_id/secret)")
     client_id: str | None = Field(None, description="OAuth app client id, to refresh access tokens")
     client_secret: SecretStr | None = Field(None, description="OAuth app client secret")
     base_url: str = Field("https://api.hubapi.com", description="API host; point it at a sandbox or proxy")
     batch_size: int = Field(100, ge=1, le=100, description="Records per batch update call")
-    rate_per_10s: int = Field(150, ge=1, description="Client-side budget of requests per 10 seconds")
+    rate_per_10s: int | None = Field(None, ge=1, description="Client-side budget of requests per 10 seconds (default: "
+                                     "by auth kind and tier, 80% of HubSpot's limit: 150 on Professional and "
+                                     "Enterprise with a Service Key or private app, else 80)")
+    api_version: str = Field("2026-09", description="HubSpot's dated API version for every call that has one")
+    auth: Literal["service-key", "oauth", "legacy-private-app"] | None = Field(
+        None, description="What ACCESS_TOKEN is (default: oauth with REFRESH_TOKEN, else service-key)")
+    tier: Literal["free", "starter", "professional", "enterprise"] | None = Field(
+        None, description="The portal's highest subscription tier, for the budget and for streams only "
+                          "Enterprise gets (default: unknown, the lowest budget; the streams are tried)")
     search_per_second: int = Field(4, ge=1, description="Client-side budget of search requests per second")
     search_limit: int = Field(200, ge=1, le=200, description="Records per search page")
     lookback_s: int = Field(300, ge=0, description="Overlap re-read before the cursor, for late timestamps")

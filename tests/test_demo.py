@@ -46,3 +46,26 @@ def test_offline_demo_prints_the_queue(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["demo", "--offline", "--leads", "500", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "Queue: hottest first" in text and "leadscore explain" in text
+
+
+@pytest.mark.slow
+def test_hubspot_demo_runs_with_numbered_paths_retired(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import sandbox.hubspot as hubspot_sandbox
+
+    made: list = []
+    real = hubspot_sandbox.create_server
+
+    def retired(*args: object, **kwargs: object) -> object:
+        server = real(*args, retire_numbered_paths=True, **kwargs)  # type: ignore[arg-type]
+        made.append(server)
+        return server
+
+    monkeypatch.setattr(hubspot_sandbox, "create_server", retired)
+    assert main(["demo", "--crm", "hubspot", "--leads", "200", "--out", str(tmp_path), "--json"]) == 0
+    summary = _summary(capsys)
+    assert made and summary["first_sync"]["failed"] == 0 and summary["second_sync"]["new_events"] > 0
+    numbered = {e for e in made[0].log.counts() if "/v3/" in e or "/v4/" in e or "/v1/" in e or "/v2/" in e}
+    from adapters.hubspot.transport import NUMBERED
+
+    assert numbered <= set(NUMBERED)  # only the listed exceptions, still served

@@ -11,13 +11,14 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from adapters.base import FieldSpec, InstallPlan, Owner, Page, TaskRequest, WriteRequest, WriteResult
+from adapters.base import FieldSpec, InstallPlan, Owner, Page, StreamStatus, TaskRequest, WriteRequest, WriteResult
 from adapters.cursors import advance, decode, decode_map, encode, encode_map, last_page_done, ms_of, window
-from adapters.errors import AdapterError
+from adapters.errors import AdapterError, PermissionDenied
 from adapters.hubspot import install as installer
-from adapters.hubspot.convert import ms_of_text, to_account, to_lead, to_property_value
+from adapters.hubspot.convert import ms_of_text, stage_entered_properties, to_account, to_lead, to_property_value
 from adapters.hubspot.events import event_sources
 from adapters.hubspot.pull import archived_pages, associations, joined, primary_company, search_pages
+from adapters.hubspot.streams import StreamSpec, scope_needs, stream_specs, unavailable
 from adapters.hubspot.transport import Credentials, Transport
 from adapters.hubspot.write import create_tasks, enroll, find_tasks, update_batches
 from adapters.retry import RetryPolicy
@@ -26,6 +27,7 @@ from mappings.loader import HubSpotMapping, load_hubspot_mapping
 __all__ = ["HubSpotAdapter"]
 
 _OBJECTS = {"lead": "contacts", "account": "companies"}
+_UNKNOWN: Any = object()
 _MERGED = "hs_merged_object_ids"  # on a contact: the ids of contacts merged into it
 
 
@@ -45,6 +47,8 @@ class HubSpotAdapter:
         self._emails: dict[str, str] = {}
         self._merged: dict[str, str] = {}  # merged-away contact id -> the contact it went into
         self._owners: list[dict[str, Any]] | None = None
+        self._granted: set[str] | None | object = _UNKNOWN  # the token's scopes, asked at most once
+        self._streams: dict[str, StreamStatus] = {}  # what this adapter learnt of each stream
 
     @classmethod
     def from_settings(cls, settings: Any, mapping: HubSpotMapping | None = None,
@@ -55,11 +59,12 @@ class HubSpotAdapter:
             return v.get_secret_value() if v is not None else None
 
         creds = Credentials(secret(settings.access_token), secret(settings.refresh_token), settings.client_id,
-                            secret(settings.client_secret))
+                            secret(settings.client_secret), kind=settings.auth)
         transport = Transport(settings.base_url, creds, rate_per_10s=settings.rate_per_10s,
                               search_per_second=settings.search_per_second, timeout_s=settings.timeout_s,
                               policy=policy or RetryPolicy(max_attempts=settings.max_attempts),
-                              daily_reserve=settings.daily_reserve)
+                              daily_reserve=settings.daily_reserve, api_version=settings.api_version,
+                              tier=settings.tier)
         if mapping is None:
             mapping = load_hubspot_mapping(settings.mapping)
         return cls(transport, mapping, batch_size=settings.batch_size, search_limit=settings.search_limit,
@@ -72,7 +77,14 @@ class HubSpotAdapter:
         return installer.field_specs(self.mapping)
 
     def plan_install(self, fields: Sequence[FieldSpec]) -> InstallPlan:
-        return installer.plan(self.t, fields, self.mapping.write_back.group.name)
+        required, _ = scope_needs(self.mapping)
+        return installer.plan(self.t, fields, self.mapping.write_back.group.name, required, self.granted_scopes())
+
+    def granted_scopes(self) -> set[str] | None:
+        """The token's scopes (None: the portal will not say), asked once per adapter."""
+        if self._granted is _UNKNOWN:
+            self._granted = installer.granted_scopes(self.t)
+        return self._granted  # type: ignore[return-value]
 
     def install(self, plan: InstallPlan) -> InstallPlan:
         group = self.mapping.write_back.group
@@ -80,11 +92,50 @@ class HubSpotAdapter:
         return self.plan_install([*plan.existing, *plan.to_create])
 
     def missing_optional_scopes(self) -> list[str]:
-        """Optional scopes the token lacks, with what they enable (empty when it cannot tell)."""
-        scopes = installer.granted_scopes(self.t)
+        """Optional scopes of actions the token lacks, with what they enable (empty when it cannot
+        tell); those of streams are reported per stream by :meth:`stream_status`."""
+        scopes = self.granted_scopes()
         if scopes is None:
             return []
-        return [f"{s} (to {why})" for s, why in sorted(installer.OPTIONAL_SCOPES.items()) if s not in scopes]
+        _, optional = scope_needs(self.mapping)
+        streams = {s for spec in stream_specs(self.mapping) for s in spec.scopes}
+        return [f"{s} (to {why})" for s, why in sorted(optional.items()) if s not in scopes and s not in streams]
+
+    # -- streams -------------------------------------------------------------------------------
+
+    def stream_status(self) -> list[StreamStatus]:
+        """Each stream the mapping reads (:class:`adapters.base.StreamChecker`), in pull order.
+
+        What a sync already learnt (a stream read, or refused with 403) costs nothing; otherwise
+        the token's scopes decide (one introspection call per adapter), and a stream HubSpot
+        serves to some tiers only is tried with one one-record call when the tier is not set."""
+        granted = self.granted_scopes()
+        out = []
+        for spec in stream_specs(self.mapping):
+            known = self._streams.get(spec.name)
+            if known is None:
+                known = unavailable(spec, granted)
+            if known is None and spec.tier:
+                known = self._probe(spec, granted)
+            out.append(known or StreamStatus(spec.name, True, required=spec.required))
+        return out
+
+    def _probe(self, spec: StreamSpec, granted: set[str] | None) -> StreamStatus | None:
+        tier = self.t.tier
+        if tier is not None:  # told by LEADSCORE_HUBSPOT__TIER: no call
+            return None if tier == "enterprise" else StreamStatus(
+                spec.name, False, f"needs {spec.tier}", f"HubSpot serves it to portals with {spec.tier} only "
+                f"(LEADSCORE_HUBSPOT__TIER is {tier}); upgrade, or drop it from the mapping", required=spec.required)
+        try:
+            self.t.request("check web analytics events", "GET", "/events/event-occurrences/{version}",
+                           query={"objectType": "contact", "limit": 1})
+        except PermissionDenied as exc:
+            return unavailable(spec, granted, str(exc))
+        return None
+
+    def unavailable_streams(self) -> list[StreamStatus]:
+        """Streams this adapter found it cannot read (no calls)."""
+        return [s for s in self._streams.values() if not s.available]
 
     def check_mapping(self) -> list[str]:
         return installer.check_mapping(self.t, self.mapping)
@@ -94,7 +145,8 @@ class HubSpotAdapter:
     def pull_leads(self, cursor: str | None, until: datetime) -> Iterator[Page]:
         m = self.mapping.contacts
         by_property = m.account_from == "property"
-        props = [*m.properties(), *(["associatedcompanyid"] if by_property else []), _MERGED]
+        props = [*m.properties(), *(["associatedcompanyid"] if by_property else []), _MERGED,
+                 *(stage_entered_properties() if m.fields.get("lifecycle_stage") else [])]
         email_prop = m.fields.get("email")
 
         def pages() -> Iterator[tuple[list[Any], str | None]]:
@@ -143,17 +195,40 @@ class HubSpotAdapter:
         default = marks.pop("*", None)
         sources = event_sources(self.t, self.mapping, self.contact_ids, self.search_limit)
 
+        specs = {s.source: s for s in stream_specs(self.mapping)}
+        granted: set[str] | None = None if self._granted is _UNKNOWN else self._granted  # type: ignore[assignment]
+
         def pages() -> Iterator[tuple[list[Any], str | None]]:
             for source in sources:
+                spec = specs[source.name]
+                known = self._streams.get(spec.name)
+                if known is not None and not known.available:
+                    continue  # refused earlier by this portal: named once, not asked again
                 start = marks.get(source.name, default)
-                for events, high in source.read(window(start, until_ms, self.lookback_ms)):
-                    if source.ascending:
-                        moved = advance(marks.get(source.name, default), high, until_ms)
-                        if moved is not None:
-                            marks[source.name] = moved
-                    if events:
-                        yield events, encode_map(marks)
+                try:
+                    if source.resume is not None:  # the source checkpoints itself (name and name.* marks)
+                        own = {k: v for k, v in marks.items() if k == source.name or k.startswith(source.name + ".")}
+                        if source.name not in own and default is not None:
+                            own[source.name] = default
+                        for events, state in source.resume(own, until_ms, self.lookback_ms):
+                            for k in [k for k in marks if k.startswith(source.name + ".")]:
+                                del marks[k]
+                            marks.update(state)
+                            yield events, encode_map(marks)
+                    else:
+                        for events, high in source.read(window(start, until_ms, self.lookback_ms)):
+                            if source.ascending:
+                                moved = advance(marks.get(source.name, default), high, until_ms)
+                                if moved is not None:
+                                    marks[source.name] = moved
+                            if events:
+                                yield events, encode_map(marks)
+                except PermissionDenied as exc:  # a tier or a scope: skip this stream, read the others
+                    self._streams[spec.name] = unavailable(spec, granted, str(exc)) or StreamStatus(
+                        spec.name, False, str(exc))
+                    continue
                 marks[source.name] = until_ms
+                self._streams[spec.name] = StreamStatus(spec.name, True, required=spec.required)
 
         stream = pages()
         return last_page_done(stream, None) if not sources else self._events_final(stream, marks)
@@ -171,12 +246,12 @@ class HubSpotAdapter:
         """E-mail (lower case) → contact id, from memory, else a batch read by ``idProperty=email``."""
         found = {e: self._emails[e] for e in emails if e in self._emails}
         missing = [e for e in emails if e not in found]
-        api = self.t.api("crm.objects.batch_api")
         for i in range(0, len(missing), 100):
             body = {"idProperty": "email", "properties": ["email"],
                     "inputs": [{"id": e} for e in missing[i:i + 100]]}
-            data, _ = self.t.call("read contacts by e-mail", api.read, "contacts", body,
-                                  endpoint="POST /crm/v3/objects/{objectType}/batch/read")
+            data, _ = self.t.request("read contacts by e-mail", "POST",
+                                     "/crm/objects/{version}/{objectType}/batch/read",
+                                     path_params={"objectType": "contacts"}, body=body)
             for r in data.get("results") or []:
                 email = str((r.get("properties") or {}).get("email") or "").lower()
                 if email:
@@ -239,12 +314,11 @@ class HubSpotAdapter:
                 raise AdapterError(f"enroll: {sender_email} is not a HubSpot owner; pass a sequence id and an "
                                    f"owner's e-mail as SEQUENCE_ID/owner@example.com")
             return enroll(self.t, lead_ids, sequence_id, sender)
-        api = self.t.api("crm.objects.batch_api")
         owner_of: dict[str, str] = {}
         for i in range(0, len(lead_ids), 100):
             body = {"properties": ["hubspot_owner_id"], "inputs": [{"id": str(x)} for x in lead_ids[i:i + 100]]}
-            data, _ = self.t.call("read contact owners", api.read, "contacts", body,
-                                  endpoint="POST /crm/v3/objects/{objectType}/batch/read")
+            data, _ = self.t.request("read contact owners", "POST", "/crm/objects/{version}/{objectType}/batch/read",
+                                     path_params={"objectType": "contacts"}, body=body)
             for r in data.get("results") or []:
                 owner_of[str(r["id"])] = str((r.get("properties") or {}).get("hubspot_owner_id") or "")
         out: dict[str, WriteResult] = {}
@@ -259,12 +333,11 @@ class HubSpotAdapter:
 
     def _owner_rows(self) -> list[dict[str, Any]]:
         if self._owners is None:
-            api = self.t.api("crm.owners.owners_api")
             rows: list[dict[str, Any]] = []
             after = None
             while True:
-                kw: dict[str, Any] = {"limit": 100, **({"after": after} if after else {})}
-                data, _ = self.t.call("list owners", api.get_page, endpoint="GET /crm/v3/owners", **kw)
+                query: dict[str, Any] = {"limit": 100, **({"after": after} if after else {})}
+                data, _ = self.t.request("list owners", "GET", "/crm/owners/{version}", query=query)
                 rows.extend(data.get("results") or [])
                 after = ((data.get("paging") or {}).get("next") or {}).get("after")
                 if not after:

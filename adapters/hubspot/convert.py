@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from adapters.base import STAGE_ENTERED
 from adapters.cursors import ms_of
 from mappings.loader import ObjectFields
 from scoring.records import Account, Lead
@@ -67,9 +68,25 @@ def _fields(props: Mapping[str, Any], mapping: ObjectFields) -> tuple[dict[str, 
     return values, custom
 
 
+#: HubSpot's default lifecycle stage ids; each has a "date entered" property hs_v2_date_entered_<id>
+#: (https://knowledge.hubspot.com/records/use-lifecycle-stages)
+LIFECYCLE_STAGES = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer",
+                    "evangelist", "other")
+
+
+def stage_entered_properties() -> list[str]:
+    return [f"hs_v2_date_entered_{s}" for s in LIFECYCLE_STAGES]
+
+
 def to_lead(obj: Mapping[str, Any], mapping: ObjectFields, account_id: str | None) -> Lead:
-    values, custom = _fields(obj.get("properties") or {}, mapping)
-    return Lead(id=str(obj["id"]), account_id=account_id, custom=custom, **values)
+    props = obj.get("properties") or {}
+    values, custom = _fields(props, mapping)
+    lead = Lead(id=str(obj["id"]), account_id=account_id, custom=custom, **values)
+    stage = props.get(mapping.fields.get("lifecycle_stage") or "lifecyclestage")
+    entered = parse_time(props.get(f"hs_v2_date_entered_{stage}")) if stage else None
+    if entered is not None:
+        lead.custom[STAGE_ENTERED] = entered.isoformat()
+    return lead
 
 
 def to_account(obj: Mapping[str, Any], mapping: ObjectFields) -> Account:

@@ -2,15 +2,23 @@
 
 Sources, each with its own mark in the (JSON) events cursor, read for the run's window:
 
-- ``web``: ``GET /events/v3/events`` (page views, custom behavioural events), oldest first, so the
-  mark moves page by page; types by the mapping's ``events.web`` (shell patterns).
-- ``email``: ``GET /email/public/v1/events`` (sent/open/click/bounce/unsubscribe). Newest first,
-  so its mark moves only when the source is finished. Events name the recipient's e-mail address;
-  contact ids come from the adapter's e-mail → id memory (filled while pulling contacts) or a batch
-  read by ``idProperty=email`` (≤ 100 per call).
-- ``forms``: every form's submissions (newest first, ≤ 50 per call), read back to the window start.
+- ``web``: ``GET /events/event-occurrences/{version}`` (page views, custom behavioural events;
+  HubSpot serves it to Enterprise portals only), oldest first, so the mark moves page by page;
+  types by the mapping's ``events.web`` (shell patterns).
+- ``email``: ``GET /email/public/v1/events`` (sent/open/click/bounce/unsubscribe; scope
+  ``content``; no dated version yet). HubSpot answers newest first (``startTimestamp`` and
+  ``endTimestamp`` inclusive), so each call is a query bounded above by the oldest time read so
+  far (the ids read at that millisecond are skipped) rather than an offset into one query: after
+  every page the cursor says which range is left, and a killed run resumes there instead of
+  starting over. A first run reads back :data:`EMAIL_HISTORY_DAYS`, not the portal's whole
+  history. Pages of 1,000, as many calls as offset paging. Events name the recipient's e-mail
+  address; contact ids come from the adapter's e-mail → id memory (filled while pulling
+  contacts) or a batch read by ``idProperty=email`` (≤ 100 per call).
+- ``forms``: every form (``formTypes=all``: HubSpot lists only ``hubspot`` forms without it, not
+  captured, pop-up or flow forms), each form's submissions (newest first, ≤ 50 per call), read
+  back to the window start. Scope ``forms``; no dated version yet.
 - ``emails`` / ``meetings`` / ``calls`` (the mapping's ``events.engagements``): CRM search on
-  ``hs_lastmodifieddate`` plus a v4 batch read of their contact associations per page.
+  ``hs_lastmodifieddate`` plus a batch read of their contact associations per page.
 """
 
 from __future__ import annotations
@@ -27,7 +35,11 @@ from adapters.hubspot.transport import Transport
 from mappings.loader import Engagement, HubSpotMapping
 from scoring.records import Event
 
-__all__ = ["EventSource", "event_sources"]
+__all__ = ["EMAIL_HISTORY_DAYS", "EventSource", "event_sources"]
+
+#: How far back a first run reads marketing e-mail events.
+EMAIL_HISTORY_DAYS = 365
+_DAY_MS = 86_400_000
 
 #: Resolves e-mail addresses to contact ids (the adapter's memory plus a batch read).
 Resolver = Callable[[Sequence[str]], dict[str, str]]
@@ -40,6 +52,9 @@ class EventSource:
     name: str
     ascending: bool  # True: the mark may move after every page
     read: Callable[[Window], Iterator[tuple[list[Event], int | None]]]
+    #: a source that checkpoints its own progress: ``resume(marks, until_ms, lookback_ms)`` yields
+    #: ``(events, its marks after them)`` (the source's name and ``name.*`` keys of the cursor)
+    resume: Callable[[dict[str, int], int, int], Iterator[tuple[list[Event], dict[str, int]]]] | None = None
 
 
 def _web(t: Transport, mapping: HubSpotMapping, limit: int) -> EventSource:
@@ -49,16 +64,16 @@ def _web(t: Transport, mapping: HubSpotMapping, limit: int) -> EventSource:
         return next((v for p, v in patterns if fnmatch.fnmatchcase(name, p)), None)
 
     def read(win: Window) -> Iterator[tuple[list[Event], int | None]]:
-        api = t.api("events.events_api")
         after: str | None = None
         while True:
-            kw: dict[str, Any] = {"object_type": "contact", "limit": limit, "sort": ["ASCENDING"],
-                                  "occurred_before": encode(win.until_ms)}
+            query: dict[str, Any] = {"objectType": "contact", "limit": limit, "sort": ["ASCENDING"],
+                                     "occurredBefore": encode(win.until_ms)}
             if win.start_ms is not None:
-                kw["occurred_after"] = encode(win.start_ms)
+                query["occurredAfter"] = encode(win.start_ms)
             if after:
-                kw["after"] = after
-            data, _ = t.call("read web analytics events", api.get_page, endpoint="GET /events/v3/events", **kw)
+                query["after"] = after
+            data, _ = t.request("read web analytics events", "GET", "/events/event-occurrences/{version}",
+                                query=query)
             events, high = [], None
             for r in data.get("results") or []:
                 when = parse_time(r.get("occurredAt"))
@@ -91,33 +106,67 @@ def _email(t: Transport, mapping: HubSpotMapping, resolve: Resolver) -> EventSou
             return None
         return kind
 
-    def read(win: Window) -> Iterator[tuple[list[Event], int | None]]:
-        offset: str | None = None
-        while True:
-            params: dict[str, Any] = {"endTimestamp": win.until_ms, "limit": 1000}
-            if win.start_ms is not None:
-                params["startTimestamp"] = win.start_ms
-            if offset:
-                params["offset"] = offset
-            data, _ = t.raw("read marketing email events", "GET", "/email/public/v1/events", params=params)
-            raw = [(e, k) for e in data.get("events") or [] if (k := kind_of(e)) is not None]
-            ids = resolve(sorted({str(e.get("recipient") or "").lower() for e, _ in raw if e.get("recipient")}))
-            events = []
-            for e, kind in raw:
-                lead = ids.get(str(e.get("recipient") or "").lower())
-                when = parse_time(e.get("created"))
-                if lead is None or when is None:
-                    continue
-                campaign = str(e["emailCampaignId"]) if e.get("emailCampaignId") else None
-                events.append(Event(lead_id=lead, type=kind, occurred_at=when, id=f"email:{e.get('id')}",
-                                    url=e.get("url") or None, campaign=campaign, email_id=campaign,
-                                    attributes={"hubspot_type": e.get("type")}))
-            yield events, None
-            if not data.get("hasMore"):
-                return
-            offset = str(data.get("offset"))
+    def page(lo: int, hi: int, offset: str | None) -> tuple[list[Event], list[dict[str, Any]], dict[str, Any]]:
+        params: dict[str, Any] = {"startTimestamp": lo, "endTimestamp": hi, "limit": 1000}
+        if offset:
+            params["offset"] = offset
+        data, _ = t.request("read marketing email events", "GET", "/email/public/v1/events", query=params,
+                            endpoint="read marketing email events")
+        rows = [e for e in data.get("events") or [] if isinstance(e, dict)]
+        raw = [(e, k) for e in rows if (k := kind_of(e)) is not None]
+        ids = resolve(sorted({str(e.get("recipient") or "").lower() for e, _ in raw if e.get("recipient")}))
+        events = []
+        for e, kind in raw:
+            lead = ids.get(str(e.get("recipient") or "").lower())
+            when = parse_time(e.get("created"))
+            if lead is None or when is None:
+                continue
+            campaign = str(e["emailCampaignId"]) if e.get("emailCampaignId") else None
+            events.append(Event(lead_id=lead, type=kind, occurred_at=when, id=f"email:{e.get('id')}",
+                                url=e.get("url") or None, campaign=campaign, email_id=campaign,
+                                attributes={"hubspot_type": e.get("type")}))
+        return events, rows, data
 
-    return EventSource("email", False, read)
+    def walk(lo: int, top: int, state: Callable[[int], dict[str, int]]) -> Iterator[tuple[list[Event], dict[str, int]]]:
+        """[lo, top] newest first, each call a query bounded by the oldest time read so far: the
+        state after each page says what is left ([lo, hi]), so a killed run resumes there."""
+        hi, skip, offset = top, frozenset[str](), None
+        while True:
+            events, rows, data = page(lo, hi, offset)
+            fresh = [e for e in events if e.id not in skip]
+            if not data.get("hasMore") or not rows:
+                yield fresh, {}
+                return
+            oldest = min(int(r.get("created") or hi) for r in rows)
+            if oldest == hi:  # a whole page at one millisecond: page on within it by offset
+                skip, offset = skip | {e.id for e in events if e.id}, str(data.get("offset"))
+            else:
+                at_oldest = {f"email:{r.get('id')}" for r in rows if int(r.get("created") or 0) == oldest}
+                hi, skip, offset = oldest, frozenset(at_oldest), None
+            yield fresh, state(hi)
+
+    def resume(marks: dict[str, int], until_ms: int, lookback_ms: int) -> Iterator[tuple[list[Event], dict[str, int]]]:
+        """The source's marks: ``email`` (every event up to it is read), and while a run is under way
+        ``email.top`` / ``email.down`` (the events in (down, top] are read too, [email, down] not yet)."""
+        lo = marks.get("email")
+        start = lo - lookback_ms if lo is not None else until_ms - EMAIL_HISTORY_DAYS * _DAY_MS
+        base = lo if lo is not None else start
+        top, down = marks.get("email.top"), marks.get("email.down")
+        if top is not None and down is not None:  # a killed run's range first, down to the old mark
+            for events, state in walk(max(0, start), down, lambda hi: {"email": base, "email.top": top,
+                                                                      "email.down": hi}):
+                yield events, state or {"email": top}
+            base, start = top, top - lookback_ms
+        for events, state in walk(max(0, start), until_ms, lambda hi: {"email": base, "email.top": until_ms,
+                                                                       "email.down": hi}):
+            yield events, state or {"email": until_ms}
+
+    def read(win: Window) -> Iterator[tuple[list[Event], int | None]]:
+        marks = {} if win.start_ms is None else {"email": win.start_ms}
+        for events, _ in resume(marks, win.until_ms, 0):
+            yield events, None
+
+    return EventSource("email", False, read, resume=resume)
 
 
 def _forms(t: Transport, kind: str, resolve: Resolver) -> EventSource:
@@ -125,8 +174,8 @@ def _forms(t: Transport, kind: str, resolve: Resolver) -> EventSource:
         forms: list[dict[str, Any]] = []
         after = None
         while True:
-            params: dict[str, Any] = {"limit": 100, **({"after": after} if after else {})}
-            data, _ = t.raw("list forms", "GET", "/marketing/v3/forms", params=params)
+            params: dict[str, Any] = {"limit": 100, "formTypes": ["all"], **({"after": after} if after else {})}
+            data, _ = t.request("list forms", "GET", "/marketing/v3/forms", query=params, endpoint="list forms")
             forms.extend(data.get("results") or [])
             after = ((data.get("paging") or {}).get("next") or {}).get("after")
             if not after:
@@ -135,8 +184,10 @@ def _forms(t: Transport, kind: str, resolve: Resolver) -> EventSource:
             after = None
             while True:
                 params = {"limit": 50, **({"after": after} if after else {})}
-                path = f"/form-integrations/v1/submissions/forms/{form['id']}"
-                data, _ = t.raw("read form submissions", "GET", path, params=params)
+                data, _ = t.request("read form submissions", "GET",
+                                    "/form-integrations/v1/submissions/forms/{formGuid}",
+                                    path_params={"formGuid": form["id"]}, query=params,
+                                    endpoint="read form submissions")
                 rows = data.get("results") or []
                 inside = [r for r in rows if int(r.get("submittedAt") or 0) <= win.until_ms
                           and (win.start_ms is None or int(r.get("submittedAt") or 0) >= win.start_ms)]

@@ -13,31 +13,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters.base import FieldSpec, InstallPlan
+from adapters.hubspot.streams import scope_needs
 from adapters.hubspot.transport import Transport
 from adapters.retry import RequestRejected
-from mappings.loader import HubSpotMapping
+from mappings.loader import HubSpotMapping, load_hubspot_mapping
 
 __all__ = ["REQUIRED_SCOPES", "OPTIONAL_SCOPES", "check_mapping", "field_specs", "granted_scopes", "hubspot_type",
            "install", "plan"]
 
-#: scope → why leadscore needs it (sync and install cannot work without these).
-REQUIRED_SCOPES: dict[str, str] = {
-    "crm.objects.contacts.read": "read contacts and their engagement",
-    "crm.objects.contacts.write": "write scores and tasks to contacts",
-    "crm.objects.companies.read": "read companies",
-    "crm.schemas.contacts.read": "check the contact properties",
-    "crm.schemas.contacts.write": "create the leadscore contact properties",
-    "crm.objects.owners.read": "list owners to assign leads",
-}
-#: Needed only for some features; reported, not required.
-OPTIONAL_SCOPES: dict[str, str] = {
-    "crm.objects.companies.write": "write account scores to companies",
-    "crm.schemas.companies.read": "check the company properties",
-    "crm.schemas.companies.write": "create the leadscore company properties",
-    "forms": "read form submissions",
-    "content": "read marketing email events (opens, clicks, bounces, unsubscribes)",
-    "automation.sequences.enrollments.write": "enroll contacts in sequences",
-}
+#: scope → why, for the default mapping (see :func:`adapters.hubspot.streams.scope_needs`).
+REQUIRED_SCOPES, OPTIONAL_SCOPES = scope_needs(load_hubspot_mapping())
 
 _TYPES = {"number": ("number", "number"), "text": ("string", "text"), "textarea": ("string", "textarea"),
           "datetime": ("datetime", "date"), "date": ("date", "date"), "bool": ("bool", "booleancheckbox"),
@@ -60,42 +45,60 @@ def field_specs(mapping: HubSpotMapping) -> list[FieldSpec]:
 
 
 def granted_scopes(t: Transport) -> set[str] | None:
-    """The token's scopes by introspection, or None when the portal will not say."""
+    """The token's scopes, or None when the portal will not say.
+
+    OAuth (a project app): the scopes the token endpoint reported, else the dated introspection
+    endpoint ``POST /oauth/{version}/token/introspect`` (form: client id and secret, token), which
+    replaces ``GET /oauth/v1/access-tokens/{token}``. A Service Key or legacy private-app token:
+    ``POST /oauth/v2/private-apps/get/access-token-info`` (no dated version yet).
+    """
     token = t.token
     try:
         if t.credentials.oauth:
-            data, _ = t.raw("read the token's scopes", "GET", f"/oauth/v1/access-tokens/{token}")
+            if t.oauth_scopes is not None:
+                return set(t.oauth_scopes)
+            creds = t.credentials
+            data, _ = t.request("read the token's scopes", "POST", "/oauth/{version}/token/introspect",
+                                form={"client_id": creds.client_id, "client_secret": creds.client_secret,
+                                      "token": token, "token_type_hint": "access_token"}, auth=False,
+                                endpoint="introspect the token")
+            if isinstance(data, dict) and data.get("active") is False:
+                return None
         else:
-            data, _ = t.raw("read the token's scopes", "POST", "/oauth/v2/private-apps/get/access-token-info",
-                            body={"tokenKey": token})
+            data, _ = t.request("read the token's scopes", "POST", "/oauth/v2/private-apps/get/access-token-info",
+                                body={"tokenKey": token}, endpoint="read the token's scopes")
     except RequestRejected:
         return None
-    return {str(s) for s in (data or {}).get("scopes") or []}
+    data = data or {}
+    scopes = data.get("scopes")
+    if scopes is None and isinstance(data.get("scope"), str):  # RFC 7662 spells it as one string
+        scopes = data["scope"].split()
+    return {str(s) for s in scopes or []} if scopes is not None else None
 
 
 def _properties(t: Transport, obj: str) -> dict[str, dict[str, Any]]:
-    api = t.api("crm.properties.core_api")
-    data, _ = t.call(f"list {obj} properties", api.get_all, obj, endpoint="GET /crm/v3/properties/{objectType}")
+    data, _ = t.request(f"list {obj} properties", "GET", "/crm/properties/{version}/{objectType}",
+                        path_params={"objectType": obj})
     return {p["name"]: p for p in data.get("results") or []}
 
 
 def _groups(t: Transport, obj: str) -> set[str]:
-    api = t.api("crm.properties.groups_api")
-    data, _ = t.call(f"list {obj} property groups", api.get_all, obj,
-                     endpoint="GET /crm/v3/properties/{objectType}/groups")
+    data, _ = t.request(f"list {obj} property groups", "GET", "/crm/properties/{version}/{objectType}/groups",
+                        path_params={"objectType": obj})
     return {g["name"] for g in data.get("results") or []}
 
 
-def plan(t: Transport, fields: Sequence[FieldSpec], group: str) -> InstallPlan:
+_ASK: Any = object()
+
+
+def plan(t: Transport, fields: Sequence[FieldSpec], group: str, required: dict[str, str] | None = None,
+         granted: set[str] | None = _ASK) -> InstallPlan:
     """What exists, what to create, and what is wrong (missing scopes, a property of another type)."""
     result = InstallPlan()
-    scopes = granted_scopes(t)
+    scopes = granted_scopes(t) if granted is _ASK else granted
     objects = sorted({f.object for f in fields})
     if scopes is not None:
-        needed = dict(REQUIRED_SCOPES)
-        if "companies" in objects:
-            needed.update({s: OPTIONAL_SCOPES[s] for s in ("crm.objects.companies.write", "crm.schemas.companies.read",
-                                                           "crm.schemas.companies.write")})
+        needed = dict(required or REQUIRED_SCOPES)
         for scope, why in sorted(needed.items()):
             if scope not in scopes:
                 result.problems.append(f"missing scope {scope} (to {why}): add it to the app and issue a new token")
@@ -126,43 +129,67 @@ def _definition(spec: FieldSpec, group: str) -> dict[str, Any]:
     body: dict[str, Any] = {"name": spec.name, "label": spec.label, "type": kind, "fieldType": field_type,
                             "groupName": group, "description": spec.description, "formField": False}
     if spec.type == "bool":
-        body["options"] = [{"label": "Yes", "value": "true", "displayOrder": 0},
-                           {"label": "No", "value": "false", "displayOrder": 1}]
-    elif spec.options:
-        body["options"] = [{"label": o, "value": o, "displayOrder": i} for i, o in enumerate(spec.options)]
+        body["options"] = [{"label": "Yes", "value": "true", "displayOrder": 0, "hidden": False},
+                           {"label": "No", "value": "false", "displayOrder": 1, "hidden": False}]
+    elif spec.options:  # OptionInput requires displayOrder, hidden, label and value (properties spec)
+        body["options"] = [{"label": o, "value": o, "displayOrder": i, "hidden": False}
+                           for i, o in enumerate(spec.options)]
     return body
 
 
 def install(t: Transport, planned: InstallPlan, group: str, group_label: str) -> None:
-    """Create the group and the planned properties; ones that appeared meanwhile are fine (409)."""
+    """Create the group and the planned properties; ones that appeared meanwhile are fine (409).
+
+    ``POST /crm/properties/{version}/{objectType}/batch/create`` answers 201 when all were made or
+    207 with per-property ``errors[]`` (``BatchResponsePropertyWithErrors``): a property that exists
+    already (``context.name`` / a 409 status) is fine, any other error stops install naming the
+    property and HubSpot's message."""
     if planned.problems:
         raise ValueError("install: the plan has problems; fix them first")
-    groups = t.api("crm.properties.groups_api")
-    batch = t.api("crm.properties.batch_api")
-    core = t.api("crm.properties.core_api")
     for obj in sorted({s.object for s in planned.to_create}):
         if group not in _groups(t, obj):
             try:
-                t.call(f"create the {group} {obj} property group", groups.create, obj,
-                       {"name": group, "label": group_label, "displayOrder": -1},
-                       endpoint="POST /crm/v3/properties/{objectType}/groups")
+                t.request(f"create the {group} {obj} property group", "POST",
+                          "/crm/properties/{version}/{objectType}/groups", path_params={"objectType": obj},
+                          body={"name": group, "label": group_label, "displayOrder": -1})
             except RequestRejected as exc:
                 if exc.status != 409:
                     raise
         specs = [_definition(s, group) for s in planned.to_create if s.object == obj]
         try:
-            t.call(f"create {len(specs)} {obj} properties", batch.create, obj, {"inputs": specs},
-                   endpoint="POST /crm/v3/properties/{objectType}/batch/create")
+            data, _ = t.request(f"create {len(specs)} {obj} properties", "POST",
+                                "/crm/properties/{version}/{objectType}/batch/create",
+                                path_params={"objectType": obj}, body={"inputs": specs})
         except RequestRejected as exc:
             if exc.status != 409:
                 raise
-            for body in specs:  # some exist already: create the rest one by one
+            for body in specs:  # a 409 fails the whole batch: some exist already, create the rest one by one
                 try:
-                    t.call(f"create {obj} property {body['name']}", core.create, obj, body,
-                           endpoint="POST /crm/v3/properties/{objectType}")
+                    t.request(f"create {obj} property {body['name']}", "POST", "/crm/properties/{version}/{objectType}",
+                              path_params={"objectType": obj}, body=body)
                 except RequestRejected as inner:
                     if inner.status != 409:
                         raise
+            continue
+        problems = {n: m for n, m in _batch_errors(data, [b["name"] for b in specs]).items() if m is not None}
+        if problems:
+            raise RequestRejected(f"create {obj} properties: HubSpot refused "
+                                  + "; ".join(f"{n} ({m})" for n, m in sorted(problems.items())), 400, data)
+
+
+def _batch_errors(data: Any, names: list[str]) -> dict[str, str | None]:
+    """Property name → HubSpot's message for each error of a 207 (None: it exists already, fine)."""
+    out: dict[str, str | None] = {}
+    for err in (data or {}).get("errors") or []:
+        ctx = err.get("context") or {}
+        hit = [str(n) for n in ctx.get("name") or ctx.get("propertyName") or []]
+        if not hit:  # some errors name the property only in the message
+            hit = [n for n in names if n in str(err.get("message") or "")]
+        exists = str(err.get("status")) == "409" or err.get("category") == "CONFLICT" or "already exists" in str(
+            err.get("message") or "")
+        for n in hit:
+            out[n] = None if exists else f"{err.get('category', 'ERROR')}: {err.get('message', '')}"
+    return out
 
 
 def check_mapping(t: Transport, mapping: HubSpotMapping) -> list[str]:

@@ -1,4 +1,4 @@
-"""Incremental reads: CRM search on the last-modified property, v4 association batch reads, and
+"""Incremental reads: CRM search on the last-modified property, association batch reads, and
 the list of archived (deleted) objects.
 
 A search query cannot page past 10,000 results (HubSpot answers 400), so when the next ``after``
@@ -40,12 +40,11 @@ def search_pages(t: Transport, object_type: str, modified: str, properties: Sequ
     one place and the next page would skip one. HubSpot's ``total`` drops when that happens; the
     query is then restarted from the last record read, as at the 10,000-result cap.
     """
-    api = t.api("crm.objects.search_api")
     props = sorted({*properties, modified})
     lo, skip, after = win.start_ms, frozenset[str](), None
     tail: tuple[int, frozenset[str]] | None = None
     previous_total: int | None = None
-    endpoint = f"POST /crm/v3/objects/{object_type}/search"
+    endpoint = f"POST {t.path('/crm/objects/{version}')}/{object_type}/search"
 
     def restart() -> tuple[int | None, frozenset[str]]:
         if tail is None:
@@ -62,7 +61,8 @@ def search_pages(t: Transport, object_type: str, modified: str, properties: Sequ
                                 "properties": props, "limit": limit}
         if after is not None:
             body["after"] = after
-        data, _ = t.call(f"search {object_type}", api.do_search, object_type, body, search=True, endpoint=endpoint)
+        data, _ = t.request(f"search {object_type}", "POST", "/crm/objects/{version}/{objectType}/search",
+                            path_params={"objectType": object_type}, body=body, search=True, endpoint=endpoint)
         results: list[dict[str, Any]] = data.get("results") or []
         total = int(data.get("total") or 0)
         if after is not None and previous_total is not None and total < previous_total:
@@ -91,17 +91,16 @@ def search_pages(t: Transport, object_type: str, modified: str, properties: Sequ
 def archived_pages(t: Transport, object_type: str, limit: int = 100) -> Iterator[list[dict[str, Any]]]:
     """Pages of the archived (deleted) objects HubSpot still holds, in id order, each with ``archivedAt``.
 
-    ``GET /crm/v3/objects/{type}?archived=true`` (``limit`` ≤ 100), asking for ``hs_object_id`` only
+    ``GET /crm/objects/{version}/{type}?archived=true`` (``limit`` ≤ 100), asking for ``hs_object_id`` only
     to keep answers small. HubSpot cannot filter this list by archive time, so every call reads
     the whole recycling bin: ⌈archived / limit⌉ calls (at least one).
     """
-    api = t.api("crm.objects.basic_api")
     after: str | None = None
     while True:
-        kw: dict[str, Any] = {"limit": limit, "properties": ["hs_object_id"], "archived": True,
-                              **({"after": after} if after else {})}
-        data, _ = t.call(f"list archived {object_type}", api.get_page, object_type,
-                         endpoint="GET /crm/v3/objects/{objectType}", **kw)
+        query: dict[str, Any] = {"limit": limit, "properties": ["hs_object_id"], "archived": True,
+                                 **({"after": after} if after else {})}
+        data, _ = t.request(f"list archived {object_type}", "GET", "/crm/objects/{version}/{objectType}",
+                            path_params={"objectType": object_type}, query=query)
         results: list[dict[str, Any]] = (data or {}).get("results") or []
         if results:
             yield results
@@ -110,7 +109,7 @@ def archived_pages(t: Transport, object_type: str, limit: int = 100) -> Iterator
             return
 
 
-ASSOCIATION_BATCH = 1000  # ids per v4 association batch read (HubSpot's limit since February 2025)
+ASSOCIATION_BATCH = 1000  # ids per association batch read (HubSpot's limit since February 2025)
 
 
 def joined(pages: Iterator[list[dict[str, Any]]], size: int = ASSOCIATION_BATCH,
@@ -133,18 +132,20 @@ def joined(pages: Iterator[list[dict[str, Any]]], size: int = ASSOCIATION_BATCH,
 
 
 def associations(t: Transport, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """id → its associations (``{toObjectId, associationTypes}``) by v4 batch read, ≤ 1,000 ids a call.
+    """id → its associations (``{toObjectId, associationTypes}``) by batch read
+    (``POST /crm/associations/{version}/{from}/{to}/batch/read``), ≤ 1,000 ids a call.
 
     Ids without associations are simply absent (HubSpot reports them as 207 errors
     ``NO_ASSOCIATIONS_FOUND``, which are not failures).
     """
-    api = t.api("crm.associations.v4.batch_api")
     out: dict[str, list[dict[str, Any]]] = {}
-    endpoint = f"POST /crm/v4/associations/{from_type}/{to_type}/batch/read"
+    endpoint = f"POST {t.path('/crm/associations/{version}')}/{from_type}/{to_type}/batch/read"
     for i in range(0, len(ids), ASSOCIATION_BATCH):
         body = {"inputs": [{"id": str(x)} for x in ids[i:i + ASSOCIATION_BATCH]]}
-        data, _ = t.call(f"read {from_type}→{to_type} associations", api.get_page, from_type, to_type, body,
-                         endpoint=endpoint)
+        data, _ = t.request(f"read {from_type}→{to_type} associations", "POST",
+                            "/crm/associations/{version}/{fromObjectType}/{toObjectType}/batch/read",
+                            path_params={"fromObjectType": from_type, "toObjectType": to_type}, body=body,
+                            endpoint=endpoint)
         for r in data.get("results") or []:
             out.setdefault(str(r["from"]["id"]), []).extend(r.get("to") or [])
     return out

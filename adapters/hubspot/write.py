@@ -1,6 +1,6 @@
 """Write-back: batch updates with one result per record, tasks for reps, sequence enrollment.
 
-Batch update (``POST /crm/v3/objects/{type}/batch/update``, ≤ ``batch_size`` inputs): a 200 means
+Batch update (``POST /crm/objects/{version}/{type}/batch/update``, ≤ ``batch_size`` inputs): a 200 means
 all written; a 207 lists what failed in ``errors[].context.ids`` (checked every time — the client
 returns, not raises, a 207). A 400/409 for a bad value fails the *whole* batch in HubSpot, so the
 batch is split in halves until the bad records stand alone: per-record failures never fail the
@@ -43,11 +43,11 @@ def _ids_of(error: dict[str, Any]) -> list[str]:
 
 def _send(t: Transport, object_type: str, inputs: list[dict[str, Any]]) -> dict[str, WriteResult]:
     """One batch, split on a rejected value until the culprit stands alone."""
-    api = t.api("crm.objects.batch_api")
-    endpoint = f"POST /crm/v3/objects/{object_type}/batch/update"
     try:
-        data, status = t.call(f"update {len(inputs)} {object_type}", api.update, object_type, {"inputs": inputs},
-                              endpoint=endpoint)
+        data, status = t.request(f"update {len(inputs)} {object_type}", "POST",
+                                 "/crm/objects/{version}/{objectType}/batch/update",
+                                 path_params={"objectType": object_type}, body={"inputs": inputs},
+                                 endpoint=f"POST {t.path('/crm/objects/{version}')}/{object_type}/batch/update")
     except RequestRejected as exc:
         if len(inputs) == 1:
             return {inputs[0]["id"]: WriteResult(inputs[0]["id"], False, str(exc), retriable=False)}
@@ -97,7 +97,6 @@ def task_marker(key: str) -> str:
 def create_tasks(t: Transport, tasks: Sequence[TaskRequest], scored_at: str) -> list[WriteResult]:
     """One task per request, associated to its contact; one POST each (a create is not retried on
     an ambiguous failure, so it can never be made twice)."""
-    api = t.api("crm.objects.basic_api")
     out = []
     for task in tasks:
         props = {"hs_task_subject": task.subject, "hs_task_body": f"{task.body}\n\n{task_marker(task.idempotency_key)}",
@@ -108,8 +107,8 @@ def create_tasks(t: Transport, tasks: Sequence[TaskRequest], scored_at: str) -> 
         body = {"properties": props, "associations": [{"to": {"id": task.lead_id}, "types": [
             {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TASK_TO_CONTACT}]}]}
         try:
-            data, _ = t.call("create a task", api.create, "tasks", body, idempotent=False,
-                             endpoint="POST /crm/v3/objects/{objectType}")
+            data, _ = t.request("create a task", "POST", "/crm/objects/{version}/{objectType}",
+                                path_params={"objectType": "tasks"}, body=body, idempotent=False)
             out.append(WriteResult(str(data.get("id") or task.lead_id), True))
         except RequestRejected as exc:
             out.append(WriteResult(task.lead_id, False, str(exc), retriable=False))
@@ -126,7 +125,6 @@ _KEYS_PER_SEARCH = 5
 def find_tasks(t: Transport, tasks: Sequence[TaskRequest]) -> set[str]:
     """The idempotency keys of ``tasks`` that exist: a search on ``hs_task_body`` CONTAINS_TOKEN the
     key, five keys per call, each hit confirmed by the marker line in the body."""
-    api = t.api("crm.objects.search_api")
     keys = sorted({task.idempotency_key for task in tasks})
     found: set[str] = set()
     for i in range(0, len(keys), _KEYS_PER_SEARCH):
@@ -134,8 +132,8 @@ def find_tasks(t: Transport, tasks: Sequence[TaskRequest]) -> set[str]:
         body = {"filterGroups": [{"filters": [{"propertyName": "hs_task_body", "operator": "CONTAINS_TOKEN",
                                                "value": key}]} for key in chunk],
                 "properties": ["hs_task_body"], "limit": 100}
-        data, _ = t.call(f"find {len(chunk)} tasks by key", api.do_search, "tasks", body, search=True,
-                         endpoint="POST /crm/v3/objects/{objectType}/search")
+        data, _ = t.request(f"find {len(chunk)} tasks by key", "POST", "/crm/objects/{version}/{objectType}/search",
+                            path_params={"objectType": "tasks"}, body=body, search=True)
         bodies = [str((r.get("properties") or {}).get("hs_task_body") or "") for r in data.get("results") or []]
         found.update(key for key in chunk if any(task_marker(key) in text for text in bodies))
     return found
@@ -148,8 +146,8 @@ def enroll(t: Transport, lead_ids: Sequence[str], sequence_id: str, sender: dict
     for lead in lead_ids:
         body = {"contactId": str(lead), "sequenceId": str(sequence_id), "senderEmail": sender["email"]}
         try:
-            t.raw("enroll in a sequence", "POST", "/automation/v4/sequences/enrollments",
-                  params={"userId": sender["userId"]}, body=body, idempotent=False)
+            t.request("enroll in a sequence", "POST", "/automation/sequences/{version}/enrollments",
+                      query={"userId": sender["userId"]}, body=body, idempotent=False)
             out.append(WriteResult(str(lead), True))
         except RequestRejected as exc:
             same = exc.status == 409 and f"sequence {sequence_id}" in str(exc)

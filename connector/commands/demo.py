@@ -96,9 +96,10 @@ class _World:
         from connector.settings import HubSpotSettings
         from sandbox.hubspot import create_server
 
-        self.server = create_server(tenant).start()
-        self.adapter = HubSpotAdapter.from_settings(HubSpotSettings(access_token=self.server.token,
-                                                                    base_url=self.server.url))
+        self.server = create_server(tenant).start()  # the sandbox's default: an Enterprise portal, a Service Key
+        self.adapter = HubSpotAdapter.from_settings(HubSpotSettings(
+            access_token=self.server.token, base_url=self.server.url, auth=self.server.auth,
+            tier=self.server.hubspot.options.tier))
 
     def _start_salesforce(self, tenant: Any) -> None:
         from adapters.salesforce.adapter import SalesforceAdapter
@@ -145,7 +146,7 @@ class _World:
 
         body = {"properties": properties, "associations": [{"to": {"id": contact_id}, "types": [
             {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": association_type}]}]}
-        requests.post(f"{self.server.url}/crm/v3/objects/{objects}", json=body, timeout=30,
+        requests.post(f"{self.server.url}/crm/objects/2026-09/{objects}", json=body, timeout=30,
                       headers={"Authorization": f"Bearer {self.server.token}"}).raise_for_status()
 
     def _salesforce(self, sobject: str, fields: dict[str, Any]) -> None:
@@ -245,7 +246,7 @@ def _what_a_rep_sees(world: _World, lead_id: str) -> dict[str, Any]:
     if world.crm is Crm.hubspot:
         import requests
 
-        r = requests.get(f"{world.server.url}/crm/v3/objects/contacts/{lead_id}",
+        r = requests.get(f"{world.server.url}/crm/objects/2026-09/contacts/{lead_id}",
                          params={"properties": ",".join([*names, "hubspot_owner_id", "lifecyclestage"])},
                          headers={"Authorization": f"Bearer {world.server.token}"}, timeout=30)
         r.raise_for_status()

@@ -79,6 +79,8 @@ def install_cmd(crm: CrmOpt, dry_run: Annotated[bool, typer.Option("--dry-run", 
     plan = adapter.plan_install(adapter.fields())
     optional = getattr(adapter, "missing_optional_scopes", None)
     warnings = optional() if optional is not None and not plan.problems else []
+    checker = getattr(adapter, "stream_status", None)  # adapters.base.StreamChecker: per stream, before a sync
+    streams = checker() if callable(checker) and not plan.problems else []
     created: list[str] = []
     if not plan.problems and not plan.up_to_date and not dry_run:  # Salesforce: also access to grant
         created = [f"{s.object}.{s.name}" for s in plan.to_create]
@@ -87,7 +89,10 @@ def install_cmd(crm: CrmOpt, dry_run: Annotated[bool, typer.Option("--dry-run", 
         "crm": crm.value, "group": group, "dry_run": dry_run, "up_to_date": plan.up_to_date and not created,
         "existing": [f"{s.object}.{s.name}" for s in plan.existing], "created": created,
         "to_create": [f"{s.object}.{s.name}" for s in plan.to_create], "problems": plan.problems,
-        "warnings": [f"missing optional scope {w}" for w in warnings], "api_calls": adapter.api_usage()["calls"],
+        "warnings": [f"missing optional scope {w}" for w in warnings],
+        "streams": [{"name": s.name, "available": s.available, "reason": s.reason, "enable": s.enable,
+                     "required": s.required} for s in streams],
+        "api_calls": adapter.api_usage()["calls"],
     }
     if hasattr(plan, "to_grant"):  # Salesforce: field-level security and what install did
         summary.update(access=getattr(plan, "target", ""), to_grant=[f"{s.object}.{s.name}" for s in plan.to_grant],
@@ -97,6 +102,12 @@ def install_cmd(crm: CrmOpt, dry_run: Annotated[bool, typer.Option("--dry-run", 
     else:
         for w in summary["warnings"]:
             err.print(f"[yellow]warning:[/] {w}", highlight=False)
+        for s in streams:
+            if s.available:
+                err.print(f"stream {s.name}: available", highlight=False)
+            else:
+                err.print(f"[yellow]stream {s.name}: {s.reason}[/] — {s.enable} "
+                          f"({'required' if s.required else 'skipped by each sync until then'})", highlight=False)
         if plan.problems:
             for p in plan.problems:
                 err.print(f"[red]problem:[/] {p}", highlight=False)

@@ -101,9 +101,6 @@ def sandbox(
     daily_limit: Annotated[int | None, typer.Option(
         "--daily-limit", help="API requests per day before the CRM refuses (HubSpot default "
         "1,000,000; Salesforce 100,000)")] = None,
-    auth: Annotated[str, typer.Option(
-        "--auth", help="Salesforce: the login flow the printed env configures: jwt (default), "
-        "client-credentials, password or soap")] = "jwt",
     custom_fields: Annotated[bool, typer.Option(
         "--custom-fields", help="Salesforce: add the Account fit fields Tech_Stack__c and Segment__c "
         "(a stock org has no custom fields)")] = False,
@@ -113,6 +110,21 @@ def sandbox(
     env_file: Annotated[Path | None, typer.Option(
         "--env-file", help="Also write the connection's LEADSCORE_… variables to this file as "
         "`export NAME=value` lines (source it, or use it as .env)", dir_okay=False)] = None,
+    tier: Annotated[str, typer.Option(
+        "--tier", help="HubSpot: the portal's tier, starter|professional|enterprise (limits and "
+        "endpoint availability as HubSpot documents them)")] = "enterprise",
+    auth: Annotated[str | None, typer.Option(
+        "--auth", help="The credentials the first line's env holds. HubSpot: service-key (default), oauth "
+        "or legacy-private-app; Salesforce: the login flow, jwt (default), client-credentials, password "
+        "or soap")] = None,
+    scopes: Annotated[str | None, typer.Option(
+        "--scopes", help="HubSpot: comma-separated scopes the token holds (default: all)")] = None,
+    retire_numbered_paths: Annotated[bool, typer.Option(
+        "--retire-numbered-paths", help="HubSpot: answer numbered paths (/crm/v3/…) as after their "
+        "end of support; dated paths keep working")] = False,
+    validation_rule: Annotated[list[str] | None, typer.Option(
+        "--validation-rule", help="HubSpot: PROPERTY=REGEX, a portal validation rule on writes "
+        "through dated paths (repeatable)")] = None,
 ) -> None:
     """Start a local CRM sandbox; prints connection details as JSON on the first line."""
     try:
@@ -121,13 +133,32 @@ def sandbox(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--fault-*") from None
     hubspot_options: dict[str, Any] = {}
+    if auth is None:
+        auth = "service-key" if crm is Crm.hubspot else "jwt"
+    if crm is Crm.hubspot:
+        if tier not in ("free", "starter", "professional", "enterprise"):
+            raise typer.BadParameter(f"'{tier}' is not starter, professional or enterprise", param_hint="--tier")
+        if auth not in ("service-key", "oauth", "legacy-private-app"):
+            raise typer.BadParameter(f"'{auth}' is not service-key, oauth or legacy-private-app",
+                                     param_hint="--auth")
+        rules: dict[str, tuple[str, str]] = {}
+        for rule in validation_rule or []:
+            prop, sep, pattern = rule.partition("=")
+            if not sep or not prop:
+                raise typer.BadParameter(f"'{rule}' is not PROPERTY=REGEX", param_hint="--validation-rule")
+            rules[prop] = (pattern, f"The value of {prop} does not match this portal's validation rule "
+                                    f"(pattern {pattern})")
+        hubspot_options.update(tier=tier, auth=auth, retire_numbered_paths=retire_numbered_paths,
+                               validation_rules=rules)
+        if scopes is not None:
+            hubspot_options["scopes"] = frozenset(s.strip() for s in scopes.split(",") if s.strip())
     if rate_limit is not None:
         hubspot_options["burst_limit"] = rate_limit
     if daily_limit is not None:
         hubspot_options["daily_limit"] = daily_limit
     from sandbox.salesforce.server import AUTH_FLOWS
 
-    if auth not in AUTH_FLOWS:
+    if crm is Crm.salesforce and auth not in AUTH_FLOWS:
         raise typer.BadParameter(f"'{auth}' is not one of {', '.join(AUTH_FLOWS)}", param_hint="--auth")
     salesforce_extra = {"custom_fields": custom_fields, "soap_login": soap_login}
     started = time.perf_counter()

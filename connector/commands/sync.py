@@ -121,6 +121,8 @@ def _print_summary(s: SyncSummary) -> None:
     pending = (f"; [yellow]{s.actions_pending:,} did not happen[/] (`leadscore actions --failed`)"
                if s.actions_pending else "")
     out.print(f"  actions    {actions}{pending}")
+    for u in s.unavailable:  # one line per stream and run: which, why, what would enable it
+        out.print(f"  skipped    {u['name']}: {u['reason']} — {u['enable']}", highlight=False)
     out.print(f"  API calls  used {used if used is not None else '?'}, left {left if left is not None else '?'}; "
               f"{s.seconds:.1f}s")
     for w in s.would_write[:10]:
@@ -167,6 +169,8 @@ def _health(s: SyncSummary | None, status: str, next_at: datetime | None, error:
         line.update(run=s.run_id[:8], pulled=sum(s.pulled.values()), rescored=s.rescored, written=s.written,
                     failed=s.failed, deferred=s.deferred, actions=acted, api_used=s.api.get("used"),
                     api_left=s.api.get("left"), seconds=s.seconds)
+        if s.unavailable:  # streams the CRM would not serve this run: which, and why
+            line["unavailable"] = "; ".join(f"{u['name']} ({u['reason']})" for u in s.unavailable)
     if error:
         line["error"] = error
     if next_at is not None:

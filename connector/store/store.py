@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from adapters.base import STAGE_ENTERED
 from scoring.engine import to_utc_micros
 from scoring.records import Account, Event, Lead
 from scoring.thresholds import ThresholdState
@@ -52,6 +53,13 @@ def event_key(event: Event) -> str:
         basis = ["h", event.lead_id, event.type, occurred.astimezone(timezone.utc).isoformat(),
                  event.url or "", event.form or ""]
     return hashlib.sha256(json.dumps(basis).encode()).hexdigest()
+
+
+def _instant(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text)) if text else None
+    except ValueError:
+        return None
 
 
 def _plain(value: Any) -> Any:
@@ -185,7 +193,8 @@ class Store:
         """Remember when each lead was first seen at each lifecycle stage and lead status: a
         change seen between two pulls happened by the record's last-modified time (so an outcome
         time is known to within a sync interval); a value a lead already had when first seen has
-        no known time."""
+        no known time. Where the CRM records when the lead entered its lifecycle stage
+        (``Lead.custom[STAGE_ENTERED]``, ISO 8601), that exact time is used instead."""
         ids = list(dict.fromkeys(r.id for r in records))
         before: dict[str, dict[str, Any]] = {}
         for start in range(0, len(ids), _CHUNK):
@@ -200,6 +209,9 @@ class Store:
                 if value in (None, "") or (old is not None and old.get(name) == value):
                     continue
                 reached = None if old is None else (r.updated_at or now)
+                exact = _instant(r.custom.get(STAGE_ENTERED)) if name == "lifecycle_stage" else None
+                if exact is not None:  # the CRM's own stage-entry time (HubSpot hs_v2_date_entered_<stage>)
+                    reached = exact
                 rows.append({"tenant": tenant, "lead_id": r.id, "field": name, "value": str(value)[:255],
                              "reached_at": reached, "seen_at": now})
             before[r.id] = {**(old or {}), **{name: getattr(r, name) for name in _STAGE_FIELDS}}  # twice in a page

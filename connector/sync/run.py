@@ -104,6 +104,8 @@ class SyncSummary:
     api: dict[str, int | None] = field(default_factory=dict)
     seconds: float = 0.0
     would_write: list[dict[str, Any]] = field(default_factory=list)  # dry run: a sample
+    #: streams the CRM would not serve this run (tier, scope): name, reason, enable; the rest went on
+    unavailable: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -292,6 +294,9 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
                 summary.new_events += new
             summary.rejected, summary.rejected_records = len(rejected), summarise(rejected)
             summary.removed = _remove(store, adapter, tenant, wall, options.dry_run)
+            learnt = getattr(adapter, "unavailable_streams", None)  # what the pulls found, no calls
+            if callable(learnt):
+                summary.unavailable = [{"name": s.name, "reason": s.reason, "enable": s.enable} for s in learnt()]
 
             if progress:
                 progress("scoring", 0)

@@ -366,6 +366,11 @@ def _new_property(portal: Portal, type_name: str, raw: Any) -> dict[str, Any]:
         raise HubSpotError(409, error_body(
             "OBJECT_ALREADY_EXISTS", f"Property named '{raw['name']}' already exists.",
             context={"name": [raw["name"]]}))
+    # OptionInput requires displayOrder, hidden, label and value (properties spec, 2026-09)
+    for i, o in enumerate(raw.get("options") or []):
+        absent = [k for k in ("displayOrder", "hidden", "label", "value") if not isinstance(o, dict) or k not in o]
+        if absent:
+            raise validation(f"Invalid input JSON: options[{i}] of {raw['name']} is missing required fields {absent}")
     p = property_definition(raw["name"], raw["label"], raw["type"], raw["fieldType"],
                             raw["groupName"], hubspot_defined=False,
                             unique=bool(raw.get("hasUniqueValue")),

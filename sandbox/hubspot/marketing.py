@@ -108,11 +108,15 @@ def web_event_types(portal: Portal, request: Request) -> Response:
 
 
 def list_forms(portal: Portal, request: Request) -> Response:
+    """Without ``formTypes`` only ``hubspot`` forms are listed; ``formTypes=all`` lists every kind
+    (https://developers.hubspot.com/docs/api-reference/latest/marketing/forms, GET /marketing/v3/forms)."""
     limit = _int_arg(request, "limit", 20, 1, 100)
     after = _int_arg(request, "after", 0, 0, 1 << 62)
-    page = portal.forms[after:after + limit]
+    kinds = set(request.args.getlist("formTypes")) or {"hubspot"}
+    forms = [f for f in portal.forms if "all" in kinds or f.get("formType", "hubspot") in kinds]
+    page = forms[after:after + limit]
     body: dict[str, Any] = {"results": page}
-    if after + limit < len(portal.forms):
+    if after + limit < len(forms):
         body["paging"] = {"next": {"after": str(after + limit), "link": ""}}
     return json_response(body)
 
@@ -262,10 +266,32 @@ def enrollment_status(portal: Portal, request: Request, contactId: str) -> Respo
 
 def private_app_token_info(portal: Portal, request: Request) -> Response:
     token = portal.tokens.get(str(body_of(request).get("tokenKey", "")))
-    if token is None or token.kind != "private":
+    # Service Keys are static keys "subject to the same limits as privately distributed apps"
+    # (https://developers.hubspot.com/docs/apps/developer-platform/build-apps/authentication/account-service-keys);
+    # that this endpoint describes them too is unconfirmed, and the adapter copes when it says nothing.
+    if token is None or token.kind not in ("private", "service-key"):
         raise validation("tokenKey is not a valid private app access token")
     return json_response({"userId": token.user_id, "hubId": portal.portal_id,
                           "appId": token.app_id, "scopes": sorted(token.scopes)})
+
+
+def oauth_introspect(portal: Portal, request: Request) -> Response:
+    """``POST /oauth/{version}/token/introspect`` (form: client_id, client_secret, token): ``active``
+    and the token's metadata; it replaces ``GET /oauth/v1/access-tokens/{token}``
+    (https://developers.hubspot.com/docs/api-reference/latest/authentication/oauth-tokens/token-introspect)."""
+    form = request.form
+    if (form.get("client_id") != portal.oauth_client_id
+            or form.get("client_secret") != portal.oauth_client_secret):
+        raise HubSpotError(400, {"status": "BAD_CLIENT_ID", "message": "missing or unknown client id or secret",
+                                 "correlationId": correlation_id()})
+    info = portal.tokens.get(form.get("token", ""))
+    if info is None or (info.expires_at_ms is not None and info.expires_at_ms <= portal.now_ms()):
+        return json_response({"active": False})
+    expires_in = (0 if info.expires_at_ms is None
+                  else max(0, (info.expires_at_ms - portal.now_ms()) // 1000))
+    return json_response({"active": True, "token_type": "access_token", "client_id": portal.oauth_client_id,
+                          "hub_id": portal.portal_id, "app_id": info.app_id, "user_id": info.user_id,
+                          "scopes": sorted(info.scopes), "expires_in": expires_in})
 
 
 def oauth_token_info(portal: Portal, request: Request, token: str) -> Response:
@@ -298,9 +324,12 @@ def oauth_token(portal: Portal, request: Request) -> Response:
         raise HubSpotError(400, {"status": "BAD_REFRESH_TOKEN",
                                  "message": "missing or unknown refresh token",
                                  "correlationId": correlation_id()})
-    token = portal.add_token(f"CO{secrets.token_hex(24)}", kind="oauth",
+    token = portal.add_token(f"CO{secrets.token_hex(24)}", scopes=portal.oauth_scopes, kind="oauth",
                              expires_in_s=portal.oauth_ttl_s)
-    return json_response({"token_type": "bearer", "refresh_token": refresh,
+    # hub_id and scopes are in the answer since 2025-08-18
+    # (https://developers.hubspot.com/changelog/additional-details-returned-when-generating-oauth-access-tokens)
+    return json_response({"token_type": "bearer", "refresh_token": refresh, "hub_id": portal.portal_id,
+                          "scopes": sorted(token.scopes),
                           "access_token": token.value, "expires_in": int(portal.oauth_ttl_s)})
 
 
@@ -338,6 +367,7 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("POST", "/oauth/v2/private-apps/get/access-token-info", private_app_token_info, "public"),
     ("GET", "/oauth/v1/access-tokens/<token>", oauth_token_info, "public"),
     ("POST", "/oauth/v1/token", oauth_token, "public"),
+    ("POST", "/oauth/v3/token/introspect", oauth_introspect, "public"),
     ("GET", "/account-info/v3/details", account_details, "any"),
     ("GET", "/account-info/v3/api-usage/daily/private-apps", daily_usage, "any"),
 ]

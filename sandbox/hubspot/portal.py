@@ -59,7 +59,7 @@ ASSOCIATION_TYPES: dict[tuple[str, str], list[tuple[int, str | None]]] = {
 class Token:
     value: str
     scopes: frozenset[str]
-    kind: str = "private"  # "private" (private app) | "oauth"
+    kind: str = "private"  # "private" (legacy private app) | "service-key" | "oauth"
     expires_at_ms: int | None = None
     user_id: int = 2_000_001
     app_id: int = 1_234_567
@@ -95,6 +95,9 @@ class Portal:
         self.oauth_client_secret = secrets.token_hex(16)
         self.oauth_ttl_s = 1800.0
         self.refresh_tokens = {f"na1-{secrets.token_hex(12)}"}
+        self.oauth_scopes: frozenset[str] = ALL_SCOPES  # what the app's install granted
+        #: portal validation rules on writes: property → (pattern the value must match, message)
+        self.validation_rules: dict[str, tuple[str, str]] = {}
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -207,7 +210,15 @@ class Portal:
                                 f"{existing.id}"))
         now = self.now_ms()
         created = parse_time_ms(props.pop(store.type.created_property, None)) or now
+        self._stamp_stage(store, None, props, now)
         return store.add(props, created, now)
+
+    @staticmethod
+    def _stamp_stage(store: ObjectStore, rec: Record | None, props: dict[str, str], now: int) -> None:
+        """A contact entering a lifecycle stage gets its ``hs_v2_date_entered_<stage>`` stamp."""
+        stage = props.get("lifecyclestage")
+        if store.type.name == "contacts" and stage and (rec is None or rec.props.get("lifecyclestage") != stage):
+            props[f"hs_v2_date_entered_{stage}"] = iso_ms(now)
 
     def update(self, store: ObjectStore, rec: Record, props: dict[str, str]) -> None:
         for name in store.type.unique_properties:
@@ -217,6 +228,7 @@ class Portal:
                 raise HubSpotError(409, error_body(
                     "CONFLICT", f"A {store.type.singular} with {name} {value} already exists. "
                                 f"Existing ID: {other.id}"))
+        self._stamp_stage(store, rec, props, self.now_ms())
         store.update(rec, props, self.now_ms())
 
     def merge(self, store: ObjectStore, secondary: Record, primary: Record) -> None:

@@ -183,6 +183,11 @@ def default_properties(type_: ObjectType) -> list[dict[str, Any]]:
             d("hs_latest_source", "Latest Source", group="analyticsinformation"),
             d("associatedcompanyid", "Primary Associated Company ID", "number", "number", g),
             d("hs_merged_object_ids", "Merged Contact IDs", "enumeration", "checkbox", g, read_only=True),
+            # "Date entered <stage>": HubSpot stamps the moment a contact enters each lifecycle
+            # stage (https://knowledge.hubspot.com/records/use-lifecycle-stages, calculated
+            # properties hs_v2_date_entered_<stage id>)
+            *(d(f"hs_v2_date_entered_{stage}", f"Date entered {stage}", "datetime", "date", g, read_only=True)
+              for stage in _LIFECYCLE),
         ]
     if type_.name == "companies":
         g = "companyinformation"

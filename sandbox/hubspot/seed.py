@@ -245,13 +245,15 @@ def _events(portal: Portal, tenant: Any, owner_ids: dict[str, str]) -> None:
     names = sorted(set(_plain(events.column("form"), forms).drop_null().to_pylist()))
     stamp = iso_ms(int(ms.min()))
     portal.forms = [{
-        "id": str(uuid.uuid5(_FORM_NAMESPACE, n)), "name": n, "formType": "hubspot",
+        # portals hold captured (non-HubSpot) and flow (pop-up) forms besides "hubspot" ones
+        # (https://developers.hubspot.com/docs/api-reference/latest/marketing/forms: formTypes)
+        "id": str(uuid.uuid5(_FORM_NAMESPACE, n)), "name": n, "formType": ("hubspot", "captured", "flow")[i % 3],
         "createdAt": stamp, "updatedAt": stamp, "archived": False,
         "fieldGroups": [{"groupType": "default_group", "richTextType": "text", "fields": [
             {"objectTypeId": "0-1", "name": f, "label": f, "fieldType": "single_line_text",
              "required": f == "email", "hidden": False}
             for f in ("email", "firstname", "lastname", "company")]}],
-    } for n in names]
+    } for i, n in enumerate(names)]
     form_index = _positions(_plain(events.column("form"), forms), names)
     ok = form_index >= 0
     portal.form_submissions = EventLog(form_index[ok], ms[forms][ok], pa.table({

@@ -3,8 +3,7 @@ an ambiguous failure on a create, OAuth refresh.
 
 The generated hubspot-api-client speaks urllib3, which ``responses`` cannot intercept, so those
 cases use a scripted WSGI app on a real loopback server (answers popped from a list, requests
-recorded). The endpoints outside the generated client go through ``requests`` and are mocked with
-``responses``.
+recorded).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import responses
 
 from adapters.base import TaskRequest, WriteRequest
 from adapters.cursors import Window
@@ -46,6 +44,7 @@ class Script:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(length) if length else b""
         self.seen.append({"method": environ["REQUEST_METHOD"], "path": environ["PATH_INFO"],
+                          "query": environ.get("QUERY_STRING", ""),
                           "auth": environ.get("HTTP_AUTHORIZATION"), "body": raw.decode()})
         status, body, headers = self.answers.pop(0) if self.answers else (500, {"message": "script ran out"}, {})
         start_response(f"{status} X", [("Content-Type", "application/json"), *headers.items()])
@@ -140,58 +139,134 @@ def test_oauth_refreshes_before_expiry(script: tuple[Script, SandboxServer]) -> 
     clock[0] += 200  # 200 s left: refresh first
     a.owners()
     paths = [(s["path"], s["auth"]) for s in app.seen]
-    assert paths == [("/oauth/v1/token", None), ("/crm/v3/owners/", "Bearer at-1"), ("/crm/v3/owners/", "Bearer at-1"),
-                     ("/oauth/v1/token", None), ("/crm/v3/owners/", "Bearer at-2")]
+    token, owners_path = "/oauth/2026-09/token", "/crm/owners/2026-09"  # the dated paths
+    assert paths == [(token, None), (owners_path, "Bearer at-1"), (owners_path, "Bearer at-1"),
+                     (token, None), (owners_path, "Bearer at-2")]
     assert "refresh_token=rt-2" in app.seen[3]["body"]  # the rotated refresh token is used
     assert "secret" not in repr(a.t.credentials)
 
 
-@responses.activate
-def test_email_events_outside_the_client_retry_a_429_without_retry_after() -> None:
-    base = "https://api.hubapi.example"
-    url = f"{base}/email/public/v1/events"
-    responses.add(responses.GET, url, json={"status": "error", "errorType": "RATE_LIMIT", "policyName": "SECONDLY",
-                                            "message": "slow down"}, status=429)
+def test_email_events_retry_a_429_without_retry_after(script: tuple[Script, SandboxServer]) -> None:
+    app, server = script
     event = {"id": "e1", "created": 1_700_000_000_000, "type": "OPEN", "recipient": "Ann@Example.com",
              "emailCampaignId": 5}
     unsub = {"id": "e2", "created": 1_700_000_000_001, "type": "STATUSCHANGE", "recipient": "ann@example.com",
              "portalSubscriptionStatus": "UNSUBSCRIBED"}
-    responses.add(responses.GET, url, json={"hasMore": False, "offset": "2", "events": [event, unsub]}, status=200)
+    app.answers += [(429, {"status": "error", "errorType": "RATE_LIMIT", "policyName": "SECONDLY",
+                           "message": "slow down"}, {}),
+                    (200, {"hasMore": False, "offset": "2", "events": [event, unsub]}, {})]
     sleeps: list[float] = []
-    a = adapter(base, sleeps)
+    a = adapter(server.url, sleeps)
     [source] = [s for s in event_sources(a.t, a.mapping, lambda emails: {e: "42" for e in emails}, 100)
                 if s.name == "email"]
     pages = list(source.read(Window(1_600_000_000_000, 1_800_000_000_000)))
     events = [e for evs, _ in pages for e in evs]
     assert [(e.lead_id, e.type, e.campaign) for e in events] == [("42", "email_open", "5"),
                                                                  ("42", "email_unsubscribe", None)]
-    assert len(sleeps) == 1 and len(responses.calls) == 2
-    assert responses.calls[1].request.headers["Authorization"] == "Bearer pat-test"
+    assert len(sleeps) == 1 and len(app.seen) == 2
+    assert app.seen[1]["auth"] == "Bearer pat-test" and app.seen[1]["path"] == "/email/public/v1/events"
 
 
-@responses.activate
-def test_401_outside_the_client_is_an_auth_error() -> None:
-    base = "https://api.hubapi.example"
-    responses.add(responses.GET, f"{base}/marketing/v3/forms", json=fixture("invalid_authentication.json"), status=401)
-    a = adapter(base, [])
+def test_email_events_walk_down_in_bounded_queries_from_the_history_horizon(
+        script: tuple[Script, SandboxServer]) -> None:
+    from urllib.parse import parse_qs
+
+    from adapters.hubspot.events import EMAIL_HISTORY_DAYS
+
+    app, server = script
+    until = 1_800_000_000_000
+
+    def event(i: str, ms: int) -> dict[str, Any]:
+        return {"id": i, "created": ms, "type": "OPEN", "recipient": "ann@example.com"}
+
+    # page 1: the newest two (one at until - 50); page 2 repeats the one at the boundary; page 3: the last
+    pages = [{"hasMore": True, "offset": "x", "events": [event("a", until - 10), event("b", until - 50)]},
+             {"hasMore": True, "offset": "y", "events": [event("b", until - 50), event("c", until - 90)]},
+             {"hasMore": False, "events": [event("d", until - 99)]}]
+    app.answers += [(200, p, {}) for p in pages]
+    a = adapter(server.url, [])
+    [source] = [s for s in event_sources(a.t, a.mapping, lambda e: {e: "7" for e in e}, 100) if s.name == "email"]
+    assert source.resume is not None
+    out = list(source.resume({}, until, 0))
+    assert [e.id for evs, _ in out for e in evs] == ["email:a", "email:b", "email:c", "email:d"]  # b once
+    start = until - EMAIL_HISTORY_DAYS * 86_400_000
+    assert [state for _, state in out] == [{"email": start, "email.top": until, "email.down": until - 50},
+                                           {"email": start, "email.top": until, "email.down": until - 90},
+                                           {"email": until}]
+    queries = [parse_qs(s["query"]) for s in app.seen]
+    assert [(int(q["startTimestamp"][0]), int(q["endTimestamp"][0])) for q in queries] == [
+        (start, until), (start, until - 50), (start, until - 90)]
+    assert not any("offset" in q for q in queries)  # each call is a query of its own, resumable
+
+
+def test_401_outside_the_client_is_an_auth_error(script: tuple[Script, SandboxServer]) -> None:
+    app, server = script
+    app.answers.append((401, fixture("invalid_authentication.json"), {}))
+    a = adapter(server.url, [])
     [source] = [s for s in event_sources(a.t, a.mapping, lambda e: {}, 100) if s.name == "forms"]
     with pytest.raises(AuthError):
         list(source.read(Window(None, 1)))
+    assert app.seen[0]["path"] == "/marketing/v3/forms" and "formTypes=all" in app.seen[0]["query"]
 
 
-@responses.activate
 def test_a_transport_error_never_quotes_the_token() -> None:
-    import requests
-
-    base = "https://api.hubapi.example"
     token = "pat-na1-secret-value"
-    responses.add(responses.GET, f"{base}/oauth/v1/access-tokens/{token}",
-                  body=requests.ConnectionError(f"Max retries exceeded with url: /oauth/v1/access-tokens/{token}"))
-    t = Transport(base, Credentials(token, "rt", "cid", "cs"), policy=RetryPolicy(max_attempts=2, sleep=lambda s: None))
-    t._token, t._expires_at = token, t.clock() + 3600  # a fresh OAuth token: no refresh first
+    t = Transport("http://127.0.0.1:9", Credentials(token), policy=RetryPolicy(max_attempts=2, sleep=lambda s: None))
     from adapters.errors import RetriableAPIError
     from adapters.hubspot.install import granted_scopes
 
     with pytest.raises(RetriableAPIError) as info:
         granted_scopes(t)
-    assert token not in str(info.value) and "<token>" in str(info.value)
+    assert token not in str(info.value)
+
+
+def test_a_207_from_property_batch_create_names_what_failed(script: tuple[Script, SandboxServer]) -> None:
+    from adapters.base import FieldSpec, InstallPlan
+    from adapters.hubspot.install import install
+    from adapters.retry import RequestRejected
+
+    app, server = script
+    specs = [FieldSpec("contacts", "leadscore_score", "Lead score", "number"),
+             FieldSpec("contacts", "leadscore_grade", "Lead grade", "enumeration", options=("A", "B"))]
+    app.answers += [(200, {"results": [{"name": "leadscore"}]}, {}),
+                    (207, {"status": "COMPLETE", "results": [{"name": "leadscore_score"}], "errors": [
+                        {"status": "error", "category": "VALIDATION_ERROR", "message": "Label is taken",
+                         "context": {"name": ["leadscore_grade"]}}]}, {})]
+    t = adapter(server.url, []).t
+    with pytest.raises(RequestRejected) as info:
+        install(t, InstallPlan(to_create=specs), "leadscore", "leadscore")
+    assert "leadscore_grade (VALIDATION_ERROR: Label is taken)" in str(info.value)
+    sent = json.loads(app.seen[1]["body"])
+    assert app.seen[1]["path"] == "/crm/properties/2026-09/contacts/batch/create"
+    grade = next(i for i in sent["inputs"] if i["name"] == "leadscore_grade")
+    assert all(o["hidden"] is False and {"label", "value", "displayOrder"} <= set(o) for o in grade["options"])
+
+
+def test_a_207_naming_only_existing_properties_is_fine(script: tuple[Script, SandboxServer]) -> None:
+    from adapters.base import FieldSpec, InstallPlan
+    from adapters.hubspot.install import install
+
+    app, server = script
+    specs = [FieldSpec("contacts", "leadscore_score", "Lead score", "number")]
+    app.answers += [(200, {"results": [{"name": "leadscore"}]}, {}),
+                    (207, {"status": "COMPLETE", "results": [], "errors": [
+                        {"status": "error", "category": "OBJECT_ALREADY_EXISTS",
+                         "message": "Property named 'leadscore_score' already exists.",
+                         "context": {"name": ["leadscore_score"]}}]}, {})]
+    install(adapter(server.url, []).t, InstallPlan(to_create=specs), "leadscore", "leadscore")
+    assert len(app.seen) == 2
+
+
+def test_oauth_scopes_come_from_the_dated_introspection_endpoint(script: tuple[Script, SandboxServer]) -> None:
+    from urllib.parse import parse_qs
+
+    from adapters.hubspot.install import granted_scopes
+
+    app, server = script
+    app.answers += [(200, {"access_token": "at-1", "expires_in": 1800}, {}),  # an answer without scopes
+                    (200, {"active": True, "scopes": ["oauth", "forms"]}, {})]
+    a = adapter(server.url, [], refresh_token="rt-1", client_id="cid", client_secret="secret")
+    assert granted_scopes(a.t) == {"oauth", "forms"}
+    assert app.seen[1]["path"] == "/oauth/2026-09/token/introspect" and app.seen[1]["auth"] is None
+    form = parse_qs(app.seen[1]["body"])
+    assert form["token"] == ["at-1"] and form["client_id"] == ["cid"] and form["client_secret"] == ["secret"]

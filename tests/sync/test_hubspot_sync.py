@@ -83,13 +83,13 @@ def test_deleted_contacts_leave_the_store_looked_for_every_few_hours(server: Any
         assert response.status_code == 204
     server.log.reset()
     soon = run_sync(store, a, model, SyncOptions(tenant="hs", now=NOW))
-    assert soon.removed == 0 and "GET /crm/v3/objects/{objectType}" not in server.log.counts()  # asked recently
+    assert soon.removed == 0 and "GET /crm/objects/2026-09/{objectType}" not in server.log.counts()  # asked recently
     assert set(gone) <= set(store.scores("hs"))
 
     a.removal_interval = timedelta(0)  # as if the interval had passed
     later = run_sync(store, a, model, SyncOptions(tenant="hs", now=NOW))
     assert later.removed == 2 and later.failed == 0
-    assert server.log.counts()["GET /crm/v3/objects/{objectType}"] == 1  # two archived contacts: one page
+    assert server.log.counts()["GET /crm/objects/2026-09/{objectType}"] == 1  # two archived contacts: one page
     for contact in gone:
         assert store.lead("hs", contact) is None and contact not in store.scores("hs")
         assert contact not in store.written("hs", "lead") and not store.lead_events("hs", contact)
@@ -115,4 +115,27 @@ def test_a_merged_contact_leaves_the_store_at_once_and_its_events_follow(server:
     assert store.lead("hs", secondary) is None and secondary not in store.scores("hs")
     assert secondary not in store.written("hs", "lead")
     assert len(store.lead_events("hs", primary)) == kept + moved and not store.lead_events("hs", secondary)
-    assert "GET /crm/v3/objects/{objectType}" not in server.log.counts()  # no archived-list read for a merge
+    assert "GET /crm/objects/2026-09/{objectType}" not in server.log.counts()  # no archived-list read for a merge
+
+
+def test_outcome_times_are_hubspots_own_stage_entry_times(server: Any, store: Store) -> None:
+    import time as _time
+
+    a = adapter(server)
+    run_sync(store, a, model_with_actions([]), SyncOptions(tenant="hs", now=NOW))
+    contact = min(server.portal.stores["contacts"].records)
+    requests.patch(f"{server.url}/crm/objects/2026-09/contacts/{contact}", timeout=10,
+                   headers={"Authorization": f"Bearer {server.token}"},
+                   json={"properties": {"lifecyclestage": "customer"}}).raise_for_status()
+    stamped = server.portal.stores["contacts"].records[contact].props["hs_v2_date_entered_customer"]
+    _time.sleep(1.1)  # the next sync's search sees the change; HubSpot's stamp stays the moment of entry
+    requests.patch(f"{server.url}/crm/objects/2026-09/contacts/{contact}", timeout=10,
+                   headers={"Authorization": f"Bearer {server.token}"},
+                   json={"properties": {"jobtitle": "CFO"}}).raise_for_status()  # modified later still
+    run_sync(store, a, model_with_actions([]), SyncOptions(tenant="hs", now=NOW + timedelta(hours=1)))
+    rows = {(r["lead_id"], r["value"]): r["reached_at"] for r in store.stage_times("hs").to_pylist()
+            if r["field"] == "lifecycle_stage"}
+    reached = rows[(str(contact), "customer")]
+    assert reached is not None
+    expected = datetime.fromisoformat(stamped.replace("Z", "+00:00"))
+    assert abs((reached.replace(tzinfo=timezone.utc) - expected).total_seconds()) < 0.002
