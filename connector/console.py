@@ -18,7 +18,8 @@ from scoring.model import ScoringModel, parse_model
 
 from .errors import ConfigError, LeadscoreError, Problem, exit_code
 
-__all__ = ["out", "err", "handle_errors", "load_model", "parse_now", "print_json", "DEFAULT_MODEL"]
+__all__ = ["out", "err", "handle_errors", "load_model", "parse_now", "print_json", "DEFAULT_MODEL",
+           "settings_for"]
 
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True, soft_wrap=True)
@@ -35,12 +36,26 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except LeadscoreError as exc:
             err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            if kwargs.get("json_out"):
+                problems = [p.__dict__ for p in exc.problems] if isinstance(exc, ConfigError) else []
+                print_json({"ok": False, "error": str(exc), "exit_code": exit_code(exc), "problems": problems})
             raise typer.Exit(exit_code(exc)) from None
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def settings_for(config: Path | None, uses: tuple[str, ...]) -> Any:
+    """The settings a command uses (see :func:`connector.settings.load_settings`), with logging
+    set up from them unless ``--log-level``/``--log-format`` said otherwise."""
+    from connector.logs import configure
+    from connector.settings import load_settings
+
+    settings = load_settings(config, (*uses, "log"))
+    configure(settings.log_level, settings.log_format)
+    return settings
 
 
 def load_model(path: Path | None) -> ScoringModel:

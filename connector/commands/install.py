@@ -38,7 +38,7 @@ def hubspot_adapter(config: Path | None, mapping: Path | None) -> Any:
     from adapters.hubspot import HubSpotAdapter
     from mappings.loader import load_hubspot_mapping
 
-    settings = load_settings(config).hubspot
+    settings = load_settings(config, ("hubspot", "log")).hubspot
     return HubSpotAdapter.from_settings(settings, load_hubspot_mapping(mapping or settings.mapping))
 
 
@@ -58,7 +58,7 @@ def crm_adapter(crm: Crm, config: Path | None, mapping: Path | None) -> Any:
                                  param_hint="--crm") from None
     from adapters.salesforce import load_salesforce_mapping
 
-    settings = load_settings(config).salesforce
+    settings = load_settings(config, ("salesforce", "log")).salesforce
     return SalesforceAdapter.from_settings(settings, load_salesforce_mapping(mapping or settings.mapping))
 
 
