@@ -44,9 +44,11 @@ _PATH_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, FileEx
 
 
 def _fail(message: str, code: int, as_json: bool) -> int:
+    from rich.markup import escape
+
     from connector.console import err, print_json
 
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     if as_json:
         print_json({"ok": False, "error": message, "exit_code": code})
     return code

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from scoring.model import ScoringModel, parse_model
 
@@ -35,7 +36,7 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except LeadscoreError as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
             if kwargs.get("json_out"):
                 problems = [p.__dict__ for p in exc.problems] if isinstance(exc, ConfigError) else []
                 print_json({"ok": False, "error": str(exc), "exit_code": exit_code(exc), "problems": problems})
@@ -64,9 +65,17 @@ def load_model(path: Path | None) -> ScoringModel:
         text = resources.files("scoring").joinpath("models", DEFAULT_MODEL).read_text("utf-8")
         return parse_model(text, f"<built-in {DEFAULT_MODEL}>")
     try:
-        text = Path(path).read_text("utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError([Problem(str(path), None, "", f"cannot read the model: {exc.strerror}")]) from None
+    if data[:2] == b"\x1f\x8b" or data[:1] == b"\x80":
+        raise ConfigError([Problem(str(path), None, "", "this is a trained model (from `leadscore train`), not a "
+                                   "rules model", "give a scoring-model YAML, e.g. from `leadscore init`")])
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(str(path), None, "", "not a text file: a scoring model is YAML",
+                                   "e.g. from `leadscore init`")]) from None
     return parse_model(text, str(path))
 
 

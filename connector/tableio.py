@@ -40,7 +40,7 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
     found = _EXTENSIONS.get(suffixes[-1]) if suffixes else None
     if found is None:
         raise ConfigError([Problem(str(path), None, "", "cannot tell the file format from its name",
-                                   "name it .csv, .jsonl or .parquet, or pass --format")])
+                                   "name it .csv, .jsonl or .parquet")])
     return found
 
 

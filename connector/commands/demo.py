@@ -40,7 +40,7 @@ class Crm(str, Enum):
 @app.command()
 @handle_errors
 def demo(crm: Annotated[Crm, typer.Option("--crm", help="Which sandbox CRM to run against")] = Crm.hubspot,
-         leads: Annotated[int, typer.Option(help="How many synthetic leads")] = 2000,
+         leads: Annotated[int, typer.Option(min=1, help="How many synthetic leads")] = 2000,
          seed: Annotated[int, typer.Option(help="Seed of the synthetic tenant")] = 7,
          model: Annotated[Path | None, typer.Option(help="Scoring model YAML (default: built-in)")] = None,
          out_dir: Annotated[Path, typer.Option("--out", help="Where the demo's store and files go")] = Path("out/demo"),

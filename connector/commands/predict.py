@@ -24,6 +24,40 @@ __all__ = ["train", "evaluate", "predict", "report", "backtest", "diff"]
 _THREADS = typer.Option(help="CPU threads for training (1 is fastest on a busy machine)")
 
 
+def _trained(path: Path) -> Any:
+    """A model from `leadscore train`; a rules model (YAML) or other text file is named as such."""
+    from scoring.errors import ConfigError, Problem
+
+    if path.is_file():
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+        if path.suffix.lower() in (".yaml", ".yml") or (head and head != b"\x1f\x8b"):
+            kind = "a rules model (YAML)" if path.suffix.lower() in (".yaml", ".yml") else "not a trained model"
+            raise ConfigError([Problem(str(path), None, "--model", f"{kind}: this command takes a model written "
+                                       "by `leadscore train`", "for a rules model use `leadscore report` or "
+                                       "`leadscore backtest`")])
+    return load_model(path)
+
+
+def _need_columns(table: Any, source: Path, **options: Any) -> None:
+    """Each ``--option`` naming a column must name one the table has (checked before any work)."""
+    import difflib
+
+    from scoring.errors import ConfigError, Problem
+
+    problems = []
+    for option, names in options.items():
+        for name in [names] if isinstance(names, str) else (names or []):
+            if name not in table.column_names:
+                close = difflib.get_close_matches(name, table.column_names, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else \
+                    "its columns are: " + ", ".join(repr(c) for c in table.column_names[:30])
+                problems.append(Problem(str(source), None, "--" + option.replace("_", "-"),
+                                        f"no column '{name}'", hint))
+    if problems:
+        raise ConfigError(problems)
+
+
 def _model_table(evaluation: dict[str, Any], scorecard: dict[str, Any] | None) -> Table:
     table = Table("model", "AUC", "± sd", "log loss", "Brier", "top-decile lift", box=None,
                   title=f"Validated by {evaluation['validation']}")
@@ -85,6 +119,8 @@ def train(
         drop = [*(drop or []), *own_drop]
     else:
         table, history = _table_history(data, target), None
+        assert data is not None
+        _need_columns(table, data, target=target, time_column=time_column, drop=drop)
     assert target is not None
     with single_thread(threads):
         trained = train_model(table, target, drop=tuple(drop or ()), time_column=time_column,
@@ -182,8 +218,9 @@ def evaluate(
     from scoring.predict.dataset import parse_target
     from scoring.predict.metrics import evaluate_scores
 
-    trained = load_model(model)
+    trained = _trained(model)
     table = read_table(data)
+    _need_columns(table, data, target=target)
     y = parse_target(table, target)
     with single_thread(1):
         p, rows, out_of_sample = trained.honest_probability(table, y)
@@ -213,13 +250,16 @@ def predict(
     data: Annotated[Path, typer.Option(help="Leads to score: CSV, JSONL or Parquet")],
     out_path: Annotated[Path, typer.Option("--out", help="Output table (.csv, .jsonl, .parquet)")],
     id_column: Annotated[str | None, typer.Option(help="Lead id column (default: id, else row number)")] = None,
-    factors: Annotated[int, typer.Option(help="Top factors per lead (0 for none)")] = 3,
+    factors: Annotated[int, typer.Option(min=0, help="Top factors per lead (0 for none)")] = 3,
 ) -> None:
     """Write each lead's predicted probability, tier and top factors."""
+    from connector.tableio import detect_format
     from scoring.predict.explain import predict_table
 
-    trained = load_model(model)
+    detect_format(out_path)  # a name we cannot write is an error before the work
+    trained = _trained(model)
     table = read_table(data)
+    _need_columns(table, data, id_column=id_column)
     with single_thread(1):
         result = predict_table(trained, table, id_column=id_column, factors=factors)
     write_table(result, out_path)
@@ -275,7 +315,13 @@ def report(
     from scoring.predict.explain import importance
     from scoring.reports.html import build_report
 
+    if out_dir.exists() and not out_dir.is_dir():
+        from scoring.errors import ConfigError, Problem
+
+        raise ConfigError([Problem(str(out_dir), None, "--out", "is a file: --out names the folder for report.html "
+                                   "and its charts", "name a new or existing folder")])
     table = read_table(data)
+    _need_columns(table, data, target=target, id_column=id_column)
     y = parse_target(table, target)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if model.suffix.lower() in (".yaml", ".yml"):

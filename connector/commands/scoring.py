@@ -67,7 +67,7 @@ def check(model: Annotated[Path | None, typer.Argument(help="Scoring model YAML"
         loaded = load_model(model)
     except ConfigError as exc:
         if json_out:
-            print_json({"ok": False, "problems": [p.__dict__ for p in exc.problems]})
+            print_json({"ok": False, "error": str(exc), "problems": [p.__dict__ for p in exc.problems]})
             raise typer.Exit(2) from None
         raise
     summary: dict[str, Any] = {

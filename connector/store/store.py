@@ -114,6 +114,10 @@ class Store:
         """Connect, and bring the schema up to date."""
         try:
             engine = sa.create_engine(url, future=True, pool_pre_ping=True)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] == "psycopg":
+                raise  # the command line names the extra to install
+            raise StoreError(f"cannot use store {redact_url(url)}: {exc}") from None
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise StoreError(f"cannot use store {redact_url(url)}: {exc}") from None
         if engine.dialect.name == "sqlite":
