@@ -69,4 +69,4 @@ def _root(
         configure(log_level.value if log_level else "warning", log_format.value if log_format else "text",
                   by_option=True)
     else:
-        configure()
+        configure(by_option=False, reset=True)

@@ -65,16 +65,30 @@ class _JsonFormatter(logging.Formatter):
         return mask_secrets(json.dumps(data, default=str))
 
 
-def configure(level: str = "warning", fmt: str = "text", by_option: bool = False) -> None:
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is now (tests and tools swap it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def configure(level: str = "warning", fmt: str = "text", by_option: bool = False, reset: bool = False) -> None:
     """Send log lines at ``level`` and above to stderr as ``fmt``. Settings configure only
     when no ``--log-level``/``--log-format`` option did (``by_option`` marks the option's call)."""
+    if reset:  # a new command line: what an earlier one's options said no longer holds
+        _state["by_option"] = False
     if not by_option and _state["by_option"]:
         return
     _state["by_option"] = _state["by_option"] or by_option
     root = logging.getLogger()
     for handler in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
     root.addHandler(handler)

@@ -15,8 +15,7 @@ import typer
 
 from adapters.errors import PermissionDenied
 from connector.app import app
-from connector.console import err, handle_errors, out, print_json
-from connector.settings import load_settings
+from connector.console import err, handle_errors, out, print_json, settings_for
 
 __all__ = ["crm_adapter", "hubspot_adapter", "install_cmd"]
 
@@ -38,7 +37,7 @@ def hubspot_adapter(config: Path | None, mapping: Path | None) -> Any:
     from adapters.hubspot import HubSpotAdapter
     from mappings.loader import load_hubspot_mapping
 
-    settings = load_settings(config, ("hubspot", "log")).hubspot
+    settings = settings_for(config, ("hubspot",)).hubspot
     return HubSpotAdapter.from_settings(settings, load_hubspot_mapping(mapping or settings.mapping))
 
 
@@ -58,7 +57,7 @@ def crm_adapter(crm: Crm, config: Path | None, mapping: Path | None) -> Any:
                                  param_hint="--crm") from None
     from adapters.salesforce import load_salesforce_mapping
 
-    settings = load_settings(config, ("salesforce", "log")).salesforce
+    settings = settings_for(config, ("salesforce",)).salesforce
     return SalesforceAdapter.from_settings(settings, load_salesforce_mapping(mapping or settings.mapping))
 
 

@@ -8,6 +8,7 @@ SIGTERM/SIGINT (the run under way finishes first; a second signal stops at once)
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from datetime import datetime, timezone
@@ -21,8 +22,7 @@ from rich.table import Table
 
 from connector.app import app
 from connector.automation.notify import Notifier, SmtpConfig
-from connector.console import err, handle_errors, load_model, out, parse_now, print_json
-from connector.settings import load_settings
+from connector.console import err, handle_errors, load_model, out, parse_now, print_json, settings_for
 from connector.store import Store, StoreLocked, redact_url
 from connector.sync.adapters import make_adapter
 from connector.sync.diff import whole_points
@@ -31,6 +31,8 @@ from connector.sync.schedule import check_cron, next_run, parse_every
 from scoring.explain import explain as explain_lead
 
 __all__ = ["sync", "run", "queue", "explain_stored"]
+
+log = logging.getLogger(__name__)
 
 class Crm(str, Enum):
     hubspot = "hubspot"
@@ -53,7 +55,7 @@ RollupOpt = Annotated[str, typer.Option("--rollup", help="Account score from con
 
 def _context(config: Path | None, store_url: str | None, crm: str | None, tenant: str | None,
              uses: tuple[str, ...] = ("store", "log")) -> tuple[Any, Store, str]:
-    settings = load_settings(config, uses)
+    settings = settings_for(config, uses)
     store = Store.open(store_url or settings.store_url)
     return settings, store, tenant or crm or "hubspot"
 
@@ -86,8 +88,15 @@ def _one_run(settings: Any, store: Store, crm: str, tenant: str, model_path: Pat
                 tasks[what] = bar.add_task(what, total=None)
             bar.update(tasks[what], advance=n)
 
-        return run_sync(store, adapter, model, options, notifier=_notifier(settings), progress=progress,
-                        model_source=source)
+        log.info("sync of tenant '%s' on %s starting", tenant, crm, extra={"tenant": tenant, "crm": crm})
+        summary = run_sync(store, adapter, model, options, notifier=_notifier(settings), progress=progress,
+                           model_source=source)
+    log.info("sync of tenant '%s' on %s finished", tenant, crm, extra={
+        "tenant": tenant, "crm": crm, "run": summary.run_id[:8], "dry_run": summary.dry_run,
+        "pulled": sum(summary.pulled.values()), "rescored": summary.rescored, "written": summary.written,
+        "failed": summary.failed, "deferred": summary.deferred, "api_used": summary.api.get("used"),
+        "api_left": summary.api.get("left"), "seconds": summary.seconds})
+    return summary
 
 
 def _notifier(settings: Any) -> Notifier:
