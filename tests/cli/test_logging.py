@@ -13,8 +13,8 @@ import pytest
 
 from connector.cli import main
 from connector.logs import configure, mask_secrets
-from sandbox.hubspot import create_server
 from sandbox.http import FaultConfig
+from sandbox.hubspot import create_server
 from tests.sync.hubspot_world import install, tenant
 
 NOW = "2026-11-20T12:00:00Z"
