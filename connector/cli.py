@@ -24,6 +24,7 @@ COMMANDS = {
     "train": "predict", "evaluate": "predict", "predict": "predict", "report": "predict",
     "backtest": "predict", "diff": "predict",
     "sync": "sync", "run": "sync", "queue": "sync", "explain-stored": "sync",
+    "doctor": "doctor", "store": "store",
 }
 
 

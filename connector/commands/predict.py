@@ -191,7 +191,7 @@ def _store_history(url: str, tenant: str, rule: Any, cutoff: str | None, half_li
     from scoring.predict.history import TARGET, TIME_COLUMN
 
     moment = parse_now(cutoff)
-    opened = Store.open(url)
+    opened = Store.open(url, read_only=True)
     try:
         table, counts = store_training_table(opened, tenant, rule, moment, half_life_days)
     finally:
@@ -405,7 +405,7 @@ def _store_tables(url: str, tenant: str, outcome: str) -> tuple[Any, Any, Any, A
     from connector.predict_store import backtest_tables, outcome_rule
     from connector.store import Store
 
-    opened = Store.open(url)
+    opened = Store.open(url, read_only=True)
     try:
         leads, y, events = backtest_tables(opened, tenant, outcome_rule(outcome))
         return leads, y, events, opened.account_table(tenant)

@@ -54,9 +54,9 @@ RollupOpt = Annotated[str, typer.Option("--rollup", help="Account score from con
 
 
 def _context(config: Path | None, store_url: str | None, crm: str | None, tenant: str | None,
-             uses: tuple[str, ...] = ("store", "log")) -> tuple[Any, Store, str]:
+             uses: tuple[str, ...] = ("store", "log"), read_only: bool = False) -> tuple[Any, Store, str]:
     settings = settings_for(config, uses)
-    store = Store.open(store_url or settings.store_url)
+    store = Store.open(store_url or settings.store_url, read_only=read_only)
     return settings, store, tenant or crm or "hubspot"
 
 
@@ -246,7 +246,7 @@ def queue(limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How m
           json_out: JsonOpt = False) -> None:
     """The hottest leads first, from the store: score, grade, priority, owner and the top reasons."""
     crm = Crm(crm).value  # type: ignore[assignment]
-    _, opened, name = _context(config, store, crm, tenant)
+    _, opened, name = _context(config, store, crm, tenant, read_only=True)
     try:
         rows = opened.queue(name, limit)
         last = opened.last_runs(name, 1)
@@ -281,7 +281,7 @@ def explain_stored(lead_id: Annotated[str, typer.Argument(help="The lead's CRM i
                    now: NowOpt = None, json_out: JsonOpt = False) -> None:
     """One lead's score rule by rule from the store (its synced fields and events), with its score history."""
     crm = Crm(crm).value  # type: ignore[assignment]
-    settings, opened, name = _context(config, store, crm, tenant, ("store", "model", "log"))
+    settings, opened, name = _context(config, store, crm, tenant, ("store", "model", "log"), read_only=True)
     try:
         lead = opened.lead(name, lead_id)
         if lead is None:
