@@ -323,7 +323,10 @@ def _nest(values: Mapping[tuple[str, ...], Any]) -> dict[str, Any]:
 
 
 def _section(path: tuple[str, ...]) -> str:
-    return next((name for name, keys in SECTIONS.items() if path[0] in keys), path[0])
+    """The section a key belongs to; a misspelt top-level key belongs to the one of its closest key."""
+    close = _closest(path) if len(path) == 1 and path[0] not in Settings.model_fields else None
+    first = close.split(".")[0] if close else path[0]
+    return next((name for name, keys in SECTIONS.items() if first in keys), first)
 
 
 def load_settings(config: Path | None = None, uses: Iterable[str] | None = None, *,
@@ -392,7 +395,8 @@ def load_settings(config: Path | None = None, uses: Iterable[str] | None = None,
                 values.pop(path, None)
         finally:
             _ONLY_GIVEN.reset(token)
-    fatal = [p for path, p in problems if _section(path) in wanted]
+    # a key that belongs to no section (an unknown name in .env or the file) is wrong for every command
+    fatal = [p for path, p in problems if _section(path) in wanted or _section(path) not in SECTIONS]
     if fatal or settings is None:
         raise ConfigError(fatal or [p for _, p in problems])
     settings._origins = {".".join(p): str(o) for p, o in origins.items() if p in values}
