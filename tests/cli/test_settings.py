@@ -25,8 +25,8 @@ def test_precedence_and_origins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     conf = tmp_path / "conf.yaml"
     conf.write_text("store_url: sqlite:///from-file.db\nhubspot:\n  batch_size: 10\n  rate_per_10s: 20\n"
                     "  search_limit: 30\n")
-    (tmp_path / ".env").write_text("# comment\nLEADSCORE_HUBSPOT__RATE_PER_10S=21\nexport LEADSCORE_HUBSPOT__SEARCH_LIMIT=31\n"
-                                   "UNRELATED=1\n")
+    (tmp_path / ".env").write_text("# comment\nLEADSCORE_HUBSPOT__RATE_PER_10S=21\n"
+                                   "export LEADSCORE_HUBSPOT__SEARCH_LIMIT=31\nUNRELATED=1\n")
     monkeypatch.setenv("LEADSCORE_HUBSPOT__SEARCH_LIMIT", "32")
     monkeypatch.setenv("LEADSCORE_HUBSPOT__ACCESS_TOKEN", TOKEN)
     before = dict(os.environ)
