@@ -20,7 +20,7 @@ from scoring.model import ScoringModel, parse_model
 from .errors import ConfigError, LeadscoreError, Problem, exit_code
 
 __all__ = ["out", "err", "handle_errors", "load_model", "parse_now", "print_json", "DEFAULT_MODEL",
-           "settings_for"]
+           "settings_for", "Phases"]
 
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True, soft_wrap=True)
@@ -46,6 +46,88 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+class Phases:
+    """Progress of a long command on stderr, one line per phase: a spinner while it runs, a tick
+    and its time once the next begins (finished phases stop), a count and its total where known.
+    Off when stderr is not a terminal or ``enabled`` is false::
+
+        with Phases(not json_out) as phase:
+            phase("starting the sandbox")
+            phase("writing", total=len(rows)); phase.advance(100)
+    """
+
+    def __init__(self, enabled: bool = True, transient: bool = False, console: Console | None = None):
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.console = console or err
+        self._bar = Progress(SpinnerColumn(finished_text="[green]✓[/]"), TextColumn("{task.description}"),
+                             TextColumn("{task.fields[count]}"), TimeElapsedColumn(), console=self.console,
+                             transient=transient, disable=not enabled or not self.console.is_terminal)
+        self._current: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._totals: dict[Any, int] = {}  # the totals callers gave (the rest are counts without one)
+
+    def __enter__(self) -> Phases:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Phases:
+        self._bar.start()
+        return self
+
+    def stop(self) -> None:
+        """Finish every phase and stop drawing (safe to call twice)."""
+        self.finish()
+        self._bar.stop()
+
+    def __call__(self, description: str, total: int | None = None) -> None:
+        """Start a phase (finishing the one before), or switch back to one already started."""
+        if description in self._tasks:
+            task_id = self._tasks[description]
+            if task_id is not self._current:
+                self.finish()
+                done = self._task(task_id).completed  # running again: its clock restarts
+                self._bar.reset(task_id, total=self._totals.get(task_id), completed=done)
+                self._current = task_id
+            if total is not None:
+                self._totals[task_id] = total
+                self._bar.update(task_id, total=total)
+            self._label(task_id)
+            return
+        self.finish()
+        self._current = self._bar.add_task(description, total=total, count="")
+        if total is not None:
+            self._totals[self._current] = total
+        self._tasks[description] = self._current
+        self._label(self._current)
+
+    def advance(self, n: int, description: str | None = None) -> None:
+        if description is not None and self._tasks.get(description) is not self._current:
+            self(description)
+        if self._current is not None:
+            self._bar.advance(self._current, n)
+            self._label(self._current)
+
+    def _task(self, task_id: Any) -> Any:
+        return next(t for t in self._bar.tasks if t.id == task_id)
+
+    def _label(self, task_id: Any) -> None:
+        task, total = self._task(task_id), self._totals.get(task_id)
+        done = f"{task.completed:,.0f}" if task.completed or total is not None else ""
+        self._bar.update(task_id, count=done + (f" of {total:,}" if total is not None else ""))
+
+    def finish(self) -> None:
+        """Mark every phase finished (a tick, its time frozen), keeping its count."""
+        for task in self._bar.tasks:
+            if not task.finished:
+                self._bar.update(task.id, total=max(task.completed, task.total or 0))
+                if not self._task(task.id).finished:
+                    self._bar.update(task.id, completed=self._task(task.id).total)
+        self._current = None
 
 
 def settings_for(config: Path | None, uses: tuple[str, ...]) -> Any:

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from connector.app import app
 from connector.automation.notify import Notifier, SmtpConfig
-from connector.console import err, handle_errors, load_model, out, parse_now, print_json, settings_for
+from connector.console import Phases, err, handle_errors, load_model, out, parse_now, print_json, settings_for
 from connector.store import Store, StoreLocked, redact_url
 from connector.sync.adapters import make_adapter
 from connector.sync.diff import whole_points
@@ -79,14 +78,11 @@ def _one_run(settings: Any, store: Store, crm: str, tenant: str, model_path: Pat
     options = SyncOptions(tenant=tenant, now=parse_now(now) if now else None, dry_run=dry_run, write_budget=budget,
                           batch_size=getattr(adapter, "batch_size", 100), rollup=rollup,  # type: ignore[arg-type]
                           arm_only=arm, predictor=_predictor(predictive_model or settings.predictive_model))
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,.0f}"),
-                  TimeElapsedColumn(), console=err, transient=True, disable=not show_progress) as bar:
-        tasks: dict[str, Any] = {}
-
-        def progress(what: str, n: int) -> None:
-            if what not in tasks:
-                tasks[what] = bar.add_task(what, total=None)
-            bar.update(tasks[what], advance=n)
+    with Phases(show_progress, transient=True) as phase:
+        def progress(what: str, n: int, total: int | None = None) -> None:
+            if total is not None:
+                phase(what, total=total)
+            phase.advance(n, what)
 
         log.info("sync of tenant '%s' on %s starting", tenant, crm, extra={"tenant": tenant, "crm": crm})
         summary = run_sync(store, adapter, model, options, notifier=_notifier(settings), progress=progress,
