@@ -15,7 +15,7 @@ import typer
 
 from adapters.errors import PermissionDenied
 from connector.app import app
-from connector.console import err, handle_errors, out, print_json, settings_for
+from connector.console import Phases, err, handle_errors, out, print_json, settings_for
 
 __all__ = ["crm_adapter", "hubspot_adapter", "install_cmd"]
 
@@ -69,13 +69,16 @@ def install_cmd(crm: CrmOpt, dry_run: Annotated[bool, typer.Option("--dry-run", 
     adapter = crm_adapter(crm, config, mapping)
     write_back = getattr(getattr(adapter, "mapping", None), "write_back", None)
     group = write_back.group.name if write_back is not None and hasattr(write_back, "group") else "leadscore"
-    plan = adapter.plan_install(adapter.fields())
-    optional = getattr(adapter, "missing_optional_scopes", None)
-    warnings = optional() if optional is not None and not plan.problems else []
-    created: list[str] = []
-    if not plan.problems and not plan.up_to_date and not dry_run:  # Salesforce: also access to grant
-        created = [f"{s.object}.{s.name}" for s in plan.to_create]
-        plan = adapter.install(plan)
+    with Phases(not json_out) as phase:
+        phase(f"checking permissions and fields in {crm.value}")
+        plan = adapter.plan_install(adapter.fields())
+        optional = getattr(adapter, "missing_optional_scopes", None)
+        warnings = optional() if optional is not None and not plan.problems else []
+        created: list[str] = []
+        if not plan.problems and not plan.up_to_date and not dry_run:  # Salesforce: also access to grant
+            created = [f"{s.object}.{s.name}" for s in plan.to_create]
+            phase(f"creating {len(created)} fields" if created else "granting access to leadscore's fields")
+            plan = adapter.install(plan)
     summary: dict[str, Any] = {
         "crm": crm.value, "group": group, "dry_run": dry_run, "up_to_date": plan.up_to_date and not created,
         "existing": [f"{s.object}.{s.name}" for s in plan.existing], "created": created,

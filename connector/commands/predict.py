@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from connector.app import app
-from connector.console import err, handle_errors, out, print_json
+from connector.console import Phases, err, handle_errors, out, print_json
 from connector.predict_io import load_model, save_model, single_thread, write_bytes
 from connector.tableio import read_table, write_table
 
@@ -32,7 +32,7 @@ def _trained(path: Path) -> Any:
         with open(path, "rb") as fh:
             head = fh.read(2)
         if path.suffix.lower() in (".yaml", ".yml") or (head and head != b"\x1f\x8b"):
-            kind = "a rules model (YAML)" if path.suffix.lower() in (".yaml", ".yml") else "not a trained model"
+            kind = "a rules model (YAML)" if path.suffix.lower() in (".yaml", ".yml") else "not a leadscore model file"
             raise ConfigError([Problem(str(path), None, "--model", f"{kind}: this command takes a model written "
                                        "by `leadscore train`", "for a rules model use `leadscore report` or "
                                        "`leadscore backtest`")])
@@ -122,7 +122,8 @@ def train(
         assert data is not None
         _need_columns(table, data, target=target, time_column=time_column, drop=drop)
     assert target is not None
-    with single_thread(threads):
+    with single_thread(threads), Phases(not json_out) as phase:
+        phase(f"training {', '.join(kinds)} on {table.num_rows:,} rows")
         trained = train_model(table, target, drop=tuple(drop or ()), time_column=time_column,
                               kinds=kinds, choose=choose, folds=folds, seed=seed)
     if rule is not None:
@@ -139,7 +140,8 @@ def train(
     scorecard = None
     if export_scorecard is not None:
         sc_started = time.perf_counter()
-        with single_thread(threads):
+        with single_thread(threads), Phases(not json_out) as phase:
+            phase("building the points-based scorecard")
             if history is not None:  # activity features: the ones the engine derives, under its names
                 from scoring.predict.history import SCORECARD_FIELDS, is_activity
 
@@ -325,8 +327,10 @@ def report(
     y = parse_target(table, target)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if model.suffix.lower() in (".yaml", ".yml"):
-        rules, scored = _rules_scores(model, table, events, now, id_column)
-        result = build_report(
+        with Phases(not json_out) as phase:
+            phase(f"scoring {table.num_rows:,} leads with {model.name}")
+            rules, scored = _rules_scores(model, table, events, now, id_column)
+        result = _in_phase(not json_out, "drawing the charts and writing the report", build_report,
             y, scored.column("score").to_numpy(), probability=False, score_label="score (0-100)",
             labels=scored.column("grade").to_numpy(zero_copy_only=False), tier_word="grade",
             title=title or f"Lead scoring report: {rules.name}",
@@ -335,14 +339,15 @@ def report(
             footer=f"Made by leadscore report on {stamp}.")
     else:
         trained = load_model(model)
-        with single_thread(1):
+        with single_thread(1), Phases(not json_out) as phase:
+            phase(f"scoring {table.num_rows:,} leads and ranking the drivers")
             p, rows, out_of_sample = trained.honest_probability(table, y)
             drivers = importance(trained, encode(trained.schema, table))
         honesty = (f"These are the training leads, so every figure uses predictions made "
                    f"before the model saw each lead's outcome ({trained.evaluation['validation']})."
                    if out_of_sample else
                    "If these leads were used for training, the figures are optimistic.")
-        result = build_report(
+        result = _in_phase(not json_out, "drawing the charts and writing the report", build_report,
             y[rows], p, cuts=trained.tier_cuts, training=trained.evaluation, drivers=drivers,
             title=title or "Predictive lead scoring report",
             subtitle=f"{trained.kind} model ({model.name}) on {data.name}, {len(rows):,} leads, "
@@ -361,6 +366,12 @@ def report(
         return
     out.print(f"AUC {summary['auc']:.4f}, top-decile lift {summary['top_decile_lift']:.2f}× → "
               f"{out_dir / 'report.html'} (+ {len(result.images)} PNGs)")
+
+
+def _in_phase(enabled: bool, description: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    with Phases(enabled) as phase:
+        phase(description)
+        return fn(*args, **kwargs)
 
 
 def _prepared_leads(path: Path, id_column: str | None) -> Any:
