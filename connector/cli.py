@@ -97,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
             where = f" {exc.filename}" if exc.filename else ""
             return _fail(f"cannot use{where}: {exc.strerror or exc}", 2, as_json)
         return _unexpected(exc, as_json)
+    finally:
+        from connector.tableio import set_encoding
+
+        set_encoding("utf-8")  # an --encoding holds for one command
     return int(result) if isinstance(result, int) else 0
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,7 +20,7 @@ from scoring.model import ScoringModel, parse_model
 from .errors import ConfigError, LeadscoreError, Problem, exit_code
 
 __all__ = ["out", "err", "handle_errors", "load_model", "parse_now", "print_json", "DEFAULT_MODEL",
-           "settings_for", "Phases"]
+           "settings_for", "Phases", "EncodingOpt"]
 
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True, soft_wrap=True)
@@ -128,6 +128,11 @@ class Phases:
                 if not self._task(task.id).finished:
                     self._bar.update(task.id, completed=self._task(task.id).total)
         self._current = None
+
+
+EncodingOpt = Annotated[str | None, typer.Option(
+    "--encoding", help="Encoding of CSV inputs (default UTF-8, with or without a byte-order mark), "
+                       "e.g. cp1252 for a Windows or Excel export")]
 
 
 def settings_for(config: Path | None, uses: tuple[str, ...]) -> Any:

@@ -15,9 +15,9 @@ import typer
 from rich.table import Table
 
 from connector.app import app
-from connector.console import Phases, err, handle_errors, out, print_json
+from connector.console import EncodingOpt, Phases, err, handle_errors, out, print_json
 from connector.predict_io import load_model, save_model, single_thread, write_bytes
-from connector.tableio import read_table, write_table
+from connector.tableio import read_table, set_encoding, write_table
 
 __all__ = ["train", "evaluate", "predict", "report", "backtest", "diff"]
 
@@ -103,8 +103,10 @@ def train(
     export_scorecard: Annotated[Path | None, typer.Option(help="Also write a points-based scoring-model YAML")] = None,
     threads: Annotated[int, _THREADS] = 1,
     json_out: Annotated[bool, typer.Option("--json", help="Print the evaluation as one JSON object")] = False,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Learn conversion from history: compare logistic, boosted trees, ensemble; keep the best."""
+    set_encoding(encoding)
     from scoring.predict.export import export_scorecard as build_scorecard
     from scoring.predict.train import train as train_model
 
@@ -215,8 +217,10 @@ def evaluate(
     data: Annotated[Path, typer.Option(help="Table with outcomes: CSV, JSONL or Parquet")],
     target: Annotated[str, typer.Option(help="Outcome column: 0/1, yes/no or true/false")],
     json_out: Annotated[bool, typer.Option("--json", help="Print the evaluation as one JSON object")] = False,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Judge a trained model on a table it has not seen: AUC, log loss, Brier, lift, tiers."""
+    set_encoding(encoding)
     from scoring.predict.dataset import parse_target
     from scoring.predict.metrics import evaluate_scores
 
@@ -253,8 +257,10 @@ def predict(
     out_path: Annotated[Path, typer.Option("--out", help="Output table (.csv, .jsonl, .parquet)")],
     id_column: Annotated[str | None, typer.Option(help="Lead id column (default: id, else row number)")] = None,
     factors: Annotated[int, typer.Option(min=0, help="Top factors per lead (0 for none)")] = 3,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Write each lead's predicted probability, tier and top factors."""
+    set_encoding(encoding)
     from connector.tableio import detect_format
     from scoring.predict.explain import predict_table
 
@@ -309,8 +315,10 @@ def report(
     id_column: Annotated[str | None, typer.Option(help="Lead id column (rules models)")] = None,
     title: Annotated[str | None, typer.Option(help="Report title")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object")] = False,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Write a self-contained HTML report (charts inline, PNGs beside it) on a model."""
+    set_encoding(encoding)
     from datetime import datetime, timezone
 
     from scoring.predict.dataset import encode, parse_target
@@ -444,8 +452,10 @@ def backtest(
     accounts: Annotated[Path | None, typer.Option(help="Accounts table (id + account fields)")] = None,
     id_column: Annotated[str | None, typer.Option(help="Lead id column (default: id, else row number)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the backtest as one JSON object")] = False,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Replay history under a rules model: conversion by grade, threshold lift, crossings."""
+    set_encoding(encoding)
     from connector.console import load_model as load_rules
     from scoring.predict.backtest import backtest as run_backtest
     from scoring.predict.dataset import parse_target
@@ -494,8 +504,10 @@ def diff(
     id_column: Annotated[str | None, typer.Option(help="Lead id column (default: id, else row number)")] = None,
     top: Annotated[int, typer.Option(help="How many of the biggest movers to list")] = 10,
     json_out: Annotated[bool, typer.Option("--json", help="Print the diff as one JSON object")] = False,
+    encoding: EncodingOpt = None,
 ) -> None:
     """What deploying NEW instead of OLD would change: grades, priorities, thresholds, movers."""
+    set_encoding(encoding)
     from connector.console import load_model as load_rules
     from connector.console import parse_now
     from scoring.predict.backtest import diff_models
