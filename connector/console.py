@@ -155,7 +155,7 @@ def load_model(path: Path | None) -> ScoringModel:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError([Problem(str(path), None, "", f"cannot read the model: {exc.strerror}")]) from None
-    if data[:2] == b"\x1f\x8b" or data[:1] == b"\x80":
+    if data[:2] in (b"\x1f\x8b", b"PK") or data[:1] == b"\x80":
         raise ConfigError([Problem(str(path), None, "", "this is a trained model (from `leadscore train`), not a "
                                    "rules model", "give a scoring-model YAML, e.g. from `leadscore init`")])
     try:

@@ -31,7 +31,7 @@ def _trained(path: Path) -> Any:
     if path.is_file():
         with open(path, "rb") as fh:
             head = fh.read(2)
-        if path.suffix.lower() in (".yaml", ".yml") or (head and head != b"\x1f\x8b"):
+        if path.suffix.lower() in (".yaml", ".yml") or (head and head not in (b"PK", b"\x1f\x8b")):
             kind = "a rules model (YAML)" if path.suffix.lower() in (".yaml", ".yml") else "not a leadscore model file"
             raise ConfigError([Problem(str(path), None, "--model", f"{kind}: this command takes a model written "
                                        "by `leadscore train`", "for a rules model use `leadscore report` or "
