@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from adapters.base import StreamChecker
 from adapters.errors import PermissionDenied
 from connector.app import app
 from connector.console import Phases, err, handle_errors, out, print_json, settings_for
@@ -85,6 +86,12 @@ def install_cmd(crm: CrmOpt, dry_run: Annotated[bool, typer.Option("--dry-run", 
         "to_create": [f"{s.object}.{s.name}" for s in plan.to_create], "problems": plan.problems,
         "warnings": [f"missing optional scope {w}" for w in warnings], "api_calls": adapter.api_usage()["calls"],
     }
+    if isinstance(adapter, StreamChecker) and not plan.problems:  # which streams this token can read
+        streams = adapter.stream_status()
+        summary["streams"] = [{"name": s.name, "available": s.available, "reason": s.reason, "enable": s.enable,
+                               "required": s.required} for s in streams]
+        summary["warnings"] += [f"stream {s.name} unavailable: {s.reason or 'no reason given'}"
+                                + (f" ({s.enable})" if s.enable else "") for s in streams if not s.available]
     if hasattr(plan, "to_grant"):  # Salesforce: field-level security and what install did
         summary.update(access=getattr(plan, "target", ""), to_grant=[f"{s.object}.{s.name}" for s in plan.to_grant],
                        done=list(getattr(plan, "done", [])))

@@ -217,3 +217,27 @@ def test_streams_from_an_adapter_that_reports_them(hubspot: Any, capfd: pytest.C
     code, report, _ = _doctor(capfd)
     assert code == 1 and "stream contacts unavailable: needs scope crm.objects.contacts.read" in \
         report["crms"][0]["problems"]
+
+
+def test_install_reports_unavailable_streams(hubspot: Any, capfd: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters.base import StreamStatus
+    from connector.commands import install as install_module
+
+    real = install_module.crm_adapter
+
+    class Reporting:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def stream_status(self) -> list[StreamStatus]:
+            return [StreamStatus("forms", False, "needs scope forms", "grant the forms scope")]
+
+    monkeypatch.setattr(install_module, "crm_adapter", lambda *a: Reporting(real(*a)))
+    assert main(["install", "--crm", "hubspot", "--dry-run", "--json"]) == 0
+    summary = json.loads(capfd.readouterr().out)
+    assert summary["streams"][0]["name"] == "forms"
+    assert "stream forms unavailable: needs scope forms (grant the forms scope)" in summary["warnings"]
