@@ -65,8 +65,5 @@ def _root(
     # imported (connector.cli imports just the module of the command being run).
     from connector.logs import configure
 
-    if log_level or log_format:
-        configure(log_level.value if log_level else "warning", log_format.value if log_format else "text",
-                  by_option=True)
-    else:
-        configure(by_option=False, reset=True)
+    configure(reset=True, by_option=True, option_level=log_level.value if log_level else None,
+              option_format=log_format.value if log_format else None)

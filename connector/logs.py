@@ -21,7 +21,7 @@ __all__ = ["configure", "configured_by_option", "LEVELS", "FORMATS", "mask_secre
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
 _HANDLER_NAME = "leadscore"
-_state = {"by_option": False}
+_state: dict[str, str | None] = {"level": None, "format": None}  # what --log-level / --log-format said
 
 _SECRET_PATTERNS = [
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}"), r"\1**********"),
@@ -77,14 +77,17 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def configure(level: str = "warning", fmt: str = "text", by_option: bool = False, reset: bool = False) -> None:
-    """Send log lines at ``level`` and above to stderr as ``fmt``. Settings configure only
-    when no ``--log-level``/``--log-format`` option did (``by_option`` marks the option's call)."""
+def configure(level: str = "warning", fmt: str = "text", by_option: bool = False, reset: bool = False,
+              option_level: str | None = None, option_format: str | None = None) -> None:
+    """Send log lines at ``level`` and above to stderr as ``fmt``. ``--log-level`` and
+    ``--log-format`` (``by_option``, with ``option_level``/``option_format``) win over the settings
+    for the rest of the command line; ``reset`` starts a new one."""
     if reset:  # a new command line: what an earlier one's options said no longer holds
-        _state["by_option"] = False
-    if not by_option and _state["by_option"]:
-        return
-    _state["by_option"] = _state["by_option"] or by_option
+        _state.update(level=None, format=None)
+    if by_option:
+        _state.update(level=option_level or _state["level"], format=option_format or _state["format"])
+    level = _state["level"] or level
+    fmt = _state["format"] or fmt
     root = logging.getLogger()
     for handler in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(handler)
@@ -98,4 +101,4 @@ def configure(level: str = "warning", fmt: str = "text", by_option: bool = False
 
 
 def configured_by_option() -> bool:
-    return _state["by_option"]
+    return _state["level"] is not None or _state["format"] is not None

@@ -77,3 +77,12 @@ def test_a_secret_in_a_log_line_is_masked(capfd: pytest.CaptureFixture[str]) -> 
     err = capfd.readouterr().err
     assert token not in err and "hunter2" not in err and err.count("**********") == 3
     assert mask_secrets('{"access_token": "abc123def"}') == '{"access_token": "**********"}'
+
+
+def test_the_format_option_keeps_the_level_from_the_settings(flaky: Any, capfd: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADSCORE_LOG_LEVEL", "info")
+    monkeypatch.setenv("LEADSCORE_LOG_FORMAT", "text")
+    assert main(["--log-format", "json", "sync", "--crm", "hubspot", "--now", NOW, "--json"]) == 0
+    records = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
+    assert any(r["message"].endswith("finished") and r["level"] == "info" for r in records)
