@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
 import random
 import socket
 import threading
@@ -33,6 +34,8 @@ from adapters.errors import (
     PermissionDenied,
     RetriableAPIError,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = ["RateLimiter", "RequestRejected", "RetryPolicy", "classify_exception", "classify_http", "error_body"]
 
@@ -188,6 +191,10 @@ class RetryPolicy:
         def count(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             self.retries[getattr(exc, "status", None)] += 1
+            wait = state.next_action.sleep if state.next_action else 0.0
+            log.info("retrying in %.1fs (attempt %d of %d): %s", wait, state.attempt_number + 1, self.max_attempts,
+                     exc, extra={"wait_s": round(wait, 3), "attempt": state.attempt_number + 1,
+                                 "status": getattr(exc, "status", None)})
 
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.max_attempts),
@@ -228,4 +235,6 @@ class RateLimiter:
                     return
                 wait = self._times[0] + self.window_s - now
             self.waited_s += wait
+            log.log(logging.INFO if wait >= 1 else logging.DEBUG, "rate limit: waiting %.2fs for a slot (%d calls "
+                    "per %gs)", wait, self.limit, self.window_s, extra={"wait_s": round(wait, 3)})
             self._sleep(max(wait, 0.001))

@@ -2,10 +2,14 @@
 
 CSV is read with every column as text so nothing is guessed wrongly; :mod:`connector.inputs`
 then converts the columns it knows (numbers, timestamps) and reports rows that do not convert.
+CSV is UTF-8 (a byte-order mark, as Excel's "CSV UTF-8" writes, is skipped) unless a command's
+``--encoding`` says otherwise (:func:`use_encoding`, e.g. ``cp1252`` for Windows exports).
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import csv
 import io
 import json
@@ -21,7 +25,50 @@ import pyarrow.parquet as pq
 from scoring.errors import ConfigError, Problem
 
 __all__ = ["FORMATS", "column_names", "detect_format", "read_table", "write_table", "sniff_delimiter",
-           "TextStream", "SkippedRow", "open_text_stream", "record_lines"]
+           "TextStream", "SkippedRow", "open_text_stream", "record_lines", "use_encoding",
+           "set_encoding"]
+
+#: the encoding CSV inputs are read in (a plain global: files are read on worker threads too)
+_encoding = {"name": "utf-8"}
+
+
+@contextlib.contextmanager
+def use_encoding(name: str | None) -> Iterator[None]:
+    """Read CSV inputs in ``name`` (``--encoding``) inside the block; None keeps UTF-8."""
+    if name is None:
+        yield
+        return
+    try:
+        canonical = codecs.lookup(name).name
+    except LookupError:
+        raise ConfigError([Problem("--encoding", None, "encoding", f"unknown encoding '{name}'",
+                                   "e.g. utf-8, cp1252 (Windows), latin-1, utf-16")]) from None
+    before = _encoding["name"]
+    _encoding["name"] = canonical
+    try:
+        yield
+    finally:
+        _encoding["name"] = before
+
+
+def set_encoding(name: str | None) -> None:
+    """Read CSV inputs in ``name`` from now on (a command's ``--encoding``; the command line resets
+    it to UTF-8 when the command ends)."""
+    with use_encoding(name):
+        chosen = _encoding["name"]
+    _encoding["name"] = chosen
+
+
+def _text_encoding() -> str:
+    name = _encoding["name"]
+    return "utf-8-sig" if name in ("utf-8", "utf_8") else name
+
+
+def _not_utf8_hint(exc: BaseException) -> str | None:
+    text = str(exc)
+    if _encoding["name"] in ("utf-8", "utf_8") and ("UTF8" in text or "UTF-8" in text or "utf-8" in text):
+        return "the file is not UTF-8: pass --encoding, e.g. --encoding cp1252 for a Windows or Excel export"
+    return None
 
 FORMATS = ("csv", "jsonl", "parquet")
 _EXTENSIONS = {
@@ -43,13 +90,13 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
     found = _EXTENSIONS.get(suffixes[-1]) if suffixes else None
     if found is None:
         raise ConfigError([Problem(str(path), None, "", "cannot tell the file format from its name",
-                                   "name it .csv, .jsonl or .parquet, or pass --format")])
+                                   "name it .csv, .jsonl or .parquet")])
     return found
 
 
 def sniff_delimiter(path: Path) -> str:
     """The CSV delimiter among , ; tab and |, from the first 64 KiB."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+    with open(path, newline="", encoding=_text_encoding(), errors="replace") as fh:
         sample = fh.read(65536)
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
@@ -88,10 +135,11 @@ def read_table(path: Path, fmt: str | None = None, dictionary: Sequence[str] = (
                 null_values=[""],
                 include_columns=None if columns is None else [c for c in header if c in columns],
             ),
-            read_options=pacsv.ReadOptions(block_size=1 << 24),
+            read_options=pacsv.ReadOptions(block_size=1 << 24, encoding=_encoding["name"]),
         )
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(str(path), _line_of(str(exc)), "", f"cannot read {kind}: {exc}")]) from None
+        raise ConfigError([Problem(str(path), _line_of(str(exc)), "", f"cannot read {kind}: {exc}",
+                                   _not_utf8_hint(exc))]) from None
 
 
 @dataclass(frozen=True)
@@ -352,7 +400,7 @@ def column_names(path: Path, fmt: str | None = None) -> list[str]:
 
 
 def _csv_header(path: Path) -> list[str]:
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+    with open(path, newline="", encoding=_text_encoding(), errors="replace") as fh:
         first = fh.readline()
     delimiter = sniff_delimiter(path)
     return next(csv.reader([first], delimiter=delimiter), [])

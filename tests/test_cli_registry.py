@@ -9,6 +9,7 @@ from connector.cli import COMMANDS, _load_commands
 def test_command_registry_is_complete() -> None:
     _load_commands()
     registered = {(c.name or c.callback.__name__): c.callback.__module__ for c in app.registered_commands}
+    registered |= {g.name: g.typer_instance.registered_commands[0].callback.__module__ for g in app.registered_groups}
     assert {name: f"connector.commands.{module}" for name, module in COMMANDS.items()} == registered
 
 

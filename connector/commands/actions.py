@@ -18,10 +18,9 @@ from rich.table import Table
 
 from connector.app import app
 from connector.automation.execute import PENDING
-from connector.commands.sync import ConfigOpt, CrmOpt, JsonOpt, StoreOpt, TenantOpt
-from connector.console import handle_errors, out, print_json, terminal_text
+from connector.commands.sync import ConfigOpt, Crm, CrmOpt, JsonOpt, StoreOpt, TenantOpt
+from connector.console import handle_errors, out, print_json, settings_for, terminal_text
 from connector.errors import ConfigError, Problem
-from connector.settings import load_settings
 from connector.store import ActionRow, Store
 
 __all__ = ["actions"]
@@ -54,15 +53,15 @@ def actions(failed: Annotated[bool, typer.Option("--failed", help="List the acti
                 "--retry", help="Try these again on the next sync (a key, or 'all'); repeatable")] = None,
             drop: Annotated[list[str] | None, typer.Option(
                 "--drop", help="Give these up for good (a key, or 'all'); repeatable")] = None,
-            crm: CrmOpt = "hubspot", store: StoreOpt = None, tenant: TenantOpt = None, config: ConfigOpt = None,
+            crm: CrmOpt = Crm.hubspot, store: StoreOpt = None, tenant: TenantOpt = None, config: ConfigOpt = None,
             json_out: JsonOpt = False) -> None:
     """Threshold actions by status; with --failed, the ones that did not happen, to retry or drop.
 
     Examples: leadscore actions --failed; leadscore actions --retry 3f9c2a1b; leadscore actions --drop all
     """
-    settings = load_settings(config)
+    settings = settings_for(config, ("store", "log"))
     opened = Store.open(store or settings.store_url)
-    name = tenant or crm
+    name = tenant or crm.value
     now = datetime.now(timezone.utc)
     try:
         rows = opened.actions(name)

@@ -23,7 +23,7 @@ import typer
 from rich.table import Table
 
 from connector.app import app
-from connector.console import handle_errors, load_model, out, print_json
+from connector.console import Phases, handle_errors, load_model, out, print_json
 from connector.tableio import write_table
 from scoring.engine import score_tables
 from scoring.model import ScoringModel, parse_model
@@ -40,7 +40,7 @@ class Crm(str, Enum):
 @app.command()
 @handle_errors
 def demo(crm: Annotated[Crm, typer.Option("--crm", help="Which sandbox CRM to run against")] = Crm.hubspot,
-         leads: Annotated[int, typer.Option(help="How many synthetic leads")] = 2000,
+         leads: Annotated[int, typer.Option(min=1, help="How many synthetic leads")] = 2000,
          seed: Annotated[int, typer.Option(help="Seed of the synthetic tenant")] = 7,
          model: Annotated[Path | None, typer.Option(help="Scoring model YAML (default: built-in)")] = None,
          out_dir: Annotated[Path, typer.Option("--out", help="Where the demo's store and files go")] = Path("out/demo"),
@@ -162,33 +162,47 @@ def _sandbox(crm: Crm, n_leads: int, seed: int, model_path: Path | None, out_dir
 
     started = time.perf_counter()
     today = datetime.now(timezone.utc).replace(microsecond=0)
-    tenant = generate_tenant(seed=seed, leads=n_leads, events_per_lead=12, now=today)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    db = out_dir / "leadscore.db"
-    db.unlink(missing_ok=True)
-    store = Store.open(f"sqlite:///{db}")
-    world = _World(crm, tenant)
+    phase = Phases(not json_out).start()  # stopped in the finally below, or here if the sandbox cannot start
+    phase(f"making a synthetic tenant of {n_leads:,} leads")
+    try:
+        tenant = generate_tenant(seed=seed, leads=n_leads, events_per_lead=12, now=today)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        db = out_dir / "leadscore.db"
+        db.unlink(missing_ok=True)
+        store = Store.open(f"sqlite:///{db}")
+        phase(f"starting the {crm.value} sandbox")
+        world = _World(crm, tenant)
+    except BaseException:
+        phase.stop()
+        raise
     try:
         adapter = world.adapter
+        phase("installing leadscore's fields")
         plan = adapter.install(adapter.plan_install(adapter.fields()))
         installed = len(plan.existing) + len(plan.to_create)
         reps = [o.id for o in adapter.owners() if o.active]
         scoring_model = _demo_model(load_model(model_path), model_path, reps, crm)
-        first = run_sync(store, adapter, scoring_model, SyncOptions(tenant=TENANT, now=today))
+        first = run_sync(store, adapter, scoring_model, SyncOptions(tenant=TENANT, now=today),
+                         progress=_synced(phase, "first sync"))
         events = store.event_table(TENANT)
         met = set(events.filter(pc.is_in(events.column("type"), pa.array(["meeting_booked", "meeting_held"])))
                   .column("lead_id").to_pylist())
         # the warmest leads below the MQL line that have not met anyone yet (queue is hottest first)
         warm = [r["lead_id"] for r in store.queue(TENANT, n_leads) if r["score"] < 68 and r["lead_id"] not in met][:5]
-        week_events = sum(world.reply_and_meet(lead_id, today + timedelta(days=5, hours=i))
-                          for i, lead_id in enumerate(warm))
-        second = run_sync(store, adapter, scoring_model, SyncOptions(tenant=TENANT, now=today + WEEK))
+        phase("a week passes: warm leads book meetings", total=len(warm))
+        week_events = 0
+        for i, lead_id in enumerate(warm):
+            week_events += world.reply_and_meet(lead_id, today + timedelta(days=5, hours=i))
+            phase.advance(1)
+        second = run_sync(store, adapter, scoring_model, SyncOptions(tenant=TENANT, now=today + WEEK),
+                          progress=_synced(phase, "second sync"))
         queue = store.queue(TENANT, 10)
         final = store.scores(TENANT)
         shown = max(warm, key=lambda lead_id: final[lead_id].score) if warm else None
         record = _what_a_rep_sees(world, shown) if shown else {}
         conversion = _store_conversion(store, tenant)
     finally:
+        phase.stop()
         world.stop()
         store.close()
     seconds = time.perf_counter() - started
@@ -220,6 +234,15 @@ def _sandbox(crm: Crm, n_leads: int, seed: int, model_path: Path | None, out_dir
               f"  leadscore explain-stored {queue[0]['lead_id'] if queue else 'LEAD_ID'} "
               f"--store sqlite:///{db} --tenant {TENANT}\n"
               f"Connect your own CRM: see 'Connecting to HubSpot / Salesforce' in the README.")
+
+
+def _synced(phase: Phases, title: str) -> Any:
+    """A sync's progress shown as phases of the demo: "first sync: pulled leads 2,000", ..."""
+    def progress(what: str, n: int, total: int | None = None) -> None:
+        if total is not None:
+            phase(f"{title}: {what}", total=total)
+        phase.advance(n, f"{title}: {what}")
+    return progress
 
 
 def _print_run(title: str, run: Any) -> None:
@@ -300,10 +323,14 @@ def _offline(leads: int, seed: int, model: Path | None, out_dir: Path, json_out:
 
     started = time.perf_counter()
     scoring_model = load_model(model)
-    tenant = generate_tenant(seed=seed, leads=leads)
-    scored = score_tables(scoring_model, tenant.leads, tenant.events, tenant.now, tenant.accounts)
-    write_tenant_csv(tenant, out_dir)
-    write_table(scored, out_dir / "scores.csv")
+    with Phases(not json_out) as phase:
+        phase(f"making a synthetic tenant of {leads:,} leads")
+        tenant = generate_tenant(seed=seed, leads=leads)
+        phase(f"scoring {leads:,} leads and {tenant.events.num_rows:,} events")
+        scored = score_tables(scoring_model, tenant.leads, tenant.events, tenant.now, tenant.accounts)
+        phase(f"writing {out_dir}")
+        write_tenant_csv(tenant, out_dir)
+        write_table(scored, out_dir / "scores.csv")
     seconds = time.perf_counter() - started
     converted = np.asarray(tenant.leads.column("converted").to_pylist(), dtype=float)
     scores = scored.column("score").to_numpy()

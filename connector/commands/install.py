@@ -13,10 +13,10 @@ from typing import Annotated, Any
 
 import typer
 
+from adapters.base import StreamChecker
 from adapters.errors import PermissionDenied
 from connector.app import app
-from connector.console import err, handle_errors, out, print_json
-from connector.settings import load_settings
+from connector.console import Phases, err, handle_errors, out, print_json, settings_for
 
 __all__ = ["crm_adapter", "hubspot_adapter", "install_cmd"]
 
@@ -38,7 +38,7 @@ def hubspot_adapter(config: Path | None, mapping: Path | None) -> Any:
     from adapters.hubspot import HubSpotAdapter
     from mappings.loader import load_hubspot_mapping
 
-    settings = load_settings(config).hubspot
+    settings = settings_for(config, ("hubspot",)).hubspot
     return HubSpotAdapter.from_settings(settings, load_hubspot_mapping(mapping or settings.mapping))
 
 
@@ -58,7 +58,7 @@ def crm_adapter(crm: Crm, config: Path | None, mapping: Path | None) -> Any:
                                  param_hint="--crm") from None
     from adapters.salesforce import load_salesforce_mapping
 
-    settings = load_settings(config).salesforce
+    settings = settings_for(config, ("salesforce",)).salesforce
     adapter = SalesforceAdapter.from_settings(settings, load_salesforce_mapping(mapping or settings.mapping))
     if mapping or settings.mapping:
         adapter.mapping_source = str(mapping or settings.mapping)
@@ -76,15 +76,17 @@ def install_cmd(crm: CrmOpt, dry_run: Annotated[bool, typer.Option("--dry-run", 
         preflight()
     write_back = getattr(getattr(adapter, "mapping", None), "write_back", None)
     group = write_back.group.name if write_back is not None and hasattr(write_back, "group") else "leadscore"
-    plan = adapter.plan_install(adapter.fields())
-    optional = getattr(adapter, "missing_optional_scopes", None)
-    warnings = optional() if optional is not None and not plan.problems else []
-    checker = getattr(adapter, "stream_status", None)  # adapters.base.StreamChecker: per stream, before a sync
-    streams = checker() if callable(checker) and not plan.problems else []
-    created: list[str] = []
-    if not plan.problems and not plan.up_to_date and not dry_run:  # Salesforce: also access to grant
-        created = [f"{s.object}.{s.name}" for s in plan.to_create]
-        plan = adapter.install(plan)
+    with Phases(not json_out) as phase:
+        phase(f"checking permissions and fields in {crm.value}")
+        plan = adapter.plan_install(adapter.fields())
+        optional = getattr(adapter, "missing_optional_scopes", None)
+        warnings = optional() if optional is not None and not plan.problems else []
+        streams = adapter.stream_status() if isinstance(adapter, StreamChecker) and not plan.problems else []
+        created: list[str] = []
+        if not plan.problems and not plan.up_to_date and not dry_run:  # Salesforce: also access to grant
+            created = [f"{s.object}.{s.name}" for s in plan.to_create]
+            phase(f"creating {len(created)} fields" if created else "granting access to leadscore's fields")
+            plan = adapter.install(plan)
     summary: dict[str, Any] = {
         "crm": crm.value, "group": group, "dry_run": dry_run, "up_to_date": plan.up_to_date and not created,
         "existing": [f"{s.object}.{s.name}" for s in plan.existing], "created": created,

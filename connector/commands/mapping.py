@@ -30,7 +30,7 @@ def check_mapping_cmd(crm: CrmOpt, mapping: MappingOpt = None, config: ConfigOpt
     if crm is Crm.salesforce:
         from adapters.salesforce import load_salesforce_mapping
 
-        path = mapping or load_settings(config).salesforce.mapping
+        path = mapping or load_settings(config, ("salesforce",)).salesforce.mapping
         source = str(path) if path else "<built-in salesforce.yaml>"
         sf = load_salesforce_mapping(path)
         counts = {"lead_fields": len(sf.leads.columns()), "contact_fields": len(sf.contacts.columns()),
@@ -39,7 +39,7 @@ def check_mapping_cmd(crm: CrmOpt, mapping: MappingOpt = None, config: ConfigOpt
         _only_hubspot(crm)
         from mappings.loader import load_hubspot_mapping
 
-        path = mapping or load_settings(config).hubspot.mapping
+        path = mapping or load_settings(config, ("hubspot",)).hubspot.mapping
         source = str(path) if path else "<built-in hubspot.yaml>"
         loaded = load_hubspot_mapping(path)
         counts = {"contact_properties": len(loaded.contacts.properties()),

@@ -15,13 +15,47 @@ import typer
 from rich.table import Table
 
 from connector.app import app
-from connector.console import err, handle_errors, out, print_json
+from connector.console import EncodingOpt, Phases, err, handle_errors, out, print_json
 from connector.predict_io import load_model, save_model, single_thread, write_bytes
-from connector.tableio import read_table, write_table
+from connector.tableio import read_table, set_encoding, write_table
 
 __all__ = ["train", "evaluate", "predict", "report", "backtest", "diff"]
 
 _THREADS = typer.Option(help="CPU threads for training (1 is fastest on a busy machine)")
+
+
+def _trained(path: Path) -> Any:
+    """A model from `leadscore train`; a rules model (YAML) or other text file is named as such."""
+    from scoring.errors import ConfigError, Problem
+
+    if path.is_file():
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+        if path.suffix.lower() in (".yaml", ".yml") or (head and head not in (b"PK", b"\x1f\x8b")):
+            kind = "a rules model (YAML)" if path.suffix.lower() in (".yaml", ".yml") else "not a leadscore model file"
+            raise ConfigError([Problem(str(path), None, "--model", f"{kind}: this command takes a model written "
+                                       "by `leadscore train`", "for a rules model use `leadscore report` or "
+                                       "`leadscore backtest`")])
+    return load_model(path)
+
+
+def _need_columns(table: Any, source: Path, **options: Any) -> None:
+    """Each ``--option`` naming a column must name one the table has (checked before any work)."""
+    import difflib
+
+    from scoring.errors import ConfigError, Problem
+
+    problems = []
+    for option, names in options.items():
+        for name in [names] if isinstance(names, str) else (names or []):
+            if name not in table.column_names:
+                close = difflib.get_close_matches(name, table.column_names, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else \
+                    "its columns are: " + ", ".join(repr(c) for c in table.column_names[:30])
+                problems.append(Problem(str(source), None, "--" + option.replace("_", "-"),
+                                        f"no column '{name}'", hint))
+    if problems:
+        raise ConfigError(problems)
 
 
 def _model_table(evaluation: dict[str, Any], scorecard: dict[str, Any] | None) -> Table:
@@ -78,8 +112,10 @@ def train(
     export_scorecard: Annotated[Path | None, typer.Option(help="Also write a points-based scoring-model YAML")] = None,
     threads: Annotated[int, _THREADS] = 1,
     json_out: Annotated[bool, typer.Option("--json", help="Print the evaluation as one JSON object")] = False,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Learn conversion from history: compare logistic, boosted trees, ensemble; keep the best."""
+    set_encoding(encoding)
     from scoring.predict.export import export_scorecard as build_scorecard
     from scoring.predict.train import train as train_model
 
@@ -95,10 +131,13 @@ def train(
         outcome_times = None
     else:
         table, history = _table_history(data, target), None
+        assert data is not None
+        _need_columns(table, data, target=target, time_column=time_column, drop=drop)
         outcome_times, own_drop = _table_outcome_times(table, outcome_time_field)
         drop = [*(drop or []), *own_drop]
     assert target is not None
-    with single_thread(threads):
+    with single_thread(threads), Phases(not json_out) as phase:
+        phase(f"training {', '.join(kinds)} on {table.num_rows:,} rows")
         trained = train_model(table, target, drop=tuple(drop or ()), time_column=time_column,
                               kinds=kinds, choose=choose, folds=folds, seed=seed,
                               allow=tuple(allow_column or ()), validation=validation,
@@ -116,7 +155,8 @@ def train(
     scorecard = None
     if export_scorecard is not None:
         sc_started = time.perf_counter()
-        with single_thread(threads):
+        with single_thread(threads), Phases(not json_out) as phase:
+            phase("building the points-based scorecard")
             if history is not None:  # activity features: the ones the engine derives, under its names
                 from scoring.predict.history import SCORECARD_FIELDS, is_activity
 
@@ -206,7 +246,7 @@ def _store_history(url: str, tenant: str, rule: Any, cutoff: str | None, half_li
     from scoring.predict.history import TARGET, TIME_COLUMN
 
     moment = parse_now(cutoff)
-    opened = Store.open(url)
+    opened = Store.open(url, read_only=True)
     try:
         table, counts = store_training_table(opened, tenant, rule, moment, half_life_days)
     finally:
@@ -230,14 +270,17 @@ def evaluate(
     recalibrate: Annotated[Path | None, typer.Option(
         help="Also write a copy of the model recalibrated on these outcomes (ranking unchanged)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the evaluation as one JSON object")] = False,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Judge a trained model on a table it has not seen: AUC, log loss, Brier, lift, tiers, drift."""
+    set_encoding(encoding)
     from connector.predict_store import drift_of
     from scoring.predict.dataset import parse_target
     from scoring.predict.metrics import auc_interval, evaluate_scores
 
-    trained = load_model(model)
+    trained = _trained(model)
     table = read_table(data)
+    _need_columns(table, data, target=target)
     y = parse_target(table, target)
     with single_thread(1):
         p, rows, out_of_sample = trained.honest_probability(table, y)
@@ -324,13 +367,18 @@ def predict(
     data: Annotated[Path, typer.Option(help="Leads to score: CSV, JSONL or Parquet")],
     out_path: Annotated[Path, typer.Option("--out", help="Output table (.csv, .jsonl, .parquet)")],
     id_column: Annotated[str | None, typer.Option(help="Lead id column (default: id, else row number)")] = None,
-    factors: Annotated[int, typer.Option(help="Top factors per lead (0 for none)")] = 3,
+    factors: Annotated[int, typer.Option(min=0, help="Top factors per lead (0 for none)")] = 3,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Write each lead's predicted probability, tier and top factors."""
+    set_encoding(encoding)
+    from connector.tableio import detect_format
     from scoring.predict.explain import predict_table
 
-    trained = load_model(model)
+    detect_format(out_path)  # a name we cannot write is an error before the work
+    trained = _trained(model)
     table = read_table(data)
+    _need_columns(table, data, id_column=id_column)
     with single_thread(1):
         result = predict_table(trained, table, id_column=id_column, factors=factors)
     write_table(result, out_path)
@@ -378,20 +426,30 @@ def report(
     id_column: Annotated[str | None, typer.Option(help="Lead id column (rules models)")] = None,
     title: Annotated[str | None, typer.Option(help="Report title")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object")] = False,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Write a self-contained HTML report (charts inline, PNGs beside it) on a model."""
+    set_encoding(encoding)
     from datetime import datetime, timezone
 
     from scoring.predict.dataset import encode, parse_target
     from scoring.predict.explain import importance
     from scoring.reports.html import build_report
 
+    if out_dir.exists() and not out_dir.is_dir():
+        from scoring.errors import ConfigError, Problem
+
+        raise ConfigError([Problem(str(out_dir), None, "--out", "is a file: --out names the folder for report.html "
+                                   "and its charts", "name a new or existing folder")])
     table = read_table(data)
+    _need_columns(table, data, target=target, id_column=id_column)
     y = parse_target(table, target)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if model.suffix.lower() in (".yaml", ".yml"):
-        rules, scored = _rules_scores(model, table, events, now, id_column)
-        result = build_report(
+        with Phases(not json_out) as phase:
+            phase(f"scoring {table.num_rows:,} leads with {model.name}")
+            rules, scored = _rules_scores(model, table, events, now, id_column)
+        result = _in_phase(not json_out, "drawing the charts and writing the report", build_report,
             y, scored.column("score").to_numpy(), probability=False, score_label="score (0-100)",
             labels=scored.column("grade").to_numpy(zero_copy_only=False), tier_word="grade",
             title=title or f"Lead scoring report: {rules.name}",
@@ -400,14 +458,15 @@ def report(
             footer=f"Made by leadscore report on {stamp}.")
     else:
         trained = load_model(model)
-        with single_thread(1):
+        with single_thread(1), Phases(not json_out) as phase:
+            phase(f"scoring {table.num_rows:,} leads and ranking the drivers")
             p, rows, out_of_sample = trained.honest_probability(table, y)
             drivers = importance(trained, encode(trained.schema, table))
         honesty = (f"These are the training leads, so every figure uses predictions made "
                    f"before the model saw each lead's outcome ({trained.evaluation['validation']})."
                    if out_of_sample else
                    "If these leads were used for training, the figures are optimistic.")
-        result = build_report(
+        result = _in_phase(not json_out, "drawing the charts and writing the report", build_report,
             y[rows], p, cuts=trained.tier_cuts, training=trained.evaluation, drivers=drivers,
             title=title or "Predictive lead scoring report",
             subtitle=f"{trained.kind} model ({model.name}) on {data.name}, {len(rows):,} leads, "
@@ -426,6 +485,12 @@ def report(
         return
     out.print(f"AUC {summary['auc']:.4f}, top-decile lift {summary['top_decile_lift']:.2f}× → "
               f"{out_dir / 'report.html'} (+ {len(result.images)} PNGs)")
+
+
+def _in_phase(enabled: bool, description: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    with Phases(enabled) as phase:
+        phase(description)
+        return fn(*args, **kwargs)
 
 
 def _prepared_leads(path: Path, id_column: str | None) -> Any:
@@ -470,7 +535,7 @@ def _store_tables(url: str, tenant: str, outcome: str) -> tuple[Any, Any, Any, A
     from connector.predict_store import backtest_tables, outcome_rule
     from connector.store import Store
 
-    opened = Store.open(url)
+    opened = Store.open(url, read_only=True)
     try:
         leads, y, events = backtest_tables(opened, tenant, outcome_rule(outcome))
         return leads, y, events, opened.account_table(tenant)
@@ -500,8 +565,10 @@ def backtest(
     capacity_share: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Share of leads the team can follow up (threshold verdicts)")] = 0.25,
     json_out: Annotated[bool, typer.Option("--json", help="Print the backtest as one JSON object")] = False,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Replay history under a rules model: conversion by grade, threshold lift, crossings."""
+    set_encoding(encoding)
     from connector.console import load_model as load_rules
     from scoring.predict.backtest import backtest as run_backtest
     from scoring.predict.dataset import parse_target
@@ -550,8 +617,10 @@ def diff(
     id_column: Annotated[str | None, typer.Option(help="Lead id column (default: id, else row number)")] = None,
     top: Annotated[int, typer.Option(help="How many of the biggest movers to list")] = 10,
     json_out: Annotated[bool, typer.Option("--json", help="Print the diff as one JSON object")] = False,
+    encoding: EncodingOpt = None,
 ) -> None:
     """What deploying NEW instead of OLD would change: grades, priorities, thresholds, movers."""
+    set_encoding(encoding)
     from connector.console import load_model as load_rules
     from connector.console import parse_now
     from scoring.predict.backtest import diff_models

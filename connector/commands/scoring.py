@@ -18,6 +18,7 @@ from rich.table import Table
 from connector.app import app
 from connector.console import (
     DEFAULT_MODEL,
+    EncodingOpt,
     err,
     handle_errors,
     load_model,
@@ -28,7 +29,7 @@ from connector.console import (
 from connector.errors import ConfigError, InputError, Problem
 from connector.inputs import BadRow, EventFile, Prepared, load_input, parse_column_map
 from connector.memory import keep_freed_memory
-from connector.tableio import write_table
+from connector.tableio import set_encoding, write_table
 from scoring.engine import score_tables
 from scoring.explain import explain as explain_lead
 
@@ -67,7 +68,7 @@ def check(model: Annotated[Path | None, typer.Argument(help="Scoring model YAML"
         loaded = load_model(model)
     except ConfigError as exc:
         if json_out:
-            print_json({"ok": False, "problems": [p.__dict__ for p in exc.problems]})
+            print_json({"ok": False, "error": str(exc), "problems": [p.__dict__ for p in exc.problems]})
             raise typer.Exit(2) from None
         raise
     summary: dict[str, Any] = {
@@ -110,8 +111,13 @@ def _report_bad(bad: list[BadRow]) -> None:
 def score(leads: LeadsOpt,
           out_path: Annotated[Path, typer.Option("--out", "-o", help="Output file (.csv, .jsonl, .parquet)")],
           model: ModelOpt = None, events: EventsOpt = None, accounts: AccountsOpt = None, now: NowOpt = None,
-          column: ColumnOpt = None, on_error: OnErrorOpt = "skip", json_out: JsonOpt = False) -> None:
-    """Score a file of leads (and their events) offline; writes id, scores, grade, priority, reasons."""
+          column: ColumnOpt = None, on_error: OnErrorOpt = "skip", json_out: JsonOpt = False,
+          encoding: EncodingOpt = None) -> None:
+    """Score a file of leads (and their events) offline; writes id, scores, grade, priority, reasons.
+
+    Example: leadscore score --leads leads.csv --events events.csv --out scores.csv --now 2026-11-01T00:00:00Z
+    """
+    set_encoding(encoding)
     _check_on_error(on_error)
     scoring_model = load_model(model)
     moment = parse_now(now)
@@ -176,8 +182,13 @@ def _counts(column: pa.ChunkedArray) -> list[tuple[str, int]]:
 @handle_errors
 def explain_cmd(lead_id: Annotated[str, typer.Argument(help="The lead's id")], leads: LeadsOpt,
                 model: ModelOpt = None, events: EventsOpt = None, accounts: AccountsOpt = None,
-                now: NowOpt = None, column: ColumnOpt = None, json_out: JsonOpt = False) -> None:
-    """Show one lead's score rule by rule: signed, decayed points and the caps that applied."""
+                now: NowOpt = None, column: ColumnOpt = None, json_out: JsonOpt = False,
+                encoding: EncodingOpt = None) -> None:
+    """Show one lead's score rule by rule: signed, decayed points and the caps that applied.
+
+    Example: leadscore explain L-005 --leads leads.csv --events events.csv --now 2026-11-01T00:00:00Z
+    """
+    set_encoding(encoding)
     scoring_model = load_model(model)
     moment = parse_now(now)
     maps = parse_column_map(column or [])

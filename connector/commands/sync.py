@@ -8,20 +8,30 @@ SIGTERM/SIGINT (the run under way finishes first; a second signal stops at once)
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from datetime import datetime, timedelta, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from connector.app import app
 from connector.automation.notify import Notifier, SmtpConfig
-from connector.console import err, handle_errors, load_model, out, parse_now, print_json, terminal_text
-from connector.settings import load_settings
+from connector.console import (
+    Phases,
+    err,
+    handle_errors,
+    load_model,
+    out,
+    parse_now,
+    print_json,
+    settings_for,
+    terminal_text,
+)
 from connector.store import Store, StoreLocked, redact_url
 from connector.sync.adapters import make_adapter
 from connector.sync.diff import whole_points
@@ -31,7 +41,14 @@ from scoring.explain import explain as explain_lead
 
 __all__ = ["sync", "run", "queue", "explain_stored"]
 
-CrmOpt = Annotated[str, typer.Option("--crm", help="hubspot or salesforce")]
+log = logging.getLogger(__name__)
+
+class Crm(str, Enum):
+    hubspot = "hubspot"
+    salesforce = "salesforce"
+
+
+CrmOpt = Annotated[Crm, typer.Option("--crm", help="hubspot or salesforce", case_sensitive=False)]
 ModelOpt = Annotated[Path | None, typer.Option("--model", "-m", help="Scoring model YAML (default: settings, "
                                                "else the built-in B2B model)")]
 StoreOpt = Annotated[str | None, typer.Option("--store", help="Store URL (default: LEADSCORE_STORE_URL, "
@@ -45,11 +62,15 @@ BudgetOpt = Annotated[int | None, typer.Option("--budget", min=0, help="At most 
 RollupOpt = Annotated[str, typer.Option("--rollup", help="Account score from contacts: max, sum, top_n, seniority")]
 
 
-def _context(config: Path | None, store_url: str | None, crm: str | None, tenant: str | None
-             ) -> tuple[Any, Store, str]:
-    settings = load_settings(config)
-    store = Store.open(store_url or settings.store_url)
+def _context(config: Path | None, store_url: str | None, crm: str | None, tenant: str | None,
+             uses: tuple[str, ...] = ("store", "log"), read_only: bool = False) -> tuple[Any, Store, str]:
+    settings = settings_for(config, uses)
+    store = Store.open(store_url or settings.store_url, read_only=read_only)
     return settings, store, tenant or crm or "hubspot"
+
+
+#: the settings a sync uses, besides its CRM's section
+_RUN_USES = ("store", "model", "smtp", "log", "actions")
 
 
 def _model(path: Path | None, settings: Any) -> tuple[Any, str]:
@@ -68,17 +89,21 @@ def _one_run(settings: Any, store: Store, crm: str, tenant: str, model_path: Pat
                           batch_size=getattr(adapter, "batch_size", 100), rollup=rollup,  # type: ignore[arg-type]
                           arm_only=arm, predictor=_predictor(predictive_model or settings.predictive_model),
                           action_retry=timedelta(minutes=settings.action_retry_minutes))
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,.0f}"),
-                  TimeElapsedColumn(), console=err, transient=True, disable=not show_progress) as bar:
-        tasks: dict[str, Any] = {}
+    with Phases(show_progress, transient=True) as phase:
+        def progress(what: str, n: int, total: int | None = None) -> None:
+            if total is not None:
+                phase(what, total=total)
+            phase.advance(n, what)
 
-        def progress(what: str, n: int) -> None:
-            if what not in tasks:
-                tasks[what] = bar.add_task(what, total=None)
-            bar.update(tasks[what], advance=n)
-
-        return run_sync(store, adapter, model, options, notifier=_notifier(settings), progress=progress,
-                        model_source=source)
+        log.info("sync of tenant '%s' on %s starting", tenant, crm, extra={"tenant": tenant, "crm": crm})
+        summary = run_sync(store, adapter, model, options, notifier=_notifier(settings), progress=progress,
+                           model_source=source)
+    log.info("sync of tenant '%s' on %s finished", tenant, crm, extra={
+        "tenant": tenant, "crm": crm, "run": summary.run_id[:8], "dry_run": summary.dry_run,
+        "pulled": sum(summary.pulled.values()), "rescored": summary.rescored, "written": summary.written,
+        "failed": summary.failed, "deferred": summary.deferred, "api_used": summary.api.get("used"),
+        "api_left": summary.api.get("left"), "seconds": summary.seconds})
+    return summary
 
 
 def _notifier(settings: Any) -> Notifier:
@@ -131,7 +156,7 @@ def _print_summary(s: SyncSummary) -> None:
 
 @app.command()
 @handle_errors
-def sync(crm: CrmOpt = "hubspot", dry_run: Annotated[bool, typer.Option(
+def sync(crm: CrmOpt = Crm.hubspot, dry_run: Annotated[bool, typer.Option(
              "--dry-run", help="Show what would be written and done; writes nothing to the CRM")] = False,
          json_out: JsonOpt = False, model: ModelOpt = None, store: StoreOpt = None, tenant: TenantOpt = None,
          config: ConfigOpt = None, now: NowOpt = None, budget: BudgetOpt = None, rollup: RollupOpt = "max",
@@ -142,7 +167,8 @@ def sync(crm: CrmOpt = "hubspot", dry_run: Annotated[bool, typer.Option(
              help="A model from `leadscore train --store`: also write its probability and tier (fields of "
                   "their own, beside the rules score)")] = None) -> None:
     """Pull what changed, rescore every lead, write back only what changed, run threshold actions."""
-    settings, opened, name = _context(config, store, crm, tenant)
+    crm = Crm(crm).value  # type: ignore[assignment]
+    settings, opened, name = _context(config, store, crm, tenant, _RUN_USES + (crm,))
     try:
         summary = _one_run(settings, opened, crm, name, model, now, dry_run, budget, rollup,
                            show_progress=not json_out and err.is_terminal, arm=arm_only,
@@ -180,13 +206,14 @@ def _health(s: SyncSummary | None, status: str, next_at: datetime | None, error:
 
 @app.command()
 @handle_errors
-def run(crm: CrmOpt = "hubspot",
+def run(crm: CrmOpt = Crm.hubspot,
         every: Annotated[str | None, typer.Option("--every", help="Run every 15m, 1h, ...")] = None,
         cron: Annotated[str | None, typer.Option("--cron", help="Or a cron expression (UTC): '*/15 * * * *'")] = None,
         max_runs: Annotated[int | None, typer.Option("--max-runs", help="Stop after this many runs")] = None,
         json_out: JsonOpt = False, model: ModelOpt = None, store: StoreOpt = None, tenant: TenantOpt = None,
         config: ConfigOpt = None, budget: BudgetOpt = None, rollup: RollupOpt = "max") -> None:
     """Run syncs on a schedule in this process, one health line per run; SIGTERM stops after the current run."""
+    crm = Crm(crm).value  # type: ignore[assignment]
     if (every is None) == (cron is None):
         raise typer.BadParameter("give exactly one of --every or --cron", param_hint="--every/--cron")
     interval = parse_every(every) if every else None
@@ -200,7 +227,7 @@ def run(crm: CrmOpt = "hubspot",
         err.print(f"received {signal.Signals(signum).name}: finishing the current run, then stopping")
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    settings, opened, name = _context(config, store, crm, tenant)
+    settings, opened, name = _context(config, store, crm, tenant, _RUN_USES + (crm,))
     err.print(f"scheduler: {crm} tenant '{name}', store {redact_url(str(opened.engine.url))}, "
               f"{'every ' + every if every else 'cron ' + str(cron)}")
     runs = failures = 0
@@ -239,10 +266,11 @@ def run(crm: CrmOpt = "hubspot",
 @app.command()
 @handle_errors
 def queue(limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many leads")] = 20,
-          crm: CrmOpt = "hubspot", store: StoreOpt = None, tenant: TenantOpt = None, config: ConfigOpt = None,
+          crm: CrmOpt = Crm.hubspot, store: StoreOpt = None, tenant: TenantOpt = None, config: ConfigOpt = None,
           json_out: JsonOpt = False) -> None:
     """The hottest leads first, from the store: score, grade, priority, owner and the top reasons."""
-    _, opened, name = _context(config, store, crm, tenant)
+    crm = Crm(crm).value  # type: ignore[assignment]
+    _, opened, name = _context(config, store, crm, tenant, read_only=True)
     try:
         rows = opened.queue(name, limit)
         last = opened.last_runs(name, 1)
@@ -272,11 +300,12 @@ def _name(payload: dict[str, Any]) -> str:
 
 @app.command("explain-stored")
 @handle_errors
-def explain_stored(lead_id: Annotated[str, typer.Argument(help="The lead's CRM id")], crm: CrmOpt = "hubspot",
+def explain_stored(lead_id: Annotated[str, typer.Argument(help="The lead's CRM id")], crm: CrmOpt = Crm.hubspot,
                    model: ModelOpt = None, store: StoreOpt = None, tenant: TenantOpt = None, config: ConfigOpt = None,
                    now: NowOpt = None, json_out: JsonOpt = False) -> None:
     """One lead's score rule by rule from the store (its synced fields and events), with its score history."""
-    settings, opened, name = _context(config, store, crm, tenant)
+    crm = Crm(crm).value  # type: ignore[assignment]
+    settings, opened, name = _context(config, store, crm, tenant, ("store", "model", "log"), read_only=True)
     try:
         lead = opened.lead(name, lead_id)
         if lead is None:

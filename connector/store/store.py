@@ -16,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -28,6 +29,7 @@ from scoring.engine import to_utc_micros
 from scoring.records import Account, Event, Lead
 from scoring.thresholds import ThresholdState
 
+from . import migrations
 from . import schema as s
 from .errors import StoreError
 
@@ -119,10 +121,18 @@ class Store:
 
     # ---- opening --------------------------------------------------------------------------
     @classmethod
-    def open(cls, url: str, now: datetime | None = None) -> Store:
-        """Connect, and bring the schema up to date."""
+    def open(cls, url: str, now: datetime | None = None, read_only: bool = False) -> Store:
+        """Connect, and bring the schema up to date under the migration lock (see
+        :mod:`connector.store.migrations`). ``read_only`` never changes the schema: a store that
+        is missing or behind is a :class:`StoreError` saying what to run."""
+        if read_only:
+            _must_exist(url)
         try:
             engine = sa.create_engine(url, future=True, pool_pre_ping=True)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] == "psycopg":
+                raise  # the command line names the extra to install
+            raise StoreError(f"cannot use store {redact_url(url)}: {exc}") from None
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise StoreError(f"cannot use store {redact_url(url)}: {exc}") from None
         if engine.dialect.name == "sqlite":
@@ -130,7 +140,10 @@ class Store:
         store = cls(engine)
         try:
             with engine.begin() as conn:
-                s.migrate(conn, now or datetime.now(timezone.utc))
+                if read_only:
+                    _check_current(conn, url)
+                else:
+                    migrations.upgrade(conn, now or datetime.now(timezone.utc))
         except sa.exc.OperationalError as exc:
             engine.dispose()
             raise StoreError(f"cannot open store {redact_url(url)}: {exc.orig}") from None
@@ -141,6 +154,22 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @classmethod
+    def status(cls, url: str) -> dict[str, Any]:
+        """The schema's revision, the newest this leadscore has, and whether they match; changes nothing."""
+        _must_exist(url)
+        try:
+            engine = sa.create_engine(url, future=True)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise StoreError(f"cannot use store {redact_url(url)}: {exc}") from None
+        try:
+            with engine.connect() as conn:
+                return migrations.status(conn)
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot open store {redact_url(url)}: {exc.orig}") from None
+        finally:
+            engine.dispose()
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
@@ -588,6 +617,30 @@ def _table(rows: list[dict[str, Any]], first: list[str]) -> pa.Table:
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types in a custom field: compare as text
             columns[name] = pa.array([None if v is None else str(v) for v in values], pa.string())
     return pa.table(columns)
+
+
+def _must_exist(url: str) -> None:
+    """A SQLite store file that is not there is not created by a command that only reads."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return  # reported by create_engine
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") and \
+            not Path(parsed.database).exists():
+        raise StoreError(f"no store at {redact_url(url)} yet: run `leadscore sync` first (or `leadscore store "
+                         "upgrade` to create an empty one)")
+
+
+def _check_current(conn: Connection, url: str) -> None:
+    state = migrations.status(conn)
+    if state["newer"] or state["version"] > s.SCHEMA_VERSION:
+        raise StoreError(f"the store {redact_url(url)} was written by a newer leadscore (schema "
+                         f"{state['revision']}); upgrade leadscore")
+    if state["revision"] is None:
+        raise StoreError(f"the store {redact_url(url)} has no leadscore tables yet: run `leadscore sync` first")
+    if not state["current"]:
+        raise StoreError(f"the store {redact_url(url)} is behind (schema {state['revision']}, this leadscore "
+                         f"needs {state['head']}): run `leadscore store upgrade`, or let the next sync do it")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

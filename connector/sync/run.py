@@ -58,7 +58,8 @@ from .thresholds import Crossings, arm_only, decide_thresholds
 
 __all__ = ["Predictor", "SyncOptions", "SyncSummary", "run_sync"]
 
-Progress = Callable[[str, int], None]
+#: progress(what, how many more, total=None): a phase's count, and its total where it is known
+Progress = Callable[..., None]
 #: (leads, events, now) → ``scoring.predict.explain.predict_table`` rows (lead_id, probability, tier)
 Predictor = Callable[[pa.Table, pa.Table, datetime], pa.Table]
 _FLUSH_ROWS = 5_000  # pulled records stored per transaction
@@ -298,11 +299,13 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
             if callable(learnt):
                 summary.unavailable = [{"name": s.name, "reason": s.reason, "enable": s.enable} for s in learnt()]
 
-            if progress:
-                progress("scoring", 0)
             leads, events = store.lead_table(tenant), store.event_table(tenant)
+            if progress:
+                progress("scoring", 0, total=leads.num_rows)
             new_scores = rows_from_table(score_tables(model, leads, events, now, store.account_table(tenant)))
             summary.rescored = len(new_scores)
+            if progress:
+                progress("scoring", len(new_scores))
             changed, history = score_changes(store.scores(tenant), new_scores, now, summary.run_id, options.actor)
             summary.score_changes = len(changed)
 
@@ -342,6 +345,8 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
             store.replace_outbox(tenant, [PendingWrite(c.object, c.record_id, c.values, c.rank,
                                                        attempts.get((c.object, c.record_id), 0)) for c in changes],
                                  summary.run_id, now)
+            if progress:
+                progress("written", 0, total=len(send_now))
             _send(store, adapter, tenant, names, send_now, options.batch_size, now, summary, progress, lock.check)
 
             summary.actions = dict(execute_actions(store, tenant, adapter, names, notifier or Notifier(), now,
