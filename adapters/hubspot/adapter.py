@@ -353,5 +353,11 @@ class HubSpotAdapter:
             out.append(Owner(str(o["id"]), o.get("email"), name, active=not o.get("archived", False)))
         return out
 
+    @property
+    def tier(self) -> str | None:
+        """The portal's subscription tier as the settings give it (LEADSCORE_HUBSPOT__TIER), or None:
+        HubSpot's API does not report it, so an unknown tier is learnt stream by stream."""
+        return self.t.tier
+
     def api_usage(self) -> dict[str, int | None]:
         return self.t.usage()

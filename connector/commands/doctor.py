@@ -154,6 +154,8 @@ def check_crm(crm: str, settings: Settings, session: Any = None) -> dict[str, An
                                        else "; ".join(plan.problems))},
         *({"action": w.split("(to ", 1)[1].rstrip(")") if "(to " in w else w, "ok": False, "why": w}
           for w in report["warnings"]),
+        *({"action": _stream_action(st), "ok": False, "why": f"{st['reason']}: {st['enable']}"}
+          for st in report["streams"] or [] if not st["available"]),
     ]
     if not fields_ready:
         problems.append(f"leadscore's fields are not installed: run `leadscore install --crm {crm}`")
@@ -163,6 +165,14 @@ def check_crm(crm: str, settings: Settings, session: Any = None) -> dict[str, An
         left = limit - usage["daily_used"]
     report["api"] = {"daily_limit": limit, "daily_left": left, "calls_by_doctor": usage.get("calls")}
     return report
+
+
+def _stream_action(stream: dict[str, Any]) -> str:
+    """What a person loses with a stream: the adapter's own words ("... (to read form submissions)")."""
+    enable = str(stream.get("enable") or "")
+    if "(to " in enable:
+        return enable.split("(to ", 1)[1].split(")", 1)[0]
+    return f"read {stream['name']}"
 
 
 def _store(url: str) -> dict[str, Any]:

@@ -156,3 +156,21 @@ def test_a_tier_the_admin_states_costs_no_probe(portal: Any, capsys: pytest.Capt
     assert "LEADSCORE_HUBSPOT__TIER is professional" in streams["web_events"]["enable"]
     assert not any("event-occurrences" in e for e in server.log.counts())  # known without asking
     assert json.loads(out)["warnings"] == []  # stream scopes are reported per stream, not twice
+
+
+def test_doctor_names_the_tier_and_the_streams_a_starter_portal_cannot_serve(
+        portal: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    web = next(s for s, why in OPTIONAL.items() if "web analytics" in why)  # a scope the token holds ...
+    server = portal(tier="starter", auth="service-key", scopes=frozenset(REQUIRED) | {web})
+    assert run(["install", "--crm", "hubspot"], capsys)[0] == 0
+    monkeypatch.setenv("LEADSCORE_HUBSPOT__TIER", "starter")  # ... but a tier that lacks the API
+    code, out, _ = run(["doctor", "--crm", "hubspot", "--json"], capsys)
+    crm = json.loads(out.strip().splitlines()[-1])["crms"][0]
+    assert code == 0 and crm["tier"] == "starter", crm  # only optional streams are missing: a sync works
+    streams = {s["name"]: s for s in crm["streams"]}
+    assert streams["contacts"]["available"] and streams["companies"]["available"]
+    assert not streams["web_events"]["available"] and "Enterprise" in (streams["web_events"]["reason"] or "") + (
+        streams["web_events"]["enable"] or "")
+    assert not streams["email_events"]["available"] and "content" in (streams["email_events"]["reason"] or "")
+    assert {a["ok"] for a in crm["actions"] if a["action"] != "write scores back"} == {False}
+    assert server.token not in out

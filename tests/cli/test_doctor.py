@@ -88,7 +88,9 @@ def test_hubspot_missing_scope_is_named(hubspot: Any, capfd: pytest.CaptureFixtu
     crm = report["crms"][0]
     assert code == 1 and not report["ok"]
     assert [p for p in crm["problems"] if "crm.schemas.contacts.write" in p], crm
-    assert "forms" not in crm["scopes"] and any("missing optional scope forms" in w for w in crm["warnings"])
+    assert "forms" not in crm["scopes"], crm
+    forms = next(st for st in crm["streams"] if st["name"] == "forms")  # the adapter's stream_status()
+    assert not forms["available"] and forms["reason"] == "needs scope forms", crm["streams"]
     action = {k: v for k, v in crm["actions"][1].items() if k != "why"}
     assert action == {"action": "read form submissions", "ok": False}
     assert token not in output
