@@ -136,3 +136,82 @@ def test_faults_end_with_every_action_once_and_honest_exit_codes(tmp_path: Path)
     assert Counter(got["tasks"]) == Counter(expected["tasks"]), note  # none lost, none twice
     assert got["enrollments"] == expected["enrollments"], note
     assert Counter(slack.received) == expected_messages, note  # every message once, despite the 429s
+
+
+def _sf_sync(server: Any, store: str, model: Path, hook: str) -> tuple[int, dict[str, Any], str]:
+    env = {**os.environ, **server.env("jwt"), "LEADSCORE_STORE_URL": store, "LEADSCORE_ACTION_RETRY_MINUTES": "0",
+           "LEADSCORE_SALESFORCE__TIMEOUT_S": "3", "LEADSCORE_FAULT_WEBHOOK": hook}
+    env.pop("LEADSCORE_CONFIG", None)
+    done = subprocess.run([sys.executable, "-m", "connector.cli", "sync", "--crm", "salesforce", "--now", NOW,
+                           "--model", str(model), "--json"], env=env, capture_output=True, text=True, timeout=900)
+    lines = done.stdout.strip().splitlines()
+    return done.returncode, (json.loads(lines[-1]) if lines else {}), done.stderr
+
+
+def _sf_state(server: Any) -> dict[str, Any]:
+    org = server.org
+    people = {}
+    for sobject in ("Lead", "Contact"):
+        table = org.tables[sobject]
+        names = [f for f in table.slots if f.startswith("Leadscore_") and f != "Leadscore_Scored_At__c"]
+        for rid, row in table.rows.items():
+            people[rid] = {f: table.value(row, f) for f in [*names, "OwnerId"]}
+    tasks, members = org.tables["Task"], org.tables["CampaignMember"]
+    return {"people": people,
+            "tasks": Counter((tasks.value(r, "WhoId"), tasks.value(r, "Subject")) for r in tasks.rows.values()),
+            "members": Counter((members.value(r, "CampaignId"), members.value(r, "LeadId")
+                                or members.value(r, "ContactId")) for r in members.rows.values())}
+
+
+def test_salesforce_faults_end_with_every_action_once(tmp_path: Path) -> None:
+    from sandbox.salesforce import create_server as create_org
+    from tests.adapters.test_salesforce import install as sf_install
+    from tests.adapters.test_salesforce import make_adapter as sf_adapter
+
+    data = tenant(LEADS)
+    slack = type("Slack", (_Slack,), {"received": [], "last": 0.0})
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), slack)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{hook.server_address[1]}/services/T0/B0/x"
+    try:
+        with create_org(data) as reference, create_org(data) as server:
+            for org in (reference, server):
+                sf_install(sf_adapter(org))
+            owners = [o.id for o in sf_adapter(reference).owners() if o.active][:3]
+            campaign = next(iter(reference.org.tables["Campaign"].rows))
+            model = tmp_path / "model.yaml"
+            model.write_text(model_text(owners, enter=40) + f'      - {{type: enroll, target: "{campaign}"}}\n'
+                             "      - {type: notify, webhook_env: LEADSCORE_FAULT_WEBHOOK, "
+                             'text: "{lead_id} crossed {threshold}"}\n')
+            code, first, err = _sf_sync(reference, f"sqlite:///{tmp_path / 'ref.db'}", model, url)
+            assert code == 0, err
+            expected, expected_messages = _sf_state(reference), Counter(slack.received)
+            assert sum(expected["tasks"].values()) >= 5
+            slack.received = []
+
+            faults = FaultConfig(rate_5xx=0.03, rate_timeout=0.02, rate_drop=0.02, rate_lost=0.03, hang_seconds=4.0,
+                                 seed=5, exempt_paths=("/services/oauth2/",))
+            server.set_faults(faults)
+            runs: list[tuple[int, int, dict[str, int]]] = []
+            store = f"sqlite:///{tmp_path / 'faulty.db'}"
+            for _ in range(MAX_RUNS):
+                code, summary, err = _sf_sync(server, store, model, url)
+                assert code in (0, 1, 4) and "Traceback" not in err, err
+                if summary:
+                    runs.append((code, summary.get("actions_pending", 0), summary.get("actions", {})))
+                    assert (code == 4) == bool(summary["actions_pending"] or summary["failed"]), (code, summary)
+                if code == 0:
+                    break
+            server.set_faults(FaultConfig())
+            got = _sf_state(server)
+    finally:
+        hook.shutdown()
+        hook.server_close()
+    note = f"faults {dict(faults.fired)}; runs (exit, actions pending, actions): {runs}"
+    print(note)
+    assert runs and runs[-1][0] == 0, note
+    assert faults.fired["lost"] and sum(faults.fired.values()) >= 5, note
+    assert got["people"] == expected["people"], note
+    assert got["tasks"] == expected["tasks"], note  # none lost, none twice
+    assert got["members"] == expected["members"], note
+    assert Counter(slack.received) == expected_messages, note
