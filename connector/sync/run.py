@@ -239,10 +239,12 @@ def _send(store: Store, adapter: Any, tenant: str, names: FieldNames, changes: S
     """Write in batches of one object; record each batch's acknowledgements as they come. ``fence``
     runs before each batch: it raises when this run no longer holds the tenant's lock."""
     stamp = _iso(now)
+    bulk = getattr(adapter, "bulk_write_threshold", None)  # Salesforce: above it, one Bulk API 2.0 job
     for obj in ("lead", "account"):
         mine = [c for c in changes if c.object == obj]
-        for start in range(0, len(mine), batch_size):
-            batch = mine[start:start + batch_size]
+        size = len(mine) if isinstance(bulk, int) and len(mine) > bulk else batch_size
+        for start in range(0, len(mine), size):
+            batch = mine[start:start + size]
             # "scored at" goes along with a record's changes, never alone (it would change every run)
             stamped = [{**c.values, "scored_at": stamp} if names.has(obj, "scored_at") else c.values for c in batch]
             requests = [WriteRequest(obj, c.record_id, names.crm(obj, values))

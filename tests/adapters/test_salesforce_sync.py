@@ -112,3 +112,30 @@ def test_people_removed_in_the_crm_leave_the_store(server: Any, tmp_path: Path) 
 
     third = run_sync(store, adapter, model, SyncOptions(tenant="sf", now=NOW))
     assert third.failed == 0 and third.written == 0  # nothing left that points at removed people
+
+
+def test_a_write_back_above_the_bulk_threshold_goes_through_one_bulk_job(tmp_path: Path) -> None:
+    """``bulk_write_threshold`` (LEADSCORE_SALESFORCE__BULK_WRITE_THRESHOLD) is reached by a sync:
+    a first write-back of more people than it sends one Bulk API 2.0 ingest job per object type
+    instead of a Collections call per 200 records (which alone never pass a threshold of 200)."""
+    with create_server(generate_tenant(seed=11, leads=320, events_per_lead=2)) as server:
+        _bulk_write_back(server, tmp_path)
+
+
+def _bulk_write_back(server: Any, tmp_path: Path) -> None:
+    adapter = make_adapter(server, bulk_write_threshold=200)
+    assert adapter.batch_size == 200
+    install(adapter)
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    model = parse_model(model_text([o.id for o in adapter.owners() if o.active][:3], enter=99), "<test model>")
+    server.log.reset()
+    first = run_sync(store, adapter, model, SyncOptions(tenant="sf", now=NOW))
+    people = live(server, "Lead") + live(server, "Contact")
+    assert first.failed == 0 and first.written >= len(people) > 200
+    jobs = sum(n for endpoint, n in server.log.counts().items() if endpoint.startswith("POST") and
+               endpoint.endswith("/jobs/ingest"))
+    collections = sum(n for endpoint, n in server.log.counts().items() if endpoint.endswith("/composite/sobjects"))
+    assert jobs >= 2 and collections <= 1, server.log.counts()  # Leads and Contacts in bulk; accounts are fewer
+    for rid in people[:20]:
+        table = server.org.tables["Lead" if rid.startswith("00Q") else "Contact"]
+        assert table.value(table.rows[rid], "Leadscore_Score__c") == store.written("sf", "lead")[rid]["score"]
