@@ -118,25 +118,26 @@ def create_tasks(t: Transport, tasks: Sequence[TaskRequest], scored_at: str) -> 
     return out
 
 
-#: filter groups per search request (HubSpot's limit): one key per group, the groups ORed
-_KEYS_PER_SEARCH = 5
-
-
 def find_tasks(t: Transport, tasks: Sequence[TaskRequest]) -> set[str]:
-    """The idempotency keys of ``tasks`` that exist: a search on ``hs_task_body`` CONTAINS_TOKEN the
-    key, five keys per call, each hit confirmed by the marker line in the body."""
-    keys = sorted({task.idempotency_key for task in tasks})
-    found: set[str] = set()
-    for i in range(0, len(keys), _KEYS_PER_SEARCH):
-        chunk = keys[i:i + _KEYS_PER_SEARCH]
-        body = {"filterGroups": [{"filters": [{"propertyName": "hs_task_body", "operator": "CONTAINS_TOKEN",
-                                               "value": key}]} for key in chunk],
-                "properties": ["hs_task_body"], "limit": 100}
-        data, _ = t.request(f"find {len(chunk)} tasks by key", "POST", "/crm/objects/{version}/{objectType}/search",
-                            path_params={"objectType": "tasks"}, body=body, search=True)
-        bodies = [str((r.get("properties") or {}).get("hs_task_body") or "") for r in data.get("results") or []]
-        found.update(key for key in chunk if any(task_marker(key) in text for text in bodies))
-    return found
+    """The idempotency keys of ``tasks`` that exist. Not by search: HubSpot's search index lags
+    behind a create ("it may take a few moments for created or updated objects to appear in
+    search", CRM search guide), so a task created just before a crash would look absent and be
+    made twice. Instead the contacts' task associations are read (written with the task, in the
+    same create) and those tasks' bodies by batch read, both from the CRM's records themselves:
+    one association call per 1,000 contacts and one read per 100 tasks."""
+    from adapters.hubspot.pull import associations
+
+    people = sorted({str(task.lead_id) for task in tasks})
+    linked = associations(t, "contacts", "tasks", people)
+    task_ids = sorted({str(link["toObjectId"]) for links in linked.values() for link in links})
+    bodies: list[str] = []
+    for i in range(0, len(task_ids), 100):
+        body = {"properties": ["hs_task_body"], "inputs": [{"id": x} for x in task_ids[i:i + 100]]}
+        data, _ = t.request(f"read {len(task_ids[i:i + 100])} tasks", "POST",
+                            "/crm/objects/{version}/{objectType}/batch/read", path_params={"objectType": "tasks"},
+                            body=body)
+        bodies.extend(str((r.get("properties") or {}).get("hs_task_body") or "") for r in data.get("results") or [])
+    return {task.idempotency_key for task in tasks if any(task_marker(task.idempotency_key) in b for b in bodies)}
 
 
 def enroll(t: Transport, lead_ids: Sequence[str], sequence_id: str, sender: dict[str, Any]) -> list[WriteResult]:

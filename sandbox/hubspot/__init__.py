@@ -93,7 +93,7 @@ def create_server(tenant: Any = None, faults: FaultConfig | None = None, port: i
     default 1800), ``host`` and ``tls`` (serve HTTPS with a fresh CA; see ``ca_pem``).
     """
     server_kw = {k: options.pop(k) for k in ("host", "tls") if k in options}
-    portal_kw = {k: options.pop(k) for k in ("portal_id", "clock") if k in options}
+    portal_kw = {k: options.pop(k) for k in ("portal_id", "clock", "search_lag_s") if k in options}
     oauth_ttl_s = options.pop("oauth_ttl_s", None)
     auth = str(options.pop("auth", "service-key"))
     scopes = options.pop("scopes", None)

@@ -315,6 +315,10 @@ def search(portal: Portal, request: Request, objectType: str) -> Response:
     req = parse_request(body_of(request))
     with portal.lock:
         total, page = execute(store, req, portal.kind_of(store.type.name))
+        if portal.search_lag_s:  # the index has not caught up with records created just now
+            fresh = portal.now_ms() - int(portal.search_lag_s * 1000)
+            indexed = [r for r in page if r.created_ms <= fresh]
+            total, page = total - (len(page) - len(indexed)), indexed
         results = [portal.render(store.type, r, req.properties or None) for r in page]
     body: dict[str, Any] = {"total": total, "results": results}
     nxt = req.after + req.limit

@@ -70,6 +70,10 @@ class Portal:
     portal_id: int = 62_515
     clock: Callable[[], float] = time.time
     lock: threading.RLock = field(default_factory=threading.RLock)
+    #: seconds before a new record shows in search results: HubSpot's CRM search guide says "it may
+    #: take a few moments for created or updated objects to appear in search results" (the index is
+    #: updated asynchronously); reads by id and associations see it at once
+    search_lag_s: float = 0.0
 
     def __post_init__(self) -> None:
         self.stores = {name: ObjectStore(t) for name, t in OBJECT_TYPES.items()}

@@ -306,3 +306,23 @@ def test_a_killed_event_pull_resumes_where_the_email_events_were(make_harness: A
     list(b.pull_events(checkpoint, until))
     # resumed below what the killed run read, not from the top
     assert int(seen[0]["endTimestamp"]) == down and len(seen) >= 1
+
+
+def test_a_task_just_created_is_found_though_search_has_not_indexed_it(hub: Harness) -> None:
+    """HubSpot's search index lags behind creates; the task lookup (used before re-sending a create
+    whose answer was lost) must not trust it, or a lost answer makes a second task."""
+    from adapters.base import TaskRequest
+
+    hub.server.portal.search_lag_s = 60.0  # nothing created in the last minute shows in search
+    first, second = sorted(hub.lead_ids)[:2]
+    made = TaskRequest(first, None, "Call them", "Why: pricing", "k-lagging-0001")
+    other = TaskRequest(second, None, "Call them", "Why: pricing", "k-never-made-02")
+    assert all(r.ok for r in hub.adapter.create_tasks([made]))
+    by_key = {"propertyName": "hs_task_body", "operator": "CONTAINS_TOKEN", "value": "k-lagging-0001"}
+    api = requests.post(f"{hub.server.url}/crm/v3/objects/tasks/search", timeout=10,
+                        headers={"Authorization": f"Bearer {hub.server.token}"},
+                        json={"filterGroups": [{"filters": [by_key]}]})
+    assert api.json()["total"] == 0  # search does not see it yet
+    hub.server.log.reset()
+    assert hub.adapter.find_tasks([made, other]) == {"k-lagging-0001"}
+    assert SEARCH not in hub.server.log.counts()
