@@ -229,16 +229,24 @@ class HubSpotAdapter:
                     continue
                 marks[source.name] = until_ms
                 self._streams[spec.name] = StreamStatus(spec.name, True, required=spec.required)
+                yield [], encode_map(marks)  # a checkpoint: this source is done for the run's window
 
         stream = pages()
         return last_page_done(stream, None) if not sources else self._events_final(stream, marks)
 
     def _events_final(self, stream: Iterator[tuple[list[Any], str | None]], marks: dict[str, int]) -> Iterator[Page]:
         held: tuple[list[Any], str | None] | None = None
-        for page in stream:
+        try:
+            for page in stream:
+                if held is not None:
+                    yield Page(held[0], held[1], False)
+                held = page
+        except Exception:
+            # a source failed (the daily limit, say): the page held back still carries good events
+            # and the marks of every source finished before, so the sync can keep them
             if held is not None:
                 yield Page(held[0], held[1], False)
-            held = page
+            raise
         # every source finished: the final cursor holds each source's mark at the run's start
         yield Page(held[0] if held else [], encode_map(marks), True)
 

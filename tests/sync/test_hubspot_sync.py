@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -139,3 +140,37 @@ def test_outcome_times_are_hubspots_own_stage_entry_times(server: Any, store: St
     assert reached is not None
     expected = datetime.fromisoformat(stamped.replace("Z", "+00:00"))
     assert abs((reached.replace(tzinfo=timezone.utc) - expected).total_seconds()) < 0.002
+
+
+def test_a_daily_budget_of_80_calls_finishes_a_first_sync_of_2000_contacts_within_a_week(tmp_path: Path) -> None:
+    """A portal that gives leadscore 80 calls a day (the rest of its budget is other integrations'):
+    each day's run stops at the daily limit, keeps what it pulled and wrote, and the next day goes
+    on; the first sync of 2,000 contacts is complete before a week has passed."""
+    from adapters.errors import LimitExhausted
+    from sandbox.tenant import generate_tenant
+
+    data = generate_tenant(seed=11, leads=2000, events_per_lead=8)
+    with create_server(data, daily_limit=80) as server, create_server(data) as reference:
+        install(server)
+        install(reference)
+        owners = [o.id for o in adapter(reference).owners()][:3]
+        model = model_with_actions(owners)
+        ref_store = Store.open(f"sqlite:///{tmp_path / 'ref.db'}")
+        run_sync(ref_store, adapter(reference), model, SyncOptions(tenant="hubspot", now=NOW))
+        ref_store.close()
+        store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+        days, stops = 0, []
+        while days < 7:
+            days += 1
+            server.hubspot.daily.reset()  # midnight in the portal's time zone: a new day's budget
+            try:
+                summary = run_sync(store, adapter(server), model, SyncOptions(tenant="hubspot", now=NOW))
+            except LimitExhausted as exc:
+                stops.append(str(exc)[:60])
+                continue
+            if not summary.actions_pending and not store.outbox("hubspot"):
+                break
+        store.close()
+        print(f"80 calls a day: finished on day {days}, after {len(stops)} stops at the daily limit")
+        assert snapshot(server) == snapshot(reference), (days, stops)
+    assert stops and days <= 7, (days, stops)  # it did run out of calls, and still finished within the week
