@@ -373,8 +373,8 @@ class EventFile:
         last_column = self._present[-1] if self._present else None
         if detect_format(self.path) == "csv" and last_column is not None:
             wanted.add(last_column)  # to tell a quoted field left open at the end of the file
-        stream = open_text_stream(self.path, dictionary=self._file_names(_DICTIONARY["events"]),
-                                  columns=wanted, block_size=self.BLOCK,
+        # read as plain text: dictionary-encoding is left to the second thread, off the parser's
+        stream = open_text_stream(self.path, columns=wanted, block_size=self.BLOCK,
                                   numeric=self._file_names(list(NUMERIC_FIELDS)))
         self._stream = stream
         self._spool = tempfile.TemporaryDirectory(prefix="leadscore-events-")
@@ -408,7 +408,12 @@ class EventFile:
         if last_column is not None and table.num_rows:
             tail[:] = [table.slice(table.num_rows - 1).select([last_column])]
         table = _rename(table, self._mapping, self.source)
-        table = self._prepare(table.select([c for c in canonical if c in table.column_names]), start)
+        table = table.select([c for c in canonical if c in table.column_names])
+        for name in _DICTIONARY["events"]:  # few distinct values: the checks and the engine work on codes
+            if name in table.column_names and pa.types.is_string(table.schema.field(name).type):
+                table = table.set_column(table.column_names.index(name), name,
+                                         pc.dictionary_encode(table.column(name).combine_chunks()))
+        table = self._prepare(table, start)
         if table.num_rows and any(pa.types.is_dictionary(t) for t in table.schema.types):
             table = table.unify_dictionaries()  # one dictionary per column and part, as an Arrow file holds
         try:
@@ -429,8 +434,9 @@ class EventFile:
         into the last record; the parser takes that record as whole. It is reported instead."""
         value = last.column(0).cast(pa.string())[0].as_py() if last.num_rows else None
         assert self._stream is not None
-        closed = self._stream.tail.rstrip(b"\r\n").endswith(b'"')
-        if value is not None and ("\n" in value or "\r" in value) and not closed:
+        if value is None or not ("\n" in value or "\r" in value):
+            return  # the common case: no line break in the last value, nothing to look at
+        if not self._stream.tail.rstrip(b"\r\n").endswith(b'"'):
             message = f"an unbalanced quote: the field '{column}' runs on to the end of the file"
             with self._lock:
                 self._bad[rows - 1] = (-1, message)

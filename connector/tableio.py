@@ -154,8 +154,7 @@ class SkippedRow:
 
 
 class _Counting(io.RawIOBase):
-    """The file's bytes as the parser reads them, counting line feeds on the way (a byte count
-    at memory speed), so that afterwards records can be told from lines without a second pass."""
+    """A file's bytes, counting line feeds on the way (at memory speed) and keeping the last few."""
 
     def __init__(self, path: Path):
         self._source = pa.input_stream(str(path))  # decompresses .gz and the like by extension
@@ -196,8 +195,26 @@ class TextStream:
     batches: Iterator[pa.RecordBatch]
     skipped: list[SkippedRow] = field(default_factory=list)
     records: int = 0
-    newlines: int = 0
-    tail: bytes = b""
+    _scanned: tuple[int, bytes] | None = None
+
+    def _scan(self) -> tuple[int, bytes]:
+        """The file's line feeds and last bytes: one pass at memory speed, made only when asked
+        (when there are bad rows to place, or a last record to look at), not on every read."""
+        if self._scanned is None:
+            counter = _Counting(self.path)
+            with counter:
+                while counter.read(1 << 24):
+                    pass
+            self._scanned = (counter.newlines, counter.tail)
+        return self._scanned
+
+    @property
+    def newlines(self) -> int:
+        return self._scan()[0]
+
+    @property
+    def tail(self) -> bytes:
+        return self._scan()[1]
 
     @property
     def ends_with_newline(self) -> bool:
@@ -226,7 +243,7 @@ def open_text_stream(path: Path, dictionary: Sequence[str] = (), columns: Collec
     if not path.exists():
         raise ConfigError([Problem(str(path), None, "", "file not found")])
     kind = detect_format(path, fmt)
-    source = _Counting(path)
+    source = pa.input_stream(str(path))  # decompresses .gz and the like by extension
     stream = TextStream(path, kind, iter(()))
     try:
         if kind == "jsonl":
@@ -280,7 +297,6 @@ def open_text_stream(path: Path, dictionary: Sequence[str] = (), columns: Collec
         finally:
             reader.close()
             source.close()
-        stream.newlines, stream.tail = source.newlines, source.tail
         stream.records = rows + len(stream.skipped) + (1 if kind == "csv" else 0)
 
     stream.batches = batches()
