@@ -22,7 +22,8 @@ from adapters.hubspot.streams import StreamSpec, scope_needs, stream_specs, unav
 from adapters.hubspot.transport import Credentials, Transport
 from adapters.hubspot.write import create_tasks, enroll, find_tasks, update_batches
 from adapters.retry import RetryPolicy
-from mappings.loader import HubSpotMapping, load_hubspot_mapping
+from mappings.loader import HubSpotMapping, ObjectFields, load_hubspot_mapping
+from scoring.errors import ConfigError, Problem
 
 __all__ = ["HubSpotAdapter"]
 
@@ -49,6 +50,7 @@ class HubSpotAdapter:
         self._owners: list[dict[str, Any]] | None = None
         self._granted: set[str] | None | object = _UNKNOWN  # the token's scopes, asked at most once
         self._streams: dict[str, StreamStatus] = {}  # what this adapter learnt of each stream
+        self._properties_checked: set[str] = set()  # objects whose mapped properties a page has shown
 
     @classmethod
     def from_settings(cls, settings: Any, mapping: HubSpotMapping | None = None,
@@ -154,6 +156,7 @@ class HubSpotAdapter:
             found = search_pages(self.t, "contacts", "lastmodifieddate", props,
                                  window(mark, until_ms, self.lookback_ms), self.search_limit)
             for raw in found if by_property else joined(found):  # associations: a call per 1,000 contacts
+                self._check_properties("contacts", m, raw)
                 if by_property:
                     accounts = {str(r["id"]): (r["properties"] or {}).get("associatedcompanyid") or None for r in raw}
                 else:
@@ -175,6 +178,24 @@ class HubSpotAdapter:
 
         return last_page_done(pages(), encode(ms_of(until)))
 
+    def _check_properties(self, obj: str, section: ObjectFields, raw: Sequence[dict[str, Any]]) -> None:
+        """Stop, naming each mapping key, when the portal lacks a mapped property. HubSpot answers a
+        request for a property it does not have by leaving it out of every record (one it has but
+        that is empty comes back as null), so without this check the field would silently be empty
+        for every lead. The first page tells, at no extra call; it is checked once per object."""
+        if not raw or obj in self._properties_checked:
+            return
+        self._properties_checked.add(obj)
+        shown = raw[0].get("properties") or {}
+        singular = "contact" if obj == "contacts" else "company"
+        missing = [(f"{obj}.{kind}.{name}", prop) for kind in ("fields", "custom")
+                   for name, prop in getattr(section, kind).items() if prop not in shown]
+        if missing:
+            raise ConfigError([Problem("<hubspot mapping>", None, path, f"the portal has no {singular} property "
+                                       f"'{prop}'", "create it in HubSpot or take it out of the mapping "
+                                       "(`leadscore check-mapping --crm hubspot` lists them all)")
+                               for path, prop in missing])
+
     def pull_accounts(self, cursor: str | None, until: datetime) -> Iterator[Page]:
         m = self.mapping.companies
 
@@ -182,6 +203,7 @@ class HubSpotAdapter:
             mark, until_ms = decode(cursor), ms_of(until)
             for raw in search_pages(self.t, "companies", "hs_lastmodifieddate", m.properties(),
                                     window(mark, until_ms, self.lookback_ms), self.search_limit):
+                self._check_properties("companies", m, raw)
                 high = max(ms_of_text((r.get("properties") or {}).get("hs_lastmodifieddate")) for r in raw)
                 mark = advance(mark, high, until_ms)
                 yield [to_account(r, m) for r in raw], encode(mark) if mark is not None else None

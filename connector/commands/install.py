@@ -96,8 +96,6 @@ def install_cmd(crm: CrmOpt, dry_run: Annotated[bool, typer.Option("--dry-run", 
                      "required": s.required} for s in streams],
         "api_calls": adapter.api_usage()["calls"],
     }
-    summary["warnings"] += [f"stream {s.name} unavailable: {s.reason or 'no reason given'}"
-                            + (f" ({s.enable})" if s.enable else "") for s in streams if not s.available]
     if hasattr(plan, "to_grant"):  # Salesforce: field-level security and what install did
         summary.update(access=getattr(plan, "target", ""), to_grant=[f"{s.object}.{s.name}" for s in plan.to_grant],
                        done=list(getattr(plan, "done", [])))
@@ -105,8 +103,7 @@ def install_cmd(crm: CrmOpt, dry_run: Annotated[bool, typer.Option("--dry-run", 
         print_json(summary)
     else:
         for w in summary["warnings"]:
-            if not w.startswith("stream "):  # the streams have lines of their own, below
-                err.print(f"[yellow]warning:[/] {w}", highlight=False)
+            err.print(f"[yellow]warning:[/] {w}", highlight=False)
         for s in streams:
             if s.available:
                 err.print(f"stream {s.name}: available", highlight=False)

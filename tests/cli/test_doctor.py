@@ -242,4 +242,6 @@ def test_install_reports_unavailable_streams(hubspot: Any, capfd: pytest.Capture
     assert main(["install", "--crm", "hubspot", "--dry-run", "--json"]) == 0
     summary = json.loads(capfd.readouterr().out)
     assert summary["streams"][0]["name"] == "forms"
-    assert "stream forms unavailable: needs scope forms (grant the forms scope)" in summary["warnings"]
+    assert summary["streams"][0] == {"name": "forms", "available": False, "reason": "needs scope forms",
+                                     "enable": "grant the forms scope", "required": False}
+    assert not any("forms" in w for w in summary["warnings"])  # per stream, not twice

@@ -110,3 +110,20 @@ def test_a_contact_with_an_impossible_number_is_reported_and_the_others_sync(
     assert main(["sync", "--crm", "hubspot", "--now", NOW, "--store", store_url]) == 0
     text = capsys.readouterr().out
     assert "80 leads" in text and "rejected" not in text  # fixed in the CRM: pulled, stored and scored again
+
+
+def test_a_mapped_property_the_portal_lacks_stops_the_sync_naming_its_key(
+        env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.helpers import ROOT
+
+    text = (ROOT / "mappings" / "hubspot.yaml").read_text().replace("title: jobtitle", "title: job_title_typo", 1)
+    assert "job_title_typo" in text
+    (tmp_path / "mine.yaml").write_text(text)
+    monkeypatch.setenv("LEADSCORE_HUBSPOT__MAPPING", str(tmp_path / "mine.yaml"))
+    assert main(["sync", "--crm", "hubspot", "--now", NOW]) == 2  # before: every lead's title silently empty
+    err = capsys.readouterr().err
+    assert "contacts.fields.title: the portal has no contact property 'job_title_typo'" in err
+    store = Store.open(env["LEADSCORE_STORE_URL"])
+    assert store.count("hubspot", "leads") == 0 and store.scores("hubspot") == {}  # nothing half-done
+    store.close()
