@@ -34,7 +34,7 @@ from connector.console import (
 )
 from connector.store import Store, StoreLocked, redact_url
 from connector.sync.adapters import make_adapter
-from connector.sync.diff import whole_points
+from connector.sync.diff import HOLD_AFTER, whole_points
 from connector.sync.run import SyncOptions, SyncSummary, run_sync
 from connector.sync.schedule import check_cron, next_run, parse_every
 from scoring.explain import explain as explain_lead
@@ -80,7 +80,7 @@ def _model(path: Path | None, settings: Any) -> tuple[Any, str]:
 
 def _one_run(settings: Any, store: Store, crm: str, tenant: str, model_path: Path | None, now: str | None,
              dry_run: bool, budget: int | None, rollup: str, show_progress: bool, arm: bool = False,
-             predictive_model: Path | None = None) -> SyncSummary:
+             predictive_model: Path | None = None, retry_held: bool = False) -> SyncSummary:
     if rollup not in ("max", "sum", "top_n", "seniority"):
         raise typer.BadParameter(f"'{rollup}' is not max, sum, top_n or seniority", param_hint="--rollup")
     model, source = _model(model_path, settings)
@@ -88,7 +88,7 @@ def _one_run(settings: Any, store: Store, crm: str, tenant: str, model_path: Pat
     options = SyncOptions(tenant=tenant, now=parse_now(now) if now else None, dry_run=dry_run, write_budget=budget,
                           batch_size=getattr(adapter, "batch_size", 100), rollup=rollup,  # type: ignore[arg-type]
                           arm_only=arm, predictor=_predictor(predictive_model or settings.predictive_model),
-                          action_retry=timedelta(minutes=settings.action_retry_minutes))
+                          action_retry=timedelta(minutes=settings.action_retry_minutes), retry_held=retry_held)
     with Phases(show_progress, transient=True) as phase:
         def progress(what: str, n: int, total: int | None = None) -> None:
             if total is not None:
@@ -132,6 +132,12 @@ def _print_summary(s: SyncSummary) -> None:
     out.print(f"{'[yellow]dry run[/] ' if s.dry_run else ''}{s.adapter} sync of '{s.tenant}' as of {s.now}")
     removed = f"; {s.removed:,} removed in the CRM" if s.removed else ""
     out.print(f"  pulled     {pulled} ({s.new_events:,} new events){removed}")
+    if s.held:
+        out.print(f"  [yellow]held[/]       {s.held:,} writes the CRM refused {HOLD_AFTER} times (fix the cause, then "
+                  "`leadscore sync --retry-held`):")
+        for h in s.held_records[:10]:
+            out.print(f"    {terminal_text(h['object'])} {terminal_text(h['id'])}: {terminal_text(h['error'] or '')}",
+                      highlight=False)
     if s.rejected:
         out.print(f"  [yellow]rejected[/]   {s.rejected:,} records with a value no record should hold (fix them "
                   "in the CRM; they are pulled again once changed):")
@@ -165,14 +171,17 @@ def sync(crm: CrmOpt = Crm.hubspot, dry_run: Annotated[bool, typer.Option(
                                 "portal full of already-hot leads: no flood of tasks)")] = False,
          predictive_model: Annotated[Path | None, typer.Option(
              help="A model from `leadscore train --store`: also write its probability and tier (fields of "
-                  "their own, beside the rules score)")] = None) -> None:
+                  "their own, beside the rules score)")] = None,
+         retry_held: Annotated[bool, typer.Option(
+             "--retry-held", help="Also send the writes held back after the CRM refused them 5 times (once "
+                                  "their cause, e.g. a portal validation rule, is fixed)")] = False) -> None:
     """Pull what changed, rescore every lead, write back only what changed, run threshold actions."""
     crm = Crm(crm).value  # type: ignore[assignment]
     settings, opened, name = _context(config, store, crm, tenant, _RUN_USES + (crm,))
     try:
         summary = _one_run(settings, opened, crm, name, model, now, dry_run, budget, rollup,
                            show_progress=not json_out and err.is_terminal, arm=arm_only,
-                           predictive_model=predictive_model)
+                           predictive_model=predictive_model, retry_held=retry_held)
     finally:
         opened.close()
     if json_out:
@@ -185,7 +194,8 @@ def sync(crm: CrmOpt = Crm.hubspot, dry_run: Annotated[bool, typer.Option(
 
 def failed_any(s: SyncSummary) -> bool:
     """Exit 4: some records failed or were rejected, or some actions did not happen (now or before)."""
-    return bool(s.failed or s.rejected or s.actions_pending or s.actions.get("failed") or s.actions.get("uncertain"))
+    return bool(s.failed or s.held or s.rejected or s.actions_pending or s.actions.get("failed")
+                or s.actions.get("uncertain"))
 
 
 def _health(s: SyncSummary | None, status: str, next_at: datetime | None, error: str | None = None) -> dict[str, Any]:

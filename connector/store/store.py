@@ -93,6 +93,7 @@ class PendingWrite:
     values: dict[str, Any]
     rank: float
     attempts: int
+    last_error: str | None = None  # what the CRM said the last time it refused this write
 
 
 @dataclasses.dataclass(frozen=True)
@@ -430,7 +431,8 @@ class Store:
     def replace_outbox(self, tenant: str, writes: Sequence[PendingWrite], run_id: str, now: datetime) -> None:
         """Make the outbox exactly ``writes``: a run re-derives every pending write from the store."""
         rows = [{"tenant": tenant, "object": w.object, "record_id": w.record_id, "values": w.values,
-                 "rank": w.rank, "run_id": run_id, "attempts": w.attempts, "last_error": None, "created_at": now}
+                 "rank": w.rank, "run_id": run_id, "attempts": w.attempts, "last_error": w.last_error,
+                 "created_at": now}
                 for w in writes]
         with self.engine.begin() as conn:
             conn.execute(s.outbox.delete().where(s.outbox.c.tenant == tenant))
@@ -439,9 +441,9 @@ class Store:
     def outbox(self, tenant: str) -> list[PendingWrite]:
         o = s.outbox.c
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(o.object, o.record_id, o["values"], o.rank, o.attempts)
+            rows = conn.execute(sa.select(o.object, o.record_id, o["values"], o.rank, o.attempts, o.last_error)
                                 .where(o.tenant == tenant).order_by(o.rank.desc(), o.record_id)).all()
-        return [PendingWrite(r[0], r[1], dict(r[2]), float(r[3]), int(r[4])) for r in rows]
+        return [PendingWrite(r[0], r[1], dict(r[2]), float(r[3]), int(r[4]), r[5]) for r in rows]
 
     def acknowledge(self, tenant: str, obj: str, done: Sequence[tuple[str, Mapping[str, Any]]],
                     failed: Sequence[tuple[str, str]], now: datetime) -> None:

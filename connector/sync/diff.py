@@ -91,6 +91,24 @@ def plan_writes(obj: str, desired: Mapping[str, Mapping[str, Any]],
     return changes
 
 
+#: failed attempts after which a record's write is held back: the CRM refuses it for a reason that
+#: will not pass by itself (a portal validation rule, a locked record), so sending it again every run
+#: would spend calls forever; ``sync --retry-held`` sends such writes again once the cause is fixed
+HOLD_AFTER = 5
+
+
+def held_back(changes: Sequence[Change], attempts: Mapping[tuple[str, str], int],
+              retry_held: bool = False) -> tuple[list[Change], list[Change]]:
+    """(changes to send, changes held back after :data:`HOLD_AFTER` failed attempts)."""
+    if retry_held:
+        return list(changes), []
+    send: list[Change] = []
+    held: list[Change] = []
+    for c in changes:
+        (held if attempts.get((c.object, c.record_id), 0) >= HOLD_AFTER else send).append(c)
+    return send, held
+
+
 def demote_failing(changes: Sequence[Change], attempts: Mapping[tuple[str, str], int]) -> list[Change]:
     """Records the CRM keeps rejecting go after every other write (each failed attempt drops a
     record by a whole tier), so one bad record cannot take the budget from good ones."""

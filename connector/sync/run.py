@@ -50,7 +50,7 @@ from connector.store import PendingWrite, Store, SyncLock
 from scoring.engine import score_tables
 from scoring.model import ScoringModel
 
-from .diff import Change, demote_failing, plan_writes, split_budget
+from .diff import Change, demote_failing, held_back, plan_writes, split_budget
 from .fields import FieldNames, field_names_for
 from .scores import predicted_values, rows_from_table, score_changes, visible
 from .screen import Rejected, screen, summarise
@@ -77,6 +77,7 @@ class SyncOptions:
     arm_only: bool = False  # record threshold entries without running their actions (first sync of a portal)
     predictor: Predictor | None = None  # also write a predictive model's probability and tier
     action_retry: timedelta = timedelta(minutes=15)  # first wait before a failed action is tried again
+    retry_held: bool = False  # send writes the CRM refused too often (held back) again
     actor: str = field(default_factory=lambda: f"sync@{socket.gethostname()} pid {os.getpid()}")
 
 
@@ -99,6 +100,8 @@ class SyncSummary:
     written: int = 0
     failed: int = 0
     deferred: int = 0
+    held: int = 0  # writes held back: the CRM refused them HOLD_AFTER times (kept in the outbox)
+    held_records: list[dict[str, Any]] = field(default_factory=list)  # the first of them, with the CRM's message
     write_calls: int = 0
     actions: dict[str, int] = field(default_factory=dict)
     actions_pending: int = 0  # actions (of this run or earlier ones) that did not happen: retry, parked, ...
@@ -331,9 +334,15 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
             accounts = _account_desired(store, tenant, by_id, options.rollup, options.rollup_top_n, model.version)
             changes += plan_writes("account", accounts, store.written(tenant, "account"))
             summary.writes_planned = len(changes)
-            attempts = {(w.object, w.record_id): w.attempts for w in store.outbox(tenant)}
-            changes = demote_failing(changes, attempts)
-            send_now, later = split_budget(changes, options.write_budget, options.batch_size)
+            pending = store.outbox(tenant)
+            attempts = {(w.object, w.record_id): w.attempts for w in pending}
+            errors = {(w.object, w.record_id): w.last_error for w in pending}
+            sendable, held = held_back(changes, attempts, options.retry_held)
+            summary.held = len(held)
+            summary.held_records = [{"object": c.object, "id": c.record_id,
+                                     "error": errors.get((c.object, c.record_id))} for c in held[:20]]
+            send_now, later = split_budget(demote_failing(sendable, attempts), options.write_budget,
+                                           options.batch_size)
             summary.deferred = len(later)
             if options.dry_run:
                 summary.write_calls = sum(-(-sum(1 for c in send_now if c.object == o) // options.batch_size)
@@ -345,7 +354,8 @@ def run_sync(store: Store, adapter: Any, model: ScoringModel, options: SyncOptio
                 status = "dry-run"
                 return summary
             store.replace_outbox(tenant, [PendingWrite(c.object, c.record_id, c.values, c.rank,
-                                                       attempts.get((c.object, c.record_id), 0)) for c in changes],
+                                                       attempts.get((c.object, c.record_id), 0),
+                                                       errors.get((c.object, c.record_id))) for c in changes],
                                  summary.run_id, now)
             if progress:
                 progress("written", 0, total=len(send_now))

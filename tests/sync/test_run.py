@@ -93,6 +93,25 @@ def test_per_record_failures_stay_in_the_outbox_and_are_retried(store: Store) ->
     assert _sync(store, crm).written == 1 and ("lead", "L04") in crm.fields
 
 
+def test_a_write_the_crm_keeps_refusing_is_held_back_not_sent_forever(store: Store) -> None:
+    from connector.sync.diff import HOLD_AFTER
+
+    crm = FakeCRM()
+    seed(crm)
+    crm.reject = {"L04"}  # e.g. a portal validation rule refuses this record's values
+    for run in range(1, HOLD_AFTER + 1):
+        summary = _sync(store, crm, hours=run)
+        assert summary.failed == 1 and summary.held == 0, run
+    held = _sync(store, crm, hours=HOLD_AFTER + 1)
+    assert held.failed == 0 and held.held == 1 and held.held_records[0]["id"] == "L04"
+    assert "INVALID: rejected by the fake" in (held.held_records[0]["error"] or "")
+    (left,) = [w for w in store.outbox("t") if w.record_id == "L04"]
+    assert left.attempts == HOLD_AFTER and "INVALID" in (left.last_error or "")  # kept, with the CRM's message
+    crm.reject = set()  # the admin fixed the rule
+    again = _sync(store, crm, hours=HOLD_AFTER + 2, retry_held=True)
+    assert again.held == 0 and ("lead", "L04") in crm.fields and not store.outbox("t")
+
+
 def test_crossing_runs_each_action_once(store: Store) -> None:
     crm = FakeCRM()
     seed(crm)
