@@ -41,7 +41,10 @@ def parse_time(text: Any) -> datetime | None:
         return None
     raw = str(text).strip()
     if raw.isdigit():
-        return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=int(raw))
+        try:
+            return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=int(raw))
+        except OverflowError:  # milliseconds past the year 9999: no date a record can hold
+            return None
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:

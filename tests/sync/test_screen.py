@@ -36,3 +36,9 @@ def test_ordinary_records_pass_untouched() -> None:
     records = [Lead("1"), Lead("2", employees=0, annual_revenue=0.0), Account("A", employees=2_100_000),
                Event("L1", "meeting_held", T, duration_seconds=3600, attributes={"x": None})]
     assert screen("leads", records) == (records, [])
+
+
+def test_a_hubspot_time_past_the_year_9999_is_no_time_not_a_crash() -> None:
+    from adapters.hubspot.convert import parse_time
+
+    assert parse_time("99999999999999999999") is None and parse_time("1700000000000") is not None
