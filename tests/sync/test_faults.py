@@ -73,15 +73,39 @@ def _model(server: Any, path: Path) -> Path:
     return path
 
 
-def _sync(server: Any, store: str, model: Path, hook: str) -> tuple[int, dict[str, Any], str]:
-    env = {**os.environ, "LEADSCORE_HUBSPOT__ACCESS_TOKEN": server.token, "LEADSCORE_HUBSPOT__BASE_URL": server.url,
-           "LEADSCORE_HUBSPOT__TIMEOUT_S": "2", "LEADSCORE_STORE_URL": store, "LEADSCORE_ACTION_RETRY_MINUTES": "0",
+def _cli_sync(crm: str, env_extra: dict[str, str], store: str, model: Path, hook: str
+              ) -> tuple[int, dict[str, Any], str]:
+    """One ``leadscore sync --json`` process: (exit code, summary, stderr)."""
+    env = {**os.environ, **env_extra, "LEADSCORE_STORE_URL": store, "LEADSCORE_ACTION_RETRY_MINUTES": "0",
            "LEADSCORE_FAULT_WEBHOOK": hook}
     env.pop("LEADSCORE_CONFIG", None)
-    done = subprocess.run([sys.executable, "-m", "connector.cli", "sync", "--crm", "hubspot", "--now", NOW,
+    done = subprocess.run([sys.executable, "-m", "connector.cli", "sync", "--crm", crm, "--now", NOW,
                            "--model", str(model), "--json"], env=env, capture_output=True, text=True, timeout=900)
     lines = done.stdout.strip().splitlines()
     return done.returncode, (json.loads(lines[-1]) if lines else {}), done.stderr
+
+
+def _sync(server: Any, store: str, model: Path, hook: str) -> tuple[int, dict[str, Any], str]:
+    return _cli_sync("hubspot", {"LEADSCORE_HUBSPOT__ACCESS_TOKEN": server.token,
+                                 "LEADSCORE_HUBSPOT__BASE_URL": server.url, "LEADSCORE_HUBSPOT__TIMEOUT_S": "2"},
+                     store, model, hook)
+
+
+def _until_done(sync: Any) -> list[tuple[int, int, dict[str, int]]]:
+    """Run ``sync()`` as cron would until a run exits 0 (at most MAX_RUNS); every run must say
+    honestly whether work is left (exit 4 exactly when actions or writes did not happen)."""
+    runs: list[tuple[int, int, dict[str, int]]] = []
+    for _ in range(MAX_RUNS):
+        code, summary, err = sync()
+        assert code in (0, 1, 4), err  # ok, stopped by a fault the retries could not cover, or undone work
+        assert "Traceback" not in err, err
+        if summary:
+            runs.append((code, summary.get("actions_pending", 0), summary.get("actions", {})))
+            undone = summary["actions_pending"] or summary["failed"]
+            assert (code == 4) == bool(undone), (code, summary)  # failures are reported, never hidden
+        if code == 0:
+            break
+    return runs
 
 
 def _state(server: Any) -> dict[str, Any]:
@@ -110,18 +134,8 @@ def test_faults_end_with_every_action_once_and_honest_exit_codes(tmp_path: Path)
             faults = FaultConfig(rate_5xx=0.03, rate_timeout=0.02, rate_drop=0.02, rate_lost=0.03, hang_seconds=3.0,
                                  seed=11)
             server.set_faults(faults)
-            runs: list[tuple[int, int, dict[str, int]]] = []
             store = f"sqlite:///{tmp_path / 'faulty.db'}"
-            for _ in range(MAX_RUNS):
-                code, summary, err = _sync(server, store, model, url)
-                assert code in (0, 1, 4), err  # ok, stopped by a fault the retries could not cover, or undone work
-                assert "Traceback" not in err, err
-                if summary:
-                    runs.append((code, summary.get("actions_pending", 0), summary.get("actions", {})))
-                    undone = summary["actions_pending"] or summary["failed"]
-                    assert (code == 4) == bool(undone), (code, summary)  # failures are reported, never hidden
-                if code == 0:
-                    break
+            runs = _until_done(lambda: _sync(server, store, model, url))
             server.set_faults(FaultConfig())
             got = _state(server)
     finally:
@@ -139,13 +153,7 @@ def test_faults_end_with_every_action_once_and_honest_exit_codes(tmp_path: Path)
 
 
 def _sf_sync(server: Any, store: str, model: Path, hook: str) -> tuple[int, dict[str, Any], str]:
-    env = {**os.environ, **server.env("jwt"), "LEADSCORE_STORE_URL": store, "LEADSCORE_ACTION_RETRY_MINUTES": "0",
-           "LEADSCORE_SALESFORCE__TIMEOUT_S": "3", "LEADSCORE_FAULT_WEBHOOK": hook}
-    env.pop("LEADSCORE_CONFIG", None)
-    done = subprocess.run([sys.executable, "-m", "connector.cli", "sync", "--crm", "salesforce", "--now", NOW,
-                           "--model", str(model), "--json"], env=env, capture_output=True, text=True, timeout=900)
-    lines = done.stdout.strip().splitlines()
-    return done.returncode, (json.loads(lines[-1]) if lines else {}), done.stderr
+    return _cli_sync("salesforce", {**server.env("jwt"), "LEADSCORE_SALESFORCE__TIMEOUT_S": "3"}, store, model, hook)
 
 
 def _sf_state(server: Any) -> dict[str, Any]:
@@ -192,16 +200,8 @@ def test_salesforce_faults_end_with_every_action_once(tmp_path: Path) -> None:
             faults = FaultConfig(rate_5xx=0.03, rate_timeout=0.02, rate_drop=0.02, rate_lost=0.03, hang_seconds=4.0,
                                  seed=5, exempt_paths=("/services/oauth2/",))
             server.set_faults(faults)
-            runs: list[tuple[int, int, dict[str, int]]] = []
             store = f"sqlite:///{tmp_path / 'faulty.db'}"
-            for _ in range(MAX_RUNS):
-                code, summary, err = _sf_sync(server, store, model, url)
-                assert code in (0, 1, 4) and "Traceback" not in err, err
-                if summary:
-                    runs.append((code, summary.get("actions_pending", 0), summary.get("actions", {})))
-                    assert (code == 4) == bool(summary["actions_pending"] or summary["failed"]), (code, summary)
-                if code == 0:
-                    break
+            runs = _until_done(lambda: _sf_sync(server, store, model, url))
             server.set_faults(FaultConfig())
             got = _sf_state(server)
     finally:
