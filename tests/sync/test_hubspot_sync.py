@@ -171,6 +171,7 @@ def test_a_daily_budget_of_80_calls_finishes_a_first_sync_of_2000_contacts_withi
             if not summary.actions_pending and not store.outbox("hubspot"):
                 break
         store.close()
+        server.hubspot.daily.reset()  # reading the portal back for the comparison is not leadscore's budget
         print(f"80 calls a day: finished on day {days}, after {len(stops)} stops at the daily limit")
         assert snapshot(server) == snapshot(reference), (days, stops)
     assert stops and days <= 7, (days, stops)  # it did run out of calls, and still finished within the week

@@ -67,6 +67,12 @@ def take_lock(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
     else:  # a write takes SQLite's database lock; others wait (busy_timeout) until we commit
+        raw = conn.connection.dbapi_connection
+        if raw is not None and not getattr(raw, "in_transaction", True):
+            # BEGIN IMMEDIATE takes the write lock now, waiting for it: a transaction that first reads
+            # (CREATE TABLE IF NOT EXISTS finds the table) and then writes cannot wait, and SQLite
+            # answers "database is locked" at once when another writer committed meanwhile (WAL)
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         conn.execute(sa.text("CREATE TABLE IF NOT EXISTS leadscore_migration_lock (id INTEGER)"))
         conn.execute(sa.text("DELETE FROM leadscore_migration_lock"))
 
