@@ -21,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
+import tenacity
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -139,12 +140,19 @@ class Store:
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         store = cls(engine)
-        try:
+
+        def prepare() -> None:
             with engine.begin() as conn:
                 if read_only:
                     _check_current(conn, url)
                 else:
                     migrations.upgrade(conn, now or datetime.now(timezone.utc))
+
+        try:
+            # SQLite can refuse a lock at once instead of waiting (a new file switching to WAL while
+            # other processes open it too): such a refusal is retried, a few times, briefly
+            tenacity.Retrying(retry=tenacity.retry_if_exception(_sqlite_busy), stop=tenacity.stop_after_attempt(6),
+                              wait=tenacity.wait_random_exponential(multiplier=0.05, max=2), reraise=True)(prepare)
         except sa.exc.OperationalError as exc:
             engine.dispose()
             raise StoreError(f"cannot open store {redact_url(url)}: {exc.orig}") from None
@@ -643,6 +651,10 @@ def _check_current(conn: Connection, url: str) -> None:
     if not state["current"]:
         raise StoreError(f"the store {redact_url(url)} is behind (schema {state['revision']}, this leadscore "
                          f"needs {state['head']}): run `leadscore store upgrade`, or let the next sync do it")
+
+
+def _sqlite_busy(exc: BaseException) -> bool:
+    return isinstance(exc, sa.exc.OperationalError) and "database is locked" in str(exc.orig)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
