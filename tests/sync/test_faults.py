@@ -13,6 +13,7 @@ nothing twice. On the way, every run that left an action undone must say so (exi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -20,6 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,19 @@ class _Slack(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+@contextlib.contextmanager
+def _slack_hook() -> Iterator[tuple[type[_Slack], str]]:
+    """A Slack-like webhook served for the block: (its handler class, holding what it received; its URL)."""
+    slack = type("Slack", (_Slack,), {"received": [], "last": 0.0})
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), slack)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        yield slack, f"http://127.0.0.1:{hook.server_address[1]}/services/T0/B0/x"
+    finally:
+        hook.shutdown()
+        hook.server_close()
 
 
 def _model(server: Any, path: Path) -> Path:
@@ -115,32 +130,24 @@ def _state(server: Any) -> dict[str, Any]:
 
 def test_faults_end_with_every_action_once_and_honest_exit_codes(tmp_path: Path) -> None:
     data = tenant(LEADS)
-    slack = type("Slack", (_Slack,), {"received": [], "last": 0.0})
-    hook = ThreadingHTTPServer(("127.0.0.1", 0), slack)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{hook.server_address[1]}/services/T0/B0/x"
-    try:
-        with create_server(data) as reference, create_server(data) as server:
-            install(reference)
-            install(server)
-            model = _model(reference, tmp_path / "model.yaml")
-            code, first, err = _sync(reference, f"sqlite:///{tmp_path / 'ref.db'}", model, url)
-            assert code == 0, err
-            expected, expected_messages = _state(reference), Counter(slack.received)
-            assert first["crossings"].get("mql.entered", 0) >= 5 and len(expected["tasks"]) >= 5
-            assert len(expected["enrollments"]) == len(expected["tasks"]) == sum(expected_messages.values())
-            slack.received = []
+    with _slack_hook() as (slack, url), create_server(data) as reference, create_server(data) as server:
+        install(reference)
+        install(server)
+        model = _model(reference, tmp_path / "model.yaml")
+        code, first, err = _sync(reference, f"sqlite:///{tmp_path / 'ref.db'}", model, url)
+        assert code == 0, err
+        expected, expected_messages = _state(reference), Counter(slack.received)
+        assert first["crossings"].get("mql.entered", 0) >= 5 and len(expected["tasks"]) >= 5
+        assert len(expected["enrollments"]) == len(expected["tasks"]) == sum(expected_messages.values())
+        slack.received = []
 
-            faults = FaultConfig(rate_5xx=0.03, rate_timeout=0.02, rate_drop=0.02, rate_lost=0.03, hang_seconds=3.0,
-                                 seed=11)
-            server.set_faults(faults)
-            store = f"sqlite:///{tmp_path / 'faulty.db'}"
-            runs = _until_done(lambda: _sync(server, store, model, url))
-            server.set_faults(FaultConfig())
-            got = _state(server)
-    finally:
-        hook.shutdown()
-        hook.server_close()
+        faults = FaultConfig(rate_5xx=0.03, rate_timeout=0.02, rate_drop=0.02, rate_lost=0.03, hang_seconds=3.0,
+                             seed=11)
+        server.set_faults(faults)
+        store = f"sqlite:///{tmp_path / 'faulty.db'}"
+        runs = _until_done(lambda: _sync(server, store, model, url))
+        server.set_faults(FaultConfig())
+        got = _state(server)
     note = f"faults {dict(faults.fired)}; runs (exit, actions pending, actions): {runs}"
     print(note)
     assert runs and runs[-1][0] == 0, note
@@ -177,36 +184,28 @@ def test_salesforce_faults_end_with_every_action_once(tmp_path: Path) -> None:
     from tests.adapters.test_salesforce import make_adapter as sf_adapter
 
     data = tenant(LEADS)
-    slack = type("Slack", (_Slack,), {"received": [], "last": 0.0})
-    hook = ThreadingHTTPServer(("127.0.0.1", 0), slack)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{hook.server_address[1]}/services/T0/B0/x"
-    try:
-        with create_org(data) as reference, create_org(data) as server:
-            for org in (reference, server):
-                sf_install(sf_adapter(org))
-            owners = [o.id for o in sf_adapter(reference).owners() if o.active][:3]
-            campaign = next(iter(reference.org.tables["Campaign"].rows))
-            model = tmp_path / "model.yaml"
-            model.write_text(model_text(owners, enter=40) + f'      - {{type: enroll, target: "{campaign}"}}\n'
-                             "      - {type: notify, webhook_env: LEADSCORE_FAULT_WEBHOOK, "
-                             'text: "{lead_id} crossed {threshold}"}\n')
-            code, first, err = _sf_sync(reference, f"sqlite:///{tmp_path / 'ref.db'}", model, url)
-            assert code == 0, err
-            expected, expected_messages = _sf_state(reference), Counter(slack.received)
-            assert sum(expected["tasks"].values()) >= 5
-            slack.received = []
+    with _slack_hook() as (slack, url), create_org(data) as reference, create_org(data) as server:
+        for org in (reference, server):
+            sf_install(sf_adapter(org))
+        owners = [o.id for o in sf_adapter(reference).owners() if o.active][:3]
+        campaign = next(iter(reference.org.tables["Campaign"].rows))
+        model = tmp_path / "model.yaml"
+        model.write_text(model_text(owners, enter=40) + f'      - {{type: enroll, target: "{campaign}"}}\n'
+                         "      - {type: notify, webhook_env: LEADSCORE_FAULT_WEBHOOK, "
+                         'text: "{lead_id} crossed {threshold}"}\n')
+        code, first, err = _sf_sync(reference, f"sqlite:///{tmp_path / 'ref.db'}", model, url)
+        assert code == 0, err
+        expected, expected_messages = _sf_state(reference), Counter(slack.received)
+        assert sum(expected["tasks"].values()) >= 5
+        slack.received = []
 
-            faults = FaultConfig(rate_5xx=0.03, rate_timeout=0.02, rate_drop=0.02, rate_lost=0.03, hang_seconds=4.0,
-                                 seed=5, exempt_paths=("/services/oauth2/",))
-            server.set_faults(faults)
-            store = f"sqlite:///{tmp_path / 'faulty.db'}"
-            runs = _until_done(lambda: _sf_sync(server, store, model, url))
-            server.set_faults(FaultConfig())
-            got = _sf_state(server)
-    finally:
-        hook.shutdown()
-        hook.server_close()
+        faults = FaultConfig(rate_5xx=0.03, rate_timeout=0.02, rate_drop=0.02, rate_lost=0.03, hang_seconds=4.0,
+                             seed=5, exempt_paths=("/services/oauth2/",))
+        server.set_faults(faults)
+        store = f"sqlite:///{tmp_path / 'faulty.db'}"
+        runs = _until_done(lambda: _sf_sync(server, store, model, url))
+        server.set_faults(FaultConfig())
+        got = _sf_state(server)
     note = f"faults {dict(faults.fired)}; runs (exit, actions pending, actions): {runs}"
     print(note)
     assert runs and runs[-1][0] == 0, note
